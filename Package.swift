@@ -1,0 +1,49 @@
+// swift-tools-version: 6.1
+// KroneckerBERT in Swift. Layers import downward only:
+//   CKBLAS (C shim) -> KBTensor -> KBSafeTensors, KBTokenizer -> KBBert -> kbert (CLI)
+import PackageDescription
+
+let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "KroneckerBERT",
+    products: [
+        .executable(name: "kbert", targets: ["kbert"]),
+        .library(name: "KBBert", targets: ["KBBert"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C shim over Debian's OpenBLAS (CBLAS) and LAPACKE. Found through pkg-config.
+        .systemLibrary(
+            name: "CKBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+        // Float32 tensors and kernels. The only target that calls BLAS.
+        .target(name: "KBTensor", dependencies: ["CKBLAS"], swiftSettings: optimize),
+        // SafeTensors reader / writer.
+        .target(name: "KBSafeTensors", dependencies: ["KBTensor"], swiftSettings: optimize),
+        // HF-exact BERT WordPiece tokenizer.
+        .target(name: "KBTokenizer", swiftSettings: optimize),
+        // The BERT model: config, strict weight loading, forward pass, heads.
+        .target(name: "KBBert", dependencies: ["KBTensor", "KBSafeTensors"], swiftSettings: optimize),
+        // Command-line program.
+        .executableTarget(
+            name: "kbert",
+            dependencies: [
+                "KBTensor", "KBSafeTensors", "KBTokenizer", "KBBert",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: optimize
+        ),
+        .testTarget(name: "KBTensorTests", dependencies: ["KBTensor"]),
+        .testTarget(name: "KBSafeTensorsTests", dependencies: ["KBSafeTensors", "KBTensor"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "KBTokenizerTests", dependencies: ["KBTokenizer"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "KBBertTests", dependencies: ["KBBert", "KBTensor", "KBSafeTensors", "KBTokenizer"],
+                    resources: [.copy("Fixtures")]),
+    ]
+)

@@ -1,0 +1,23 @@
+import Dispatch
+
+@usableFromInline
+struct UncheckedSendable<T>: @unchecked Sendable {
+    @usableFromInline let value: T
+    @usableFromInline init(_ value: T) { self.value = value }
+}
+
+/// Splits `0..<count` into at most `Threads.count` contiguous chunks and runs them concurrently.
+/// Work below `minPerThread` items per thread runs inline. Chunks must write disjoint memory.
+@inlinable
+public func parallelChunks(_ count: Int, minPerThread: Int = 4096, _ body: (Range<Int>) -> Void) {
+    let threads = min(Threads.count, max(1, count / max(1, minPerThread)))
+    if threads <= 1 { body(0..<count); return }
+    let chunk = (count + threads - 1) / threads
+    withoutActuallyEscaping(body) { escaping in
+        let box = UncheckedSendable(escaping)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let lo = t * chunk, hi = min(count, lo + chunk)
+            if lo < hi { box.value(lo..<hi) }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import Testing
+@testable import KBTensor
+
+/// Deterministic pseudo-random floats (SplitMix64) so the tests need no global RNG.
+struct TestRNG {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func uniform(_ lo: Float = -1, _ hi: Float = 1) -> Float {
+        lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24)
+    }
+    mutating func array(_ n: Int, _ lo: Float = -1, _ hi: Float = 1) -> [Float] { (0..<n).map { _ in uniform(lo, hi) } }
+}
+
+func maxDiff(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count)
+    var m: Float = 0
+    for i in a.indices { let d = abs(a[i] - b[i]); if d.isNaN { return .nan }; m = max(m, d) }
+    return m
+}
+
+let awkward = [1, 7, 16, 17, 37, 64, 100]
+
+@Suite struct KernelTests {
+    @Test(arguments: [1, 2])
+    func gemmMatchesNaive(threads: Int) {
+        Threads.set(threads)
+        var rng = TestRNG(1)
+        for (m, n, k) in [(1, 1, 1), (7, 37, 16), (37, 7, 100), (64, 17, 7), (100, 64, 37)] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let a = rng.array(m * k), b = rng.array(k * n)
+                    var c = [Float](repeating: 0, count: m * n)
+                    a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                        sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: ap.baseAddress!, lda: ta ? m : k,
+                              b: bp.baseAddress!, ldb: tb ? k : n, c: cp.baseAddress!, ldc: n)
+                    } } }
+                    let ref = NaiveKernels.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, b: b)
+                    #expect(maxDiff(c, ref) < 1e-4, "gemm \(m)x\(n)x\(k) ta=\(ta) tb=\(tb)")
+                }
+            }
+        }
+    }
+
+    @Test func batchedGemmMatchesLoop() {
+        var rng = TestRNG(2)
+        let batch = 3, m = 7, n = 5, k = 37
+        let a = rng.array(batch * m * k), b = rng.array(batch * n * k)
+        var c = [Float](repeating: 0, count: batch * m * n)
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+            sgemmBatched(batch: batch, transA: false, transB: true, m: m, n: n, k: k,
+                         a: ap.baseAddress!, lda: k, strideA: m * k, b: bp.baseAddress!, ldb: k, strideB: n * k,
+                         c: cp.baseAddress!, ldc: n, strideC: m * n)
+        } } }
+        for i in 0..<batch {
+            let ref = NaiveKernels.gemm(transA: false, transB: true, m: m, n: n, k: k,
+                                        a: Array(a[i * m * k ..< (i + 1) * m * k]), b: Array(b[i * n * k ..< (i + 1) * n * k]))
+            #expect(maxDiff(Array(c[i * m * n ..< (i + 1) * m * n]), ref) < 1e-4)
+        }
+    }
+
+    @Test(arguments: awkward)
+    func biasAndResidual(cols: Int) {
+        var rng = TestRNG(3)
+        let rows = 5
+        let x = rng.array(rows * cols), bias = rng.array(cols), y = rng.array(rows * cols)
+        var fast = x, ref = x
+        fast.withUnsafeMutableBufferPointer { p in Kernels.addBias(p.baseAddress!, rows: rows, cols: cols, bias: bias) }
+        NaiveKernels.addBias(&ref, rows: rows, cols: cols, bias: bias)
+        #expect(maxDiff(fast, ref) == 0)
+        fast.withUnsafeMutableBufferPointer { p in Kernels.add(p.baseAddress!, y, count: rows * cols) }
+        NaiveKernels.add(&ref, y)
+        #expect(maxDiff(fast, ref) == 0)
+    }
+
+    @Test(arguments: [1, 7, 37, 1000, 70_001])
+    func activations(count: Int) {
+        Threads.set(2)
+        var rng = TestRNG(4)
+        let x = rng.array(count, -12, 12)
+        var f = x, r = x
+        f.withUnsafeMutableBufferPointer { Kernels.gelu($0.baseAddress!, count: count) }
+        NaiveKernels.gelu(&r)
+        #expect(maxDiff(f, r) < 2e-6, "gelu")
+        f = x; r = x
+        f.withUnsafeMutableBufferPointer { Kernels.geluTanh($0.baseAddress!, count: count) }
+        NaiveKernels.geluTanh(&r)
+        #expect(maxDiff(f, r) < 2e-6, "gelu_new")
+        f = x; r = x
+        f.withUnsafeMutableBufferPointer { Kernels.tanh($0.baseAddress!, count: count) }
+        NaiveKernels.tanh(&r)
+        #expect(maxDiff(f, r) < 1e-6, "tanh")
+        f = x; r = x
+        f.withUnsafeMutableBufferPointer { Kernels.relu($0.baseAddress!, count: count) }
+        NaiveKernels.relu(&r)
+        #expect(maxDiff(f, r) == 0, "relu")
+    }
+
+    @Test func erfAndExpAccuracy() {
+        // Dense sweep against Double libm.
+        var xs: [Float] = []
+        var v: Float = -10
+        while v <= 10 { xs.append(v); v += 0.001 }
+        var worstErf = 0.0, worstExpRel = 0.0
+        var i = 0
+        while i + 16 <= xs.count {
+            var vec = V16(repeating: 0)
+            for l in 0..<16 { vec[l] = xs[i + l] }
+            let e = verf(vec), x = vexp(vec * 8)
+            for l in 0..<16 {
+                worstErf = max(worstErf, abs(Double(e[l]) - erf(Double(xs[i + l]))))
+                let ref = exp(Double(xs[i + l] * 8))
+                worstExpRel = max(worstExpRel, abs(Double(x[l]) - ref) / ref)
+            }
+            i += 16
+        }
+        #expect(worstErf < 4e-7, "erf worst abs error \(worstErf)")
+        #expect(worstExpRel < 3e-7, "exp worst rel error \(worstExpRel)")
+        let big = vexp(V16(repeating: 88.7)), tiny = vexp(V16(repeating: -100))
+        #expect(big[0].isFinite && big[0] > 3e38)
+        #expect(tiny[0] == 0)
+    }
+
+    @Test(arguments: awkward)
+    func softmaxWithMask(cols: Int) {
+        var rng = TestRNG(5)
+        let rows = 6, perMask = 3
+        let x = rng.array(rows * cols, -30, 30)
+        var mask = [Float](repeating: 0, count: (rows / perMask) * cols)
+        for i in mask.indices where i % 3 == 2 && i % cols != 0 { mask[i] = -Float.greatestFiniteMagnitude }
+        var f = x, r = x
+        f.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, rows: rows, cols: cols, mask: mask, rowsPerMask: perMask) }
+        NaiveKernels.softmax(&r, rows: rows, cols: cols, mask: mask, rowsPerMask: perMask)
+        #expect(maxDiff(f, r) < 1e-6)
+        var g = x, s = x
+        g.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, rows: rows, cols: cols) }
+        NaiveKernels.softmax(&s, rows: rows, cols: cols)
+        #expect(maxDiff(g, s) < 1e-6)
+    }
+
+    @Test(arguments: awkward)
+    func layerNorm(cols: Int) {
+        var rng = TestRNG(6)
+        let rows = 9
+        let x = rng.array(rows * cols, -5, 7), g = rng.array(cols), b = rng.array(cols)
+        var out = [Float](repeating: 0, count: rows * cols)
+        var mean = [Float](repeating: 0, count: rows), rstd = mean
+        out.withUnsafeMutableBufferPointer { o in
+            Kernels.layerNorm(x, out: o.baseAddress!, rows: rows, cols: cols, gamma: g, beta: b, eps: 1e-12,
+                              mean: &mean, rstd: &rstd)
+        }
+        let ref = NaiveKernels.layerNorm(x, rows: rows, cols: cols, gamma: g, beta: b, eps: 1e-12)
+        #expect(maxDiff(out, ref) < 2e-5)
+    }
+
+    @Test func gatherRowsAndRejectsBadIds() throws {
+        var rng = TestRNG(7)
+        let vocab = 11, cols = 37
+        let table = rng.array(vocab * cols)
+        let ids: [Int32] = [0, 10, 3, 3, 7]
+        var out = [Float](repeating: 0, count: ids.count * cols)
+        try ids.withUnsafeBufferPointer { idp in
+            try out.withUnsafeMutableBufferPointer { o in
+                try Kernels.gather(table: table, vocab: vocab, cols: cols, ids: idp, out: o.baseAddress!)
+            }
+        }
+        #expect(out == NaiveKernels.gather(table: table, cols: cols, ids: ids))
+        let bad: [Int32] = [11]
+        #expect(throws: TensorError.indexOutOfRange(index: 11, limit: 11)) {
+            try bad.withUnsafeBufferPointer { idp in
+                try out.withUnsafeMutableBufferPointer { o in
+                    try Kernels.gather(table: table, vocab: vocab, cols: cols, ids: idp, out: o.baseAddress!)
+                }
+            }
+        }
+    }
+
+    @Test func svdReconstructs() throws {
+        var rng = TestRNG(8)
+        let m = 7, n = 5
+        let a = try Tensor(shape: [m, n], data: rng.array(m * n))
+        let (u, s, vt) = try svd(a)
+        var rec = [Float](repeating: 0, count: m * n)
+        for i in 0..<m { for j in 0..<n { for r in 0..<s.count { rec[i * n + j] += u[i, r] * s[r] * vt[r, j] } } }
+        #expect(maxDiff(rec, a.data) < 1e-5)
+        #expect(zip(s, s.dropFirst()).allSatisfy { $0 >= $1 })
+    }
+
+    @Test func threadsOption() {
+        Threads.set(1); #expect(Threads.count == 1)
+        Threads.set(2); #expect(Threads.count == 2)
+        Threads.set(0); #expect(Threads.count == 1)
+    }
+}
