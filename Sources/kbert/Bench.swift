@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import KBTensor
+import KBTokenizer
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time a workload after a warm-up; report the median (and JSON with --json).",
+        discussion: """
+        Modes: gemm (C = A·Bᵀ at M×N×K, as a linear layer), tokenize (sentences/s over a text file).
+        Ratios against baselines are computed by tools/bench_*.py in the same run.
+        """)
+
+    enum Mode: String, ExpressibleByArgument { case gemm, tokenize }
+
+    @Option(help: "What to time: gemm | tokenize.") var mode: Mode = .gemm
+    @Option(help: "GEMM rows (tokens).") var m: Int = 512
+    @Option(help: "GEMM output features.") var n: Int = 768
+    @Option(help: "GEMM input features.") var k: Int = 768
+    @Option(help: "Timed iterations.") var iters: Int = 10
+    @Option(help: "Warm-up iterations.") var warmup: Int = 2
+    @Option(help: "Model folder (tokenize mode).") var model: String?
+    @Option(help: "Input file (tokenize mode; TSV: first column, header skipped with --header).") var input: String?
+    @Flag(help: "Skip the first input line.") var header = false
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        try threads.apply()
+        switch mode {
+        case .gemm: try benchGemm()
+        case .tokenize: try benchTokenize()
+        }
+    }
+
+    func report(_ times: [Double], extra: [String: Double]) {
+        let med = median(times)
+        if json {
+            var fields = ["\"median_ms\": \(med * 1000)", "\"threads\": \(Threads.count)"]
+            for (k, v) in extra.sorted(by: { $0.key < $1.key }) { fields.append("\"\(k)\": \(v)") }
+            print("{" + fields.joined(separator: ", ") + "}")
+        } else {
+            var line = String(format: "median %.3f ms over %d iterations, %d thread(s)", med * 1000, times.count, Threads.count)
+            for (k, v) in extra.sorted(by: { $0.key < $1.key }) { line += String(format: ", %@ %.1f", k, v) }
+            print(line)
+        }
+    }
+
+    func benchGemm() throws {
+        guard m > 0, n > 0, k > 0 else { throw ValidationError("--m, --n and --k must be positive") }
+        var a = [Float](repeating: 0, count: m * k), b = [Float](repeating: 0, count: n * k)
+        for i in a.indices { a[i] = Float(i % 13) * 0.01 - 0.06 }
+        for i in b.indices { b[i] = Float(i % 7) * 0.02 - 0.06 }
+        var c = [Float](repeating: 0, count: m * n)
+        var times: [Double] = []
+        for it in 0..<(warmup + iters) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                sgemm(transA: false, transB: true, m: m, n: n, k: k, a: ap.baseAddress!, lda: k,
+                      b: bp.baseAddress!, ldb: k, c: cp.baseAddress!, ldc: n)
+            } } }
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            if it >= warmup { times.append(dt) }
+        }
+        let gflops = 2.0 * Double(m) * Double(n) * Double(k) / median(times) / 1e9
+        report(times, extra: ["gflops": gflops])
+    }
+
+    func benchTokenize() throws {
+        guard let model, let input else { throw ValidationError("tokenize mode needs --model and --input") }
+        let tok = try BertTokenizer(folder: model)
+        var lines = try readLines(input)
+        if header, !lines.isEmpty { lines.removeFirst() }
+        let texts = lines.map { line -> String in
+            if let tab = line.firstIndex(of: "\t") { return String(line[..<tab]) }
+            return line
+        }
+        var times: [Double] = []
+        var checksum = 0
+        for it in 0..<(warmup + iters) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for t in texts { checksum &+= try tok.encode(t).count }
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            if it >= warmup { times.append(dt) }
+        }
+        report(times, extra: ["sentences_per_s": Double(texts.count) / median(times), "tokens": Double(checksum / (warmup + iters))])
+    }
+}
+
+func median(_ v: [Double]) -> Double {
+    let s = v.sorted()
+    if s.isEmpty { return .nan }
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
