@@ -22,6 +22,14 @@ public enum Threads {
         openblas_set_num_threads(Int32(n))
     }
 
+    /// Runs `body` with OpenBLAS limited to one thread (for many small GEMMs issued from our own
+    /// threads), restoring the configured count afterwards.
+    public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(_count)) }
+        return try body()
+    }
+
     /// Applies `OPENBLAS_NUM_THREADS` (if set) or an explicit value.
     public static func configure(_ explicit: Int?) {
         if let e = explicit { set(e) } else { set(_count) }

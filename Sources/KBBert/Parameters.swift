@@ -1,0 +1,48 @@
+import KBTensor
+
+/// A parameter's place in the model's contiguous storage.
+public struct ParamRef: Sendable, Equatable {
+    public let offset: Int
+    public let shape: [Int]
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// All parameters of a model in one contiguous Float buffer, named by their checkpoint keys.
+///
+/// One block makes the optimizer a single flat pass and gradients a buffer of the same layout
+/// (llm.c style). Parameters allocated one after another are adjacent, which lets the model fuse
+/// Q, K and V into one GEMM.
+public struct ParameterStore: Sendable {
+    public private(set) var data: [Float] = []
+    /// (checkpoint key, place) in allocation order.
+    public private(set) var entries: [(name: String, ref: ParamRef)] = []
+    private var byName: [String: Int] = [:]
+
+    public init() {}
+
+    /// Reserves a zero-filled parameter.
+    public mutating func allocate(_ name: String, _ shape: [Int]) -> ParamRef {
+        precondition(byName[name] == nil, "parameter \(name) allocated twice")
+        let r = ParamRef(offset: data.count, shape: shape)
+        data.append(contentsOf: repeatElement(0, count: r.count))
+        byName[name] = entries.count
+        entries.append((name, r))
+        return r
+    }
+
+    public var count: Int { data.count }
+    public func ref(_ name: String) -> ParamRef? { byName[name].map { entries[$0].ref } }
+
+    /// Copies of one parameter's values.
+    public func values(_ r: ParamRef) -> [Float] { Array(data[r.offset..<(r.offset + r.count)]) }
+
+    public mutating func set(_ r: ParamRef, _ v: [Float]) {
+        precondition(v.count == r.count)
+        data.replaceSubrange(r.offset..<(r.offset + r.count), with: v)
+    }
+
+    public func tensor(_ r: ParamRef) -> Tensor {
+        // Shape and count agree by construction.
+        (try? Tensor(shape: r.shape, data: values(r))) ?? Tensor(shape: r.shape)
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+import KBSafeTensors
+import KBTensor
+import KBTokenizer
+@testable import KBBert
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let miniLM = repoRoot.appendingPathComponent("models/all-MiniLM-L6-v2").path
+func fixture(_ name: String) -> String { Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)!.path }
+
+/// Largest |a - b| over whole tensors, with shapes checked.
+func maxDiff(_ a: Tensor, _ b: Tensor) -> Float {
+    #expect(a.shape == b.shape)
+    guard a.shape == b.shape else { return .infinity }
+    return a.maxAbsDiff(b)
+}
+
+func ints(_ f: SafeTensorsFile, _ name: String) throws -> [Int32] { try f.intTensor(name).values.map { Int32($0) } }
+
+@Suite struct BertGoldenTests {
+    static func tinyInput() throws -> (BertInput, SafeTensorsFile) {
+        let g = try SafeTensorsFile(path: fixture("tiny_golden.safetensors"))
+        let ids = try ints(g, "input_ids"), types = try ints(g, "token_type_ids"), mask = try ints(g, "attention_mask")
+        let T = 7
+        var seqs: [[Int32]] = [], tys: [[Int32]] = []
+        for b in 0..<3 {
+            let n = mask[b * T ..< (b + 1) * T].filter { $0 == 1 }.count
+            seqs.append(Array(ids[b * T ..< b * T + n])); tys.append(Array(types[b * T ..< b * T + n]))
+        }
+        let input = BertInput(ids: seqs, typeIds: tys)
+        #expect(input.ids == ids && input.mask == mask && input.typeIds == types)
+        return (input, g)
+    }
+
+    @Test(arguments: ["tiny-cls", "tiny-qa"])
+    func tinyModelMatchesPyTorch(name: String) throws {
+        let model = try BertModel.load(folder: fixture(name))
+        let (input, g) = try Self.tinyInput()
+        for threads in [1, 2] {
+            Threads.set(threads)
+            let out = try model.forward(input, options: ForwardOptions(hiddenStates: true, attentionScores: true))
+            let hs = try #require(out.hiddenStates), sc = try #require(out.attentionScores)
+            #expect(hs.count == 3 && sc.count == 2)
+            for (i, h) in hs.enumerated() {
+                let d = maxDiff(h, try g.floatTensor("\(name).hidden.\(i)"))
+                #expect(d < 1e-5, "\(name) hidden state \(i): max abs diff \(d)")
+            }
+            for (i, s) in sc.enumerated() {
+                let d = maxDiff(s, try g.floatTensor("\(name).scores.\(i)"))
+                #expect(d < 1e-5, "\(name) attention scores \(i): max abs diff \(d)")
+            }
+            let dl = maxDiff(out.lastHiddenState, try g.floatTensor("\(name).hidden.2"))
+            #expect(dl < 1e-5)
+            if g.contains("\(name).pooled") {
+                let dp = maxDiff(try #require(out.pooled), try g.floatTensor("\(name).pooled"))
+                #expect(dp < 1e-5, "\(name) pooled: \(dp)")
+            }
+            let dlog = maxDiff(try #require(out.logits), try g.floatTensor("\(name).logits"))
+            #expect(dlog < 1e-5, "\(name) logits: \(dlog)")
+        }
+    }
+
+    @Test func miniLMMatchesPyTorchOnRealText() throws {
+        guard FileManager.default.fileExists(atPath: miniLM + "/model.safetensors") else {
+            Issue.record("default model missing: run scripts/setup.sh"); return
+        }
+        let model = try BertModel.load(folder: miniLM)
+        let tok = try BertTokenizer(folder: miniLM)
+        let g = try SafeTensorsFile(path: fixture("minilm_golden.safetensors"))
+        let texts = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixture("minilm_golden.json")))) as! [[String: Any]]
+        #expect(texts.count >= 32)
+        let refIds = try ints(g, "input_ids"), lens = try ints(g, "lengths").map(Int.init)
+        let encs = try texts.map { try tok.encode($0["a"] as! String, $0["b"] as? String) }
+        #expect(encs.flatMap(\.ids) == refIds, "our tokenizer gives HF's ids")
+        // One batch of all texts (HF ran batches of 12): padding to another length must not matter.
+        Threads.set(2)
+        let input = BertInput(ids: encs.map(\.ids), typeIds: encs.map(\.typeIds), padId: tok.padId)
+        let out = try model.forward(input)
+        let H = model.config.hiddenSize, T = input.seqLen
+        let refHidden = try g.floatTensor("hidden"), refPooled = try g.floatTensor("pooled")
+        var worst: Float = 0, row = 0
+        for (b, n) in lens.enumerated() {
+            for t in 0..<n {
+                for j in 0..<H {
+                    worst = max(worst, abs(out.lastHiddenState.data[(b * T + t) * H + j] - refHidden.data[(row + t) * H + j]))
+                }
+            }
+            row += n
+        }
+        #expect(worst < 1e-4, "MiniLM last hidden state: max abs diff \(worst)")
+        let dp = maxDiff(try #require(out.pooled), refPooled)
+        #expect(dp < 1e-4, "MiniLM pooled: max abs diff \(dp)")
+    }
+
+    @Test func paddingDoesNotChangeRealPositions() throws {
+        let model = try BertModel.load(folder: fixture("tiny-cls"))
+        let seqs: [[Int32]] = [[5, 8, 13, 21, 34], [3, 1, 4]]
+        let alone = try seqs.map { try model.forward(BertInput(ids: [$0])) }
+        let padded = try model.forward(BertInput(ids: seqs, padTo: 11))
+        let H = model.config.hiddenSize
+        for (b, s) in seqs.enumerated() {
+            for t in 0..<s.count {
+                for j in 0..<H {
+                    let x = padded.lastHiddenState.data[(b * 11 + t) * H + j], y = alone[b].lastHiddenState.data[t * H + j]
+                    #expect(abs(x - y) < 1e-5)
+                }
+            }
+            let dl = zip(padded.logits!.data[(b * 3)..<(b * 3 + 3)], alone[b].logits!.data).map { abs($0 - $1) }.max()!
+            #expect(dl < 1e-5)
+        }
+    }
+}
