@@ -21,8 +21,13 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // Element-wise / row-wise float kernels as plain C loops that clang vectorizes.
+        .target(
+            name: "CKBKernels",
+            cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-fno-math-errno", "-ffp-contract=fast"])]
+        ),
         // Float32 tensors and kernels. The only target that calls BLAS.
-        .target(name: "KBTensor", dependencies: ["CKBLAS"], swiftSettings: optimize),
+        .target(name: "KBTensor", dependencies: ["CKBLAS", "CKBKernels"], swiftSettings: optimize),
         // SafeTensors reader / writer.
         .target(name: "KBSafeTensors", dependencies: ["KBTensor"], swiftSettings: optimize),
         // HF-exact BERT WordPiece tokenizer.

@@ -254,33 +254,35 @@ extension BertModel {
                         }
                     }
                 }
-                // Attention output: dense + residual + LayerNorm.
+                // Attention output: dense, then bias + residual + LayerNorm fused.
                 ctx.withUnsafeBufferPointer { c in
                     attn.withUnsafeMutableBufferPointer { a in
                         linearForward(c.baseAddress!, rows: BT, inF: H, outF: H, weight: P + layer.attentionOutput.weight.offset,
-                                      bias: P + layer.attentionOutput.bias.offset, out: a.baseAddress!, ldOut: H)
-                        hidden.withUnsafeBufferPointer { x in Kernels.add(a.baseAddress!, x.baseAddress!, count: BT * H) }
-                        h1.withUnsafeMutableBufferPointer { o in
-                            Kernels.layerNorm(a.baseAddress!, out: o.baseAddress!, rows: BT, cols: H,
-                                              gamma: P + layer.attentionNorm.weight.offset, beta: P + layer.attentionNorm.bias.offset,
-                                              eps: config.layerNormEps)
+                                      bias: nil, out: a.baseAddress!, ldOut: H)
+                        hidden.withUnsafeBufferPointer { x in
+                            h1.withUnsafeMutableBufferPointer { o in
+                                Kernels.biasResidualLayerNorm(a.baseAddress!, bias: P + layer.attentionOutput.bias.offset,
+                                                              residual: x.baseAddress!, out: o.baseAddress!, rows: BT, cols: H,
+                                                              gamma: P + layer.attentionNorm.weight.offset,
+                                                              beta: P + layer.attentionNorm.bias.offset, eps: config.layerNormEps)
+                            }
                         }
                     }
                 }
-                // Feed-forward: dense + activation, dense + residual + LayerNorm.
+                // Feed-forward: dense + bias + activation (fused for gelu), dense + bias + residual + LayerNorm.
                 h1.withUnsafeBufferPointer { x in
                     inter.withUnsafeMutableBufferPointer { m in
                         linearForward(x.baseAddress!, rows: BT, inF: H, outF: I, weight: P + layer.intermediate.weight.offset,
-                                      bias: P + layer.intermediate.bias.offset, out: m.baseAddress!, ldOut: I)
-                        activate(m.baseAddress!, count: BT * I, config.hiddenAct)
+                                      bias: nil, out: m.baseAddress!, ldOut: I)
+                        biasActivate(m.baseAddress!, rows: BT, cols: I, bias: P + layer.intermediate.bias.offset, config.hiddenAct)
                         attn.withUnsafeMutableBufferPointer { a in
                             linearForward(m.baseAddress!, rows: BT, inF: I, outF: H, weight: P + layer.output.weight.offset,
-                                          bias: P + layer.output.bias.offset, out: a.baseAddress!, ldOut: H)
-                            Kernels.add(a.baseAddress!, x.baseAddress!, count: BT * H)
+                                          bias: nil, out: a.baseAddress!, ldOut: H)
                             hidden.withUnsafeMutableBufferPointer { o in
-                                Kernels.layerNorm(a.baseAddress!, out: o.baseAddress!, rows: BT, cols: H,
-                                                  gamma: P + layer.outputNorm.weight.offset, beta: P + layer.outputNorm.bias.offset,
-                                                  eps: config.layerNormEps)
+                                Kernels.biasResidualLayerNorm(a.baseAddress!, bias: P + layer.output.bias.offset,
+                                                              residual: x.baseAddress!, out: o.baseAddress!, rows: BT, cols: H,
+                                                              gamma: P + layer.outputNorm.weight.offset,
+                                                              beta: P + layer.outputNorm.bias.offset, eps: config.layerNormEps)
                             }
                         }
                     }
@@ -341,6 +343,13 @@ func linearForward(_ x: UnsafePointer<Float>, rows: Int, inF: Int, outF: Int, we
             for r in 0..<rows { Kernels.add(out + r * ldOut, bias, count: outF) }
         }
     }
+}
+
+/// x = act(x + bias) over an `rows × cols` matrix; one fused pass for the erf GELU.
+func biasActivate(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>, _ act: Activation) {
+    if act == .gelu { Kernels.biasGelu(x, rows: rows, cols: cols, bias: bias); return }
+    Kernels.addBias(x, rows: rows, cols: cols, bias: bias)
+    activate(x, count: rows * cols, act)
 }
 
 func activate(_ x: UnsafeMutablePointer<Float>, count: Int, _ act: Activation) {

@@ -1,94 +1,45 @@
-/// Optimized element-wise and row-wise kernels (SIMD16, multi-threaded over rows).
+import CKBKernels
+
+/// Optimized element-wise and row-wise kernels: vectorized C loops (CKBKernels), split over
+/// `Threads.count` threads by rows or ranges.
 ///
 /// Every kernel here has a naive twin in `NaiveKernels`; the tests compare the two on awkward shapes.
 /// All pointers are row-major; `rows × cols` matrices are contiguous.
 public enum Kernels {
-    // MARK: helpers
-
-    @inlinable @inline(__always)
-    static func load(_ p: UnsafePointer<Float>, _ n: Int) -> V16 {
-        if n >= 16 { return UnsafeRawPointer(p).loadUnaligned(as: V16.self) }
-        var v = V16(repeating: 0)
-        for i in 0..<n { v[i] = p[i] }
-        return v
+    @inline(__always)
+    static func elementwise(_ x: UnsafeMutablePointer<Float>, _ count: Int, _ f: (UnsafeMutablePointer<Float>, Int) -> Void) {
+        parallelChunks(count, minPerThread: 32768) { r in f(x + r.lowerBound, r.count) }
     }
-
-    @inlinable @inline(__always)
-    static func store(_ v: V16, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        if n >= 16 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V16.self); return }
-        for i in 0..<n { p[i] = v[i] }
-    }
-
-    /// Applies `f` to `count` floats in place, 16 lanes at a time, in parallel chunks.
-    @inlinable @inline(__always)
-    static func map(_ x: UnsafeMutablePointer<Float>, count: Int, _ f: (V16) -> V16) {
-        parallelChunks((count + 15) / 16, minPerThread: 2048) { r in
-            var i = r.lowerBound * 16
-            let end = min(count, r.upperBound * 16)
-            while i < end {
-                let n = min(16, end - i)
-                store(f(load(x + i, n)), x + i, n)
-                i += 16
-            }
-        }
-    }
-
-    // MARK: bias, residual
 
     /// x[r, c] += bias[c] for an `rows × cols` matrix.
     public static func addBias(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>) {
-        parallelChunks(rows, minPerThread: max(1, 16384 / max(cols, 1))) { r in
-            for row in r {
-                let p = x + row * cols
-                var j = 0
-                while j < cols {
-                    let n = min(16, cols - j)
-                    store(load(p + j, n) + load(bias + j, n), p + j, n)
-                    j += 16
-                }
-            }
+        parallelChunks(rows, minPerThread: max(1, 32768 / max(cols, 1))) { r in
+            kb_add_bias_rows(x + r.lowerBound * cols, r.count, cols, bias)
         }
     }
 
     /// x[i] += y[i] (residual connection).
     public static func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
-        parallelChunks((count + 15) / 16, minPerThread: 2048) { r in
-            var i = r.lowerBound * 16
-            let end = min(count, r.upperBound * 16)
-            while i < end {
-                let n = min(16, end - i)
-                store(load(x + i, n) + load(y + i, n), x + i, n)
-                i += 16
-            }
-        }
+        parallelChunks(count, minPerThread: 32768) { r in kb_add(x + r.lowerBound, y + r.lowerBound, r.count) }
     }
-
-    // MARK: activations
 
     /// GELU, erf form (HF "gelu"): x · ½ (1 + erf(x/√2)). In place.
-    public static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        map(x, count: count) { v in v * 0.5 * (1 + verf(v * 0.70710678118654752)) }
-    }
+    public static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) { elementwise(x, count) { kb_gelu_erf($0, $1) } }
 
     /// GELU, tanh form (HF "gelu_new"): ½x (1 + tanh(√(2/π)(x + 0.044715 x³))). In place.
-    public static func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        map(x, count: count) { v in
-            let u = 0.7978845608028654 * (v + 0.044715 * v * v * v)
-            return 0.5 * v * (1 + vtanh(u))
-        }
-    }
+    public static func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) { elementwise(x, count) { kb_gelu_tanh($0, $1) } }
 
     /// tanh, in place.
-    public static func tanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        map(x, count: count) { vtanh($0) }
-    }
+    public static func tanh(_ x: UnsafeMutablePointer<Float>, count: Int) { elementwise(x, count) { kb_tanh($0, $1) } }
 
     /// ReLU, in place.
-    public static func relu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        map(x, count: count) { $0.replacing(with: 0, where: $0 .< 0) }
-    }
+    public static func relu(_ x: UnsafeMutablePointer<Float>, count: Int) { elementwise(x, count) { kb_relu($0, $1) } }
 
-    // MARK: softmax
+    /// exp, in place (Cephes polynomial; ~1 ulp).
+    public static func exp(_ x: UnsafeMutablePointer<Float>, count: Int) { elementwise(x, count) { kb_exp($0, $1) } }
+
+    /// erf, in place (absolute error ≤ 3e-7).
+    public static func erf(_ x: UnsafeMutablePointer<Float>, count: Int) { elementwise(x, count) { kb_erf($0, $1) } }
 
     /// Row softmax with an optional additive mask, max-subtracted. In place.
     ///
@@ -97,44 +48,22 @@ public enum Kernels {
         _ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
         mask: UnsafePointer<Float>? = nil, rowsPerMask: Int = 1
     ) {
-        parallelChunks(rows, minPerThread: max(1, 8192 / max(cols, 1))) { r in
-            for row in r {
-                let p = x + row * cols
-                let m = mask.map { $0 + (row / rowsPerMask) * cols }
-                var vmax = V16(repeating: -.infinity)
-                var j = 0
-                while j < cols {
-                    let n = min(16, cols - j)
-                    var v = load(p + j, n)
-                    if let m { v += load(m + j, n) }
-                    if n < 16 { for l in n..<16 { v[l] = -.infinity } }
-                    store(v, p + j, n)
-                    vmax = pointwiseMax(vmax, v)
-                    j += 16
+        parallelChunks(rows, minPerThread: max(1, 16384 / max(cols, 1))) { r in
+            // Offset the mask so that row indices restart at 0 inside the chunk.
+            let first = r.lowerBound
+            if let mask {
+                var row = first
+                while row < r.upperBound {
+                    let group = row / rowsPerMask
+                    let end = min(r.upperBound, (group + 1) * rowsPerMask)
+                    kb_softmax_rows(x + row * cols, end - row, cols, mask + group * cols, end - row)
+                    row = end
                 }
-                let mx = vmax.max()
-                var vsum = V16(repeating: 0)
-                j = 0
-                while j < cols {
-                    let n = min(16, cols - j)
-                    var e = vexp(load(p + j, n) - mx)
-                    if n < 16 { for l in n..<16 { e[l] = 0 } }
-                    store(e, p + j, n)
-                    vsum += e
-                    j += 16
-                }
-                let inv = 1 / vsum.sum()
-                j = 0
-                while j < cols {
-                    let n = min(16, cols - j)
-                    store(load(p + j, n) * inv, p + j, n)
-                    j += 16
-                }
+            } else {
+                kb_softmax_rows(x + first * cols, r.count, cols, nil, 1)
             }
         }
     }
-
-    // MARK: layer norm
 
     /// LayerNorm over the last dimension: out = (x − mean) / sqrt(var + eps) · gamma + beta.
     /// Optionally stores each row's mean and 1/sqrt(var + eps) (for the backward pass).
@@ -144,36 +73,31 @@ public enum Kernels {
         mean: UnsafeMutablePointer<Float>? = nil, rstd: UnsafeMutablePointer<Float>? = nil
     ) {
         parallelChunks(rows, minPerThread: max(1, 16384 / max(cols, 1))) { r in
-            for row in r {
-                let p = x + row * cols, o = out + row * cols
-                var acc = V16(repeating: 0)
-                var j = 0
-                while j < cols { acc += load(p + j, min(16, cols - j)); j += 16 }
-                let mu = acc.sum() / Float(cols)
-                var vacc = V16(repeating: 0)
-                j = 0
-                while j < cols {
-                    let n = min(16, cols - j)
-                    var d = load(p + j, n) - mu
-                    if n < 16 { for l in n..<16 { d[l] = 0 } }
-                    vacc += d * d
-                    j += 16
-                }
-                let rs = 1 / (vacc.sum() / Float(cols) + eps).squareRoot()
-                j = 0
-                while j < cols {
-                    let n = min(16, cols - j)
-                    let y = (load(p + j, n) - mu) * rs * load(gamma + j, n) + load(beta + j, n)
-                    store(y, o + j, n)
-                    j += 16
-                }
-                mean?[row] = mu
-                rstd?[row] = rs
-            }
+            let o = r.lowerBound
+            kb_layernorm_rows(x + o * cols, out + o * cols, r.count, cols, gamma, beta, eps,
+                              mean.map { $0 + o }, rstd.map { $0 + o })
         }
     }
 
-    // MARK: embedding gather
+    /// x = GELU_erf(x + bias) for an `rows × cols` matrix (fused bias and activation).
+    public static func biasGelu(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>) {
+        parallelChunks(rows, minPerThread: max(1, 32768 / max(cols, 1))) { r in
+            kb_bias_gelu_erf_rows(x + r.lowerBound * cols, r.count, cols, bias)
+        }
+    }
+
+    /// x += bias + residual (x keeps the sum), then out = LayerNorm(x) (fused; one pass per row).
+    public static func biasResidualLayerNorm(
+        _ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>, rows: Int, cols: Int, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+        eps: Float, mean: UnsafeMutablePointer<Float>? = nil, rstd: UnsafeMutablePointer<Float>? = nil
+    ) {
+        parallelChunks(rows, minPerThread: max(1, 16384 / max(cols, 1))) { r in
+            let o = r.lowerBound
+            kb_bias_residual_layernorm_rows(x + o * cols, bias, residual + o * cols, out + o * cols, r.count, cols,
+                                            gamma, beta, eps, mean.map { $0 + o }, rstd.map { $0 + o })
+        }
+    }
 
     /// out[i, :] = table[ids[i], :] for a `vocab × cols` table. Throws on an id outside the table.
     public static func gather(
@@ -185,11 +109,4 @@ public enum Kernels {
             (out + i * cols).update(from: table + Int(id) * cols, count: cols)
         }
     }
-}
-
-/// tanh(x) = 1 − 2 / (exp(2x) + 1), saturating cleanly for large |x|.
-@inlinable @inline(__always)
-public func vtanh(_ x: V16) -> V16 {
-    let e = vexp(2 * x.clamped(lowerBound: V16(repeating: -20), upperBound: V16(repeating: 20)))
-    return 1 - 2 / (e + 1)
 }

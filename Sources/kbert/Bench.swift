@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KBTensor
+import KBBert
 import KBTokenizer
 
 struct Bench: ParsableCommand {
@@ -11,9 +12,12 @@ struct Bench: ParsableCommand {
         Ratios against baselines are computed by tools/bench_*.py in the same run.
         """)
 
-    enum Mode: String, ExpressibleByArgument { case gemm, tokenize }
+    enum Mode: String, ExpressibleByArgument { case forward, gemm, tokenize }
 
-    @Option(help: "What to time: gemm | tokenize.") var mode: Mode = .gemm
+    @Option(help: "What to time: forward | gemm | tokenize.") var mode: Mode = .forward
+    @Option(help: "A config.json to benchmark with seeded random weights (forward mode).") var config: String?
+    @Option(help: "Batch size (forward mode).") var batch: Int = 1
+    @Option(help: "Sequence length (forward mode).") var seq: Int = 128
     @Option(help: "GEMM rows (tokens).") var m: Int = 512
     @Option(help: "GEMM output features.") var n: Int = 768
     @Option(help: "GEMM input features.") var k: Int = 768
@@ -28,6 +32,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         try threads.apply()
         switch mode {
+        case .forward: try benchForward()
         case .gemm: try benchGemm()
         case .tokenize: try benchTokenize()
         }
@@ -44,6 +49,25 @@ struct Bench: ParsableCommand {
             for (k, v) in extra.sorted(by: { $0.key < $1.key }) { line += String(format: ", %@ %.1f", k, v) }
             print(line)
         }
+    }
+
+    func benchForward() throws {
+        guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
+        let m = try loadModel(model: model, config: config)
+        guard seq <= m.config.maxPositionEmbeddings else { throw ValidationError("--seq exceeds max_position_embeddings") }
+        var rng = SplitMix64(seed: 1)
+        let ids = (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(m.config.vocabSize)) } }
+        let input = BertInput(ids: ids)
+        var times: [Double] = []
+        for it in 0..<(warmup + iters) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = try m.forward(input)
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            if it >= warmup { times.append(dt) }
+        }
+        let tokensPerS = Double(batch * seq) / median(times)
+        report(times, extra: ["tokens_per_s": tokensPerS, "peak_rss_mb": peakRSSMegabytes(),
+                              "parameters": Double(m.parameterCount)])
     }
 
     func benchGemm() throws {
@@ -85,6 +109,13 @@ struct Bench: ParsableCommand {
         }
         report(times, extra: ["sentences_per_s": Double(texts.count) / median(times), "tokens": Double(checksum / (warmup + iters))])
     }
+}
+
+/// Peak resident set size of this process, in MiB (Linux ru_maxrss is in KiB).
+func peakRSSMegabytes() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_maxrss) / 1024
 }
 
 func median(_ v: [Double]) -> Double {

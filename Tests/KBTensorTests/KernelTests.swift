@@ -103,29 +103,29 @@ let awkward = [1, 7, 16, 17, 37, 64, 100]
         #expect(maxDiff(f, r) == 0, "relu")
     }
 
-    @Test func erfAndExpAccuracy() {
+    @Test func erfExpTanhAccuracy() {
         // Dense sweep against Double libm.
         var xs: [Float] = []
         var v: Float = -10
         while v <= 10 { xs.append(v); v += 0.001 }
-        var worstErf = 0.0, worstExpRel = 0.0
-        var i = 0
-        while i + 16 <= xs.count {
-            var vec = V16(repeating: 0)
-            for l in 0..<16 { vec[l] = xs[i + l] }
-            let e = verf(vec), x = vexp(vec * 8)
-            for l in 0..<16 {
-                worstErf = max(worstErf, abs(Double(e[l]) - erf(Double(xs[i + l]))))
-                let ref = exp(Double(xs[i + l] * 8))
-                worstExpRel = max(worstExpRel, abs(Double(x[l]) - ref) / ref)
-            }
-            i += 16
+        var e = xs, x = xs.map { $0 * 8.7 }, t = xs
+        Kernels.erf(&e, count: e.count)
+        Kernels.exp(&x, count: x.count)
+        Kernels.tanh(&t, count: t.count)
+        var worstErf = 0.0, worstExpRel = 0.0, worstTanh = 0.0
+        for i in xs.indices {
+            worstErf = max(worstErf, abs(Double(e[i]) - Foundation.erf(Double(xs[i]))))
+            let ref = Foundation.exp(Double(xs[i] * 8.7))
+            worstExpRel = max(worstExpRel, abs(Double(x[i]) - ref) / ref)
+            worstTanh = max(worstTanh, abs(Double(t[i]) - Foundation.tanh(Double(xs[i]))))
         }
         #expect(worstErf < 4e-7, "erf worst abs error \(worstErf)")
         #expect(worstExpRel < 3e-7, "exp worst rel error \(worstExpRel)")
-        let big = vexp(V16(repeating: 88.7)), tiny = vexp(V16(repeating: -100))
-        #expect(big[0].isFinite && big[0] > 3e38)
-        #expect(tiny[0] == 0)
+        #expect(worstTanh < 3e-7, "tanh worst abs error \(worstTanh)")
+        var edge: [Float] = [88.3, -87.0, -100, -.infinity, 0]
+        Kernels.exp(&edge, count: edge.count)
+        #expect(edge[0].isFinite && edge[0] > 2e38)
+        #expect(edge[1] > 0 && edge[2] == 0 && edge[3] == 0 && edge[4] == 1)
     }
 
     @Test(arguments: awkward)
@@ -197,5 +197,34 @@ let awkward = [1, 7, 16, 17, 37, 64, 100]
         Threads.set(1); #expect(Threads.count == 1)
         Threads.set(2); #expect(Threads.count == 2)
         Threads.set(0); #expect(Threads.count == 1)
+    }
+}
+
+@Suite struct FusedKernelTests {
+    @Test(arguments: [1, 7, 37, 384])
+    func biasGeluEqualsTwoSteps(cols: Int) {
+        var rng = TestRNG(11)
+        let rows = 5
+        let x = rng.array(rows * cols, -6, 6), b = rng.array(cols)
+        var fused = x, ref = x
+        Kernels.biasGelu(&fused, rows: rows, cols: cols, bias: b)
+        NaiveKernels.addBias(&ref, rows: rows, cols: cols, bias: b)
+        NaiveKernels.gelu(&ref)
+        #expect(maxDiff(fused, ref) < 2e-6)
+    }
+
+    @Test(arguments: [1, 7, 37, 384])
+    func biasResidualLayerNormEqualsSteps(cols: Int) {
+        var rng = TestRNG(12)
+        let rows = 6
+        let x = rng.array(rows * cols, -3, 3), b = rng.array(cols), res = rng.array(rows * cols), g = rng.array(cols), be = rng.array(cols)
+        var sum = x
+        var out = [Float](repeating: 0, count: rows * cols)
+        Kernels.biasResidualLayerNorm(&sum, bias: b, residual: res, out: &out, rows: rows, cols: cols, gamma: g, beta: be, eps: 1e-12)
+        var ref = x
+        NaiveKernels.addBias(&ref, rows: rows, cols: cols, bias: b)
+        NaiveKernels.add(&ref, res)
+        #expect(maxDiff(sum, ref) < 1e-6)
+        #expect(maxDiff(out, NaiveKernels.layerNorm(ref, rows: rows, cols: cols, gamma: g, beta: be, eps: 1e-12)) < 2e-5)
     }
 }

@@ -1,0 +1,26 @@
+// Element-wise and row-wise float kernels, written as plain loops that clang vectorizes
+// (AVX2 + FMA). Only KBTensor calls them; threading is done by the caller over row ranges.
+#ifndef KB_KERNELS_H
+#define KB_KERNELS_H
+#include <stddef.h>
+
+void kb_exp(float *x, ptrdiff_t n);                       // x = exp(x)
+void kb_erf(float *x, ptrdiff_t n);                       // x = erf(x)
+void kb_gelu_erf(float *x, ptrdiff_t n);                  // x = x/2 (1 + erf(x/sqrt 2))
+void kb_gelu_tanh(float *x, ptrdiff_t n);                 // x = x/2 (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3)))
+void kb_tanh(float *x, ptrdiff_t n);
+void kb_relu(float *x, ptrdiff_t n);
+void kb_add(float *x, const float *y, ptrdiff_t n);       // x += y
+void kb_add_bias_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *bias);
+// Row softmax over cols; mask (optional) is added first: row r uses mask + (r / rows_per_mask) * cols.
+void kb_softmax_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *mask, ptrdiff_t rows_per_mask);
+// LayerNorm over cols; mean / rstd (optional) receive per-row statistics.
+void kb_layernorm_rows(const float *x, float *out, ptrdiff_t rows, ptrdiff_t cols, const float *gamma,
+                       const float *beta, float eps, float *mean, float *rstd);
+// x = gelu_erf(x + bias) per row, in one pass.
+void kb_bias_gelu_erf_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *bias);
+// x += bias + residual (kept: the pre-norm sum), then out = LayerNorm(x), in one pass per row.
+void kb_bias_residual_layernorm_rows(float *x, const float *bias, const float *residual, float *out,
+                                     ptrdiff_t rows, ptrdiff_t cols, const float *gamma, const float *beta,
+                                     float eps, float *mean, float *rstd);
+#endif

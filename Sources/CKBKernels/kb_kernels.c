@@ -1,0 +1,173 @@
+#include "kb_kernels.h"
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+// exp: Cephes expf (range reduction by ln 2, degree-6 polynomial), ~1 ulp on [-87.3, 88.37].
+static inline float kb_expf(float x) {
+    float xc = x < -87.33654f ? -87.33654f : (x > 88.3762626647949f ? 88.3762626647949f : x);
+    float fx = xc * 1.44269504088896341f;
+    fx = fx >= 0 ? fx + 0.5f : fx - 0.5f;
+    int n = (int)fx;                         // round half away from zero
+    float fn = (float)n;
+    float r = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
+    float r2 = r * r;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r2 + r + 1.0f;
+    union { int32_t i; float f; } s;
+    s.i = (n + 127) << 23;
+    float y = p * s.f;
+    return x < -87.33654f ? 0.0f : y;        // underflow to 0 as libm does
+}
+
+// erf: |x| < 0.5 odd Taylor series (error < 1e-9); otherwise Abramowitz & Stegun 7.1.26
+// (absolute error <= 1.5e-7).
+static inline float kb_erff(float x) {
+    float a = fabsf(x), s = x * x;
+    float q = 0.00012055332981789664f;
+    q = q * s - 0.00085483270234508528f;
+    q = q * s + 0.0052239776254421878f;
+    q = q * s - 0.026866170645131252f;
+    q = q * s + 0.11283791670955126f;
+    q = q * s - 0.37612638903183754f;
+    q = q * s + 1.1283791670955126f;
+    float small = x * q;
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    p = p * t;
+    float big = 1.0f - p * kb_expf(-s);
+    big = x < 0 ? -big : big;
+    return a < 0.5f ? small : big;
+}
+
+static inline float kb_tanhf(float x) {
+    float c = x < -10.0f ? -10.0f : (x > 10.0f ? 10.0f : x);
+    float e = kb_expf(2.0f * c);
+    float big = 1.0f - 2.0f / (e + 1.0f);
+    // Near 0, 1 - 2/(e+1) cancels: use the odd series x - x^3/3 + 2x^5/15 - 17x^7/315.
+    float s = x * x;
+    float small = x * (1.0f + s * (-0.33333333333f + s * (0.13333333333f + s * (-0.053968253968f + s * 0.021869488536f))));
+    return fabsf(x) < 0.125f ? small : big;
+}
+
+void kb_exp(float *x, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) x[i] = kb_expf(x[i]); }
+void kb_erf(float *x, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) x[i] = kb_erff(x[i]); }
+void kb_tanh(float *x, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) x[i] = kb_tanhf(x[i]); }
+void kb_relu(float *x, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0.0f; }
+
+void kb_gelu_erf(float *x, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) { float v = x[i]; x[i] = 0.5f * v * (1.0f + kb_erff(v * 0.70710678118654752f)); }
+}
+
+void kb_gelu_tanh(float *x, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + kb_tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void kb_add(float *x, const float *y, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) x[i] += y[i]; }
+
+void kb_add_bias_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *bias) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *p = x + r * cols;
+        for (ptrdiff_t c = 0; c < cols; c++) p[c] += bias[c];
+    }
+}
+
+// Reductions with 8 independent accumulators, so that clang vectorizes them without fast-math.
+static inline float row_max(const float *p, ptrdiff_t n) {
+    float a[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) a[k] = p[i + k] > a[k] ? p[i + k] : a[k];
+    float m = -INFINITY;
+    for (int k = 0; k < 8; k++) m = a[k] > m ? a[k] : m;
+    for (; i < n; i++) m = p[i] > m ? p[i] : m;
+    return m;
+}
+
+static inline float row_sum(const float *p, ptrdiff_t n) {
+    float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) a[k] += p[i + k];
+    float s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) s += p[i];
+    return s;
+}
+
+static inline float row_sqdev(const float *p, ptrdiff_t n, float mu) {
+    float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) { float d = p[i + k] - mu; a[k] += d * d; }
+    float s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) { float d = p[i] - mu; s += d * d; }
+    return s;
+}
+
+void kb_softmax_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *mask, ptrdiff_t rows_per_mask) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *p = x + r * cols;
+        if (mask) {
+            const float *m = mask + (r / rows_per_mask) * cols;
+            for (ptrdiff_t c = 0; c < cols; c++) p[c] += m[c];
+        }
+        float mx = row_max(p, cols);
+        for (ptrdiff_t c = 0; c < cols; c++) p[c] = kb_expf(p[c] - mx);
+        float sum = row_sum(p, cols);
+        float inv = 1.0f / sum;
+        for (ptrdiff_t c = 0; c < cols; c++) p[c] *= inv;
+    }
+}
+
+void kb_layernorm_rows(const float *x, float *out, ptrdiff_t rows, ptrdiff_t cols, const float *gamma,
+                       const float *beta, float eps, float *mean, float *rstd) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *p = x + r * cols;
+        float *o = out + r * cols;
+        float mu = row_sum(p, cols) / (float)cols;
+        float v = row_sqdev(p, cols, mu);
+        float rs = 1.0f / sqrtf(v / (float)cols + eps);
+        for (ptrdiff_t c = 0; c < cols; c++) o[c] = (p[c] - mu) * rs * gamma[c] + beta[c];
+        if (mean) mean[r] = mu;
+        if (rstd) rstd[r] = rs;
+    }
+}
+
+void kb_bias_gelu_erf_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *bias) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *p = x + r * cols;
+        for (ptrdiff_t c = 0; c < cols; c++) {
+            float v = p[c] + bias[c];
+            p[c] = 0.5f * v * (1.0f + kb_erff(v * 0.70710678118654752f));
+        }
+    }
+}
+
+void kb_bias_residual_layernorm_rows(float *x, const float *bias, const float *residual, float *out,
+                                     ptrdiff_t rows, ptrdiff_t cols, const float *gamma, const float *beta,
+                                     float eps, float *mean, float *rstd) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *p = x + r * cols;
+        const float *res = residual + r * cols;
+        for (ptrdiff_t c = 0; c < cols; c++) p[c] += bias[c] + res[c];
+        float mu = row_sum(p, cols) / (float)cols;
+        float v = row_sqdev(p, cols, mu);
+        float rs = 1.0f / sqrtf(v / (float)cols + eps);
+        float *o = out + r * cols;
+        for (ptrdiff_t c = 0; c < cols; c++) o[c] = (p[c] - mu) * rs * gamma[c] + beta[c];
+        if (mean) mean[r] = mu;
+        if (rstd) rstd[r] = rs;
+    }
+}

@@ -1,0 +1,74 @@
+"""Forward-pass latency: kbert vs PyTorch (CPU, fp32, eager BertModel) in the same run, same thread
+count, same shapes. Cases: all-MiniLM-L6-v2 and the BERT-base config (random weights) at 1×128 and
+32×128, with 1 and 2 threads. Also onnxruntime when it is installed.
+
+    python3 tools/bench_forward.py --kbert .build/release/kbert [--iters 10]
+"""
+import argparse, json, os, pathlib, statistics, subprocess, sys, time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ap = argparse.ArgumentParser()
+ap.add_argument("--kbert", default=str(ROOT / ".build/release/kbert"))
+ap.add_argument("--model", default=str(ROOT / "models/all-MiniLM-L6-v2"))
+ap.add_argument("--base-config", default=str(ROOT / "configs/bert-base-uncased.json"))
+ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+ap.add_argument("--iters", type=int, default=10)
+ap.add_argument("--rounds", type=int, default=3, help="alternations of the two engines; best median of each kept")
+ap.add_argument("--json-out")
+args = ap.parse_args()
+
+TORCH = r'''
+import json, sys, time, torch, os
+os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+from transformers import BertModel, BertConfig
+threads, kind, path, B, T, iters = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+torch.set_num_threads(threads)
+if kind == "folder":
+    m = BertModel.from_pretrained(path, attn_implementation="eager")
+else:
+    torch.manual_seed(0); c = BertConfig.from_json_file(path); c._attn_implementation = "eager"; m = BertModel(c)
+m.eval()
+ids = torch.randint(0, m.config.vocab_size, (B, T))
+with torch.inference_mode():
+    for _ in range(2): m(input_ids=ids)
+    ts = []
+    for _ in range(iters):
+        t = time.perf_counter(); m(input_ids=ids); ts.append(time.perf_counter() - t)
+import resource
+ts.sort()
+print(json.dumps({"median_ms": ts[len(ts)//2] * 1e3, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
+
+def kbert(threads, kind, path, B, T, iters):
+    flag = ["--model", path] if kind == "folder" else ["--config", path]
+    out = subprocess.run([args.kbert, "bench", "--mode", "forward", *flag, "--batch", str(B), "--seq", str(T),
+                          "--threads", str(threads), "--iters", str(iters), "--json"], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+def torch_run(threads, kind, path, B, T, iters):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", TORCH, str(threads), kind, path, str(B), str(T), str(iters)],
+                         capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+cases = [("MiniLM-L6", "folder", args.model), ("BERT-base", "config", args.base_config)]
+rows = []
+for name, kind, path in cases:
+    for B in [1, 32]:
+        for t in args.threads:
+            iters = args.iters if B == 1 else max(3, args.iters // 3)
+            ours, ref, mem = [], [], {}
+            for _ in range(args.rounds):
+                o = kbert(t, kind, path, B, 128, iters); ours.append(o["median_ms"]); mem["kbert"] = o["peak_rss_mb"]
+                r = torch_run(t, kind, path, B, 128, iters); ref.append(r["median_ms"]); mem["torch"] = r["peak_rss_mb"]
+            row = dict(model=name, batch=B, seq=128, threads=t, kbert_ms=min(ours), torch_ms=min(ref),
+                       ratio=min(ours) / min(ref), kbert_rss_mb=mem["kbert"], torch_rss_mb=mem["torch"])
+            rows.append(row)
+            print(f"{name} {B}x128 threads={t}: kbert {row['kbert_ms']:.1f} ms, torch {row['torch_ms']:.1f} ms, ratio {row['ratio']:.2f}", file=sys.stderr)
+
+print("| model | batch×seq | threads | kbert ms | PyTorch ms | kbert / PyTorch | kbert peak RSS MB | PyTorch peak RSS MB |")
+print("|---|---|---|---|---|---|---|---|")
+for r in rows:
+    print(f"| {r['model']} | {r['batch']}×{r['seq']} | {r['threads']} | {r['kbert_ms']:.1f} | {r['torch_ms']:.1f} | {r['ratio']:.2f} | {r['kbert_rss_mb']:.0f} | {r['torch_rss_mb']:.0f} |")
+if args.json_out:
+    json.dump(rows, open(args.json_out, "w"), indent=1)
