@@ -1,6 +1,6 @@
 // swift-tools-version: 6.1
 // KroneckerBERT in Swift. Layers import downward only:
-//   CKBLAS (C shim) -> KBTensor -> KBSafeTensors, KBTokenizer -> KBBert -> kbert (CLI)
+//   CKBLAS, CKBKernels (C) -> KBTensor -> KBLayers, KBSafeTensors, KBTokenizer -> KBBert -> kbert (CLI)
 import PackageDescription
 
 let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
@@ -32,18 +32,25 @@ let package = Package(
         .target(name: "KBSafeTensors", dependencies: ["KBTensor"], swiftSettings: optimize),
         // HF-exact BERT WordPiece tokenizer.
         .target(name: "KBTokenizer", swiftSettings: optimize),
-        // The BERT model: config, strict weight loading, forward pass, heads.
-        .target(name: "KBBert", dependencies: ["KBTensor", "KBSafeTensors"], swiftSettings: optimize),
+        // Layers with explicit forward and backward side by side, and losses.
+        .target(name: "KBLayers", dependencies: ["KBTensor", "CKBKernels"], swiftSettings: optimize),
+        // The BERT model: config, strict weight loading, forward and backward passes, heads.
+        .target(name: "KBBert", dependencies: ["KBTensor", "KBLayers", "KBSafeTensors"], swiftSettings: optimize),
+        // Training: optimizer, schedules, loops, checkpoints.
+        .target(name: "KBTrain", dependencies: ["KBTensor", "KBLayers", "KBBert", "KBSafeTensors"], swiftSettings: optimize),
         // Command-line program.
         .executableTarget(
             name: "kbert",
             dependencies: [
-                "KBTensor", "KBSafeTensors", "KBTokenizer", "KBBert",
+                "KBTensor", "KBSafeTensors", "KBTokenizer", "KBBert", "KBTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize
         ),
         .testTarget(name: "KBTensorTests", dependencies: ["KBTensor"]),
+        .testTarget(name: "KBLayersTests", dependencies: ["KBLayers", "KBTensor"]),
+        .testTarget(name: "KBTrainTests", dependencies: ["KBTrain", "KBBert", "KBLayers", "KBTensor", "KBSafeTensors"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "KBSafeTensorsTests", dependencies: ["KBSafeTensors", "KBTensor"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "KBTokenizerTests", dependencies: ["KBTokenizer"],

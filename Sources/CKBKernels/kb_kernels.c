@@ -171,3 +171,95 @@ void kb_bias_residual_layernorm_rows(float *x, const float *bias, const float *r
         if (rstd) rstd[r] = rs;
     }
 }
+
+// ---------------------------------------------------------------- backward kernels
+
+// dx = dy * gelu'(x), gelu'(x) = Phi(x) + x phi(x) (erf form).
+void kb_gelu_erf_backward(const float *x, const float *dy, float *dx, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float v = x[i];
+        float cdf = 0.5f * (1.0f + kb_erff(v * 0.70710678118654752f));
+        float pdf = 0.3989422804014327f * kb_expf(-0.5f * v * v);
+        dx[i] = dy[i] * (cdf + v * pdf);
+    }
+}
+
+// dx = dy * d/dx [x/2 (1 + tanh(u))], u = sqrt(2/pi)(x + 0.044715 x^3).
+void kb_gelu_tanh_backward(const float *x, const float *dy, float *dx, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+        float t = kb_tanhf(u);
+        float du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * v * v);
+        dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
+    }
+}
+
+// Row softmax backward: dx = p * (dp - sum(dp * p)).
+void kb_softmax_backward_rows(const float *p, const float *dp, float *dx, ptrdiff_t rows, ptrdiff_t cols) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *pr = p + r * cols, *dr = dp + r * cols;
+        float *o = dx + r * cols;
+        float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        ptrdiff_t i = 0;
+        for (; i + 8 <= cols; i += 8)
+            for (int k = 0; k < 8; k++) a[k] += pr[i + k] * dr[i + k];
+        float s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+        for (; i < cols; i++) s += pr[i] * dr[i];
+        for (ptrdiff_t c = 0; c < cols; c++) o[c] = pr[c] * (dr[c] - s);
+    }
+}
+
+// LayerNorm backward over rows. xhat = (x - mean) * rstd, y = xhat * gamma + beta.
+// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma (overwrites dx).
+// dgamma_rows / dbeta are NOT accumulated here (the caller reduces dy * xhat and dy over rows).
+void kb_layernorm_backward_rows(const float *x, const float *dy, const float *gamma, const float *mean,
+                                const float *rstd, float *dx, ptrdiff_t rows, ptrdiff_t cols) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols, *dr = dy + r * cols;
+        float *o = dx + r * cols;
+        float mu = mean[r], rs = rstd[r];
+        float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        ptrdiff_t i = 0;
+        for (; i + 8 <= cols; i += 8)
+            for (int k = 0; k < 8; k++) {
+                float g = dr[i + k] * gamma[i + k];
+                a[k] += g;
+                b[k] += g * (xr[i + k] - mu) * rs;
+            }
+        float sg = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+        float sgx = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+        for (; i < cols; i++) { float g = dr[i] * gamma[i]; sg += g; sgx += g * (xr[i] - mu) * rs; }
+        float mg = sg / (float)cols, mgx = sgx / (float)cols;
+        for (ptrdiff_t c = 0; c < cols; c++) {
+            float xh = (xr[c] - mu) * rs;
+            o[c] = rs * (dr[c] * gamma[c] - mg - xh * mgx);
+        }
+    }
+}
+
+// dgamma[c] += sum_r dy[r,c] * xhat[r,c]; dbeta[c] += sum_r dy[r,c].
+void kb_layernorm_param_grads(const float *x, const float *dy, const float *mean, const float *rstd,
+                              float *dgamma, float *dbeta, ptrdiff_t rows, ptrdiff_t cols) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols, *dr = dy + r * cols;
+        float mu = mean[r], rs = rstd[r];
+        for (ptrdiff_t c = 0; c < cols; c++) {
+            dgamma[c] += dr[c] * (xr[c] - mu) * rs;
+            dbeta[c] += dr[c];
+        }
+    }
+}
+
+// db[c] += sum_r dy[r, c].
+void kb_bias_grad(const float *dy, float *db, ptrdiff_t rows, ptrdiff_t cols) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *dr = dy + r * cols;
+        for (ptrdiff_t c = 0; c < cols; c++) db[c] += dr[c];
+    }
+}
+
+// x *= scale where keep != 0, else 0 (dropout with a precomputed mask).
+void kb_mask_scale(float *x, const uint8_t *keep, float scale, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) x[i] = keep[i] ? x[i] * scale : 0.0f;
+}

@@ -41,6 +41,15 @@ public struct ParameterStore: Sendable {
         data.replaceSubrange(r.offset..<(r.offset + r.count), with: v)
     }
 
+    /// Replaces every value at once (same count), e.g. after an optimizer step.
+    public mutating func replaceAll(_ v: [Float]) {
+        precondition(v.count == data.count)
+        data = v
+    }
+
+    /// Runs `body` on the storage in place (no copy).
+    public mutating func withMutableStorage<R>(_ body: (inout [Float]) throws -> R) rethrows -> R { try body(&data) }
+
     public func tensor(_ r: ParamRef) -> Tensor {
         // Shape and count agree by construction.
         (try? Tensor(shape: r.shape, data: values(r))) ?? Tensor(shape: r.shape)

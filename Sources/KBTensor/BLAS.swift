@@ -8,26 +8,25 @@ import Glibc
 /// Thread control for OpenBLAS and for the project's own kernels.
 public enum Threads {
     nonisolated(unsafe) private static var _count: Int = {
-        if let s = getenvString("OPENBLAS_NUM_THREADS"), let n = Int(s), n > 0 { return n }
-        return Int(openblas_get_num_threads())
+        let n: Int
+        if let s = getenvString("OPENBLAS_NUM_THREADS"), let v = Int(s), v > 0 { n = v }
+        else { n = Int(openblas_get_num_threads()) }
+        openblas_set_num_threads(1)  // see `set`: our threads split the work, OpenBLAS runs on one
+        return n
     }()
 
     /// Threads used by GEMM and by the element-wise kernels.
     public static var count: Int { _count }
 
-    /// Sets the thread count for OpenBLAS and the kernels. Values below 1 are clamped to 1.
+    /// Sets the thread count for GEMM and the kernels. Values below 1 are clamped to 1.
+    ///
+    /// OpenBLAS itself always runs single-threaded: `sgemm` splits large products over the
+    /// project's own threads instead, so that OpenBLAS's spinning workers never compete with the
+    /// element-wise kernels for the same cores.
     public static func set(_ n: Int) {
         let n = max(1, n)
         _count = n
-        openblas_set_num_threads(Int32(n))
-    }
-
-    /// Runs `body` with OpenBLAS limited to one thread (for many small GEMMs issued from our own
-    /// threads), restoring the configured count afterwards.
-    public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
         openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(_count)) }
-        return try body()
     }
 
     /// Applies `OPENBLAS_NUM_THREADS` (if set) or an explicit value.
@@ -45,14 +44,44 @@ func getenvString(_ name: String) -> String? {
 ///
 /// - `op(A)` is M×K, `op(B)` is K×N, C is M×N. `lda`, `ldb`, `ldc` are row strides of the stored
 ///   (untransposed) matrices.
+/// - With `Threads.count > 1` and a large enough product, C is split into row blocks (or column
+///   blocks when M is small), each computed by single-threaded `cblas_sgemm` on one of our threads.
+///   `parallel: false` keeps it on the calling thread (for GEMMs issued from parallel regions).
 @inlinable
 public func sgemm(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
     alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
     b: UnsafePointer<Float>, ldb: Int,
-    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Bool = true
 ) {
     if m == 0 || n == 0 { return }
+    let threads = Threads.count
+    if parallel && threads > 1 && k > 0 && m * n * k >= 1 << 20 {
+        if m >= 32 * threads {
+            // Row blocks, multiples of 16 rows: op(A) rows and C rows move together.
+            let block = ((m + threads - 1) / threads + 15) / 16 * 16
+            parallelChunks((m + block - 1) / block, minPerThread: 1) { r in
+                for t in r {
+                    let r0 = t * block, rows = min(block, m - r0)
+                    let aBlock = transA ? a + r0 : a + r0 * lda
+                    _sgemm(transA, transB, rows, n, k, alpha, aBlock, lda, b, ldb, beta, c + r0 * ldc, ldc)
+                }
+            }
+            return
+        }
+        if n >= 64 * threads {
+            // Column blocks: op(B) columns and C columns move together.
+            let block = ((n + threads - 1) / threads + 15) / 16 * 16
+            parallelChunks((n + block - 1) / block, minPerThread: 1) { r in
+                for t in r {
+                    let c0 = t * block, cols = min(block, n - c0)
+                    let bBlock = transB ? b + c0 * ldb : b + c0
+                    _sgemm(transA, transB, m, cols, k, alpha, a, lda, bBlock, ldb, beta, c + c0, ldc)
+                }
+            }
+            return
+        }
+    }
     if k == 0 {
         // BLAS leaves C scaled by beta; do the same explicitly.
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
@@ -72,7 +101,8 @@ func _sgemm(
                 beta, c, blasint(ldc))
 }
 
-/// Batched GEMM over `batch` independent problems laid out with fixed strides.
+/// Batched GEMM over `batch` independent problems laid out with fixed strides; the problems are
+/// spread over the threads, each one single-threaded.
 @inlinable
 public func sgemmBatched(
     batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
@@ -80,11 +110,11 @@ public func sgemmBatched(
     b: UnsafePointer<Float>, ldb: Int, strideB: Int,
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int
 ) {
-    for i in 0..<batch {
+    parallelChunks(batch, minPerThread: 1) { r in for i in r {
         sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
               a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,
-              beta: beta, c: c + i * strideC, ldc: ldc)
-    }
+              beta: beta, c: c + i * strideC, ldc: ldc, parallel: false)
+    } }
 }
 
 /// Thin SVD of a row-major M×N matrix via LAPACK `sgesdd`: A = U · diag(S) · Vᵀ.

@@ -23,4 +23,15 @@ void kb_bias_gelu_erf_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float
 void kb_bias_residual_layernorm_rows(float *x, const float *bias, const float *residual, float *out,
                                      ptrdiff_t rows, ptrdiff_t cols, const float *gamma, const float *beta,
                                      float eps, float *mean, float *rstd);
+// Backward kernels.
+void kb_gelu_erf_backward(const float *x, const float *dy, float *dx, ptrdiff_t n);
+void kb_gelu_tanh_backward(const float *x, const float *dy, float *dx, ptrdiff_t n);
+void kb_softmax_backward_rows(const float *p, const float *dp, float *dx, ptrdiff_t rows, ptrdiff_t cols);
+void kb_layernorm_backward_rows(const float *x, const float *dy, const float *gamma, const float *mean,
+                                const float *rstd, float *dx, ptrdiff_t rows, ptrdiff_t cols);
+void kb_layernorm_param_grads(const float *x, const float *dy, const float *mean, const float *rstd,
+                              float *dgamma, float *dbeta, ptrdiff_t rows, ptrdiff_t cols);
+void kb_bias_grad(const float *dy, float *db, ptrdiff_t rows, ptrdiff_t cols);
+#include <stdint.h>
+void kb_mask_scale(float *x, const uint8_t *keep, float scale, ptrdiff_t n);
 #endif

@@ -1,0 +1,148 @@
+import KBLayers
+import KBTensor
+
+/// Gradients flowing into a training forward pass's outputs.
+public struct BertUpstream {
+    /// ∂L/∂logits: [B, C] (classification) or [B, T, 2] (QA).
+    public var logits: [Float]?
+    /// ∂L/∂h_l for l in 0...L (0 = embedding output), each [B·T·H]. Used by distillation.
+    public var hidden: [Int: [Float]] = [:]
+    /// ∂L/∂S_l, the pre-mask, pre-softmax scores of layer l (0-based), each [B·NH·T·T].
+    public var scores: [Int: [Float]] = [:]
+    public init(logits: [Float]? = nil, hidden: [Int: [Float]] = [:], scores: [Int: [Float]] = [:]) {
+        self.logits = logits; self.hidden = hidden; self.scores = scores
+    }
+}
+
+extension BertModel {
+    /// Backward pass of `forwardTrain`: ACCUMULATES ∂L/∂θ into `grads` (same layout as
+    /// `params.data`). It reads as the forward pass in reverse.
+    public func backward(_ cache: BertCache, _ up: BertUpstream, into grads: UnsafeMutablePointer<Float>) {
+        precondition(cache.training, "backward needs a cache from forwardTrain")
+        let c = config, input = cache.input
+        let B = input.batch, T = input.seqLen, H = c.hiddenSize, NH = c.numAttentionHeads
+        let HD = c.headDim, I = c.intermediateSize, BT = B * T, L = layers.count
+        let pDrop = Dropout(p: c.attentionProbsDropoutProb), hDrop = Dropout(p: c.hiddenDropoutProb)
+        let G = grads
+        let dh = FloatBuffer(count: BT * H)                 // ∂L/∂h_l, walking down   [B·T, H]
+        if let g = up.hidden[L] { dh.ptr.update(from: g, count: BT * H) }
+
+        params.data.withUnsafeBufferPointer { pbuf in
+            let P = pbuf.baseAddress!
+            let last = cache.h(L)
+            // Heads.
+            if let lg = up.logits {
+                if let classifier, let pooler, let pin = cache.poolIn, let pooled = cache.pooled, let cin = cache.pooledDrop {
+                    let C = classifier.outFeatures
+                    let dpool = FloatBuffer(count: B * H)
+                    Linear.backward(cin.ptr, dy: lg, rows: B, inF: H, outF: C, weight: P + classifier.weight.offset,
+                                    dWeight: G + classifier.weight.offset, dBias: G + classifier.bias.offset, dx: dpool.ptr)
+                    if cache.dropout { hDrop.apply(dpool.ptr, mask: cache.poolMask, count: B * H) }
+                    ActivationGrad.tanhFromOutput(pooled.ptr, dy: dpool.ptr, dx: dpool.ptr, count: B * H)
+                    let dpin = FloatBuffer(count: B * H)
+                    Linear.backward(pin.ptr, dy: dpool.ptr, rows: B, inF: H, outF: H, weight: P + pooler.weight.offset,
+                                    dWeight: G + pooler.weight.offset, dBias: G + pooler.bias.offset, dx: dpin.ptr)
+                    for b in 0..<B { Kernels.add(dh.ptr + b * T * H, dpin.ptr + b * H, count: H) }
+                } else if let qaOutputs {
+                    Linear.backward(last.ptr, dy: lg, rows: BT, inF: H, outF: 2, weight: P + qaOutputs.weight.offset,
+                                    dWeight: G + qaOutputs.weight.offset, dBias: G + qaOutputs.bias.offset, dx: dh.ptr, accumulate: true)
+                }
+            }
+            let dA = FloatBuffer(count: BT * H, zeroed: false)    // scratch [B·T, H]
+            let dB = FloatBuffer(count: BT * H, zeroed: false)    // scratch [B·T, H]
+            let dG = FloatBuffer(count: BT * I, zeroed: false)    // scratch [B·T, I]
+            let dqkv = FloatBuffer(count: BT * 3 * H, zeroed: false)
+            let dP = FloatBuffer(count: B * NH * T * T, zeroed: false)
+            let scale = 1 / Float(HD).squareRoot()
+
+            for l in stride(from: L - 1, through: 0, by: -1) {
+                let layer = layers[l], lc = cache.layers[l]
+                // h_l = LN(fSum): dfSum -> dA
+                LayerNorm.backward(lc.fSum.ptr, dy: dh.ptr, rows: BT, cols: H, gamma: P + layer.outputNorm.weight.offset,
+                                   mean: lc.fMean.ptr, rstd: lc.fRstd.ptr, dx: dA.ptr,
+                                   dGamma: G + layer.outputNorm.weight.offset, dBeta: G + layer.outputNorm.bias.offset)
+                // fSum = dropout(f) + h1: residual -> dh1 (dB); branch -> df (dA, in place)
+                dB.ptr.update(from: dA.ptr, count: BT * H)
+                if cache.dropout { hDrop.apply(dA.ptr, mask: lc.maskF, count: BT * H) }
+                // f = g1 · W_2ᵀ + b_2
+                Linear.backward(lc.g1.ptr, dy: dA.ptr, rows: BT, inF: I, outF: H, weight: P + layer.output.weight.offset,
+                                dWeight: G + layer.output.weight.offset, dBias: G + layer.output.bias.offset, dx: dG.ptr)
+                // g1 = act(z1)
+                switch c.hiddenAct {
+                case .gelu: ActivationGrad.geluErf(lc.z1.ptr, dy: dG.ptr, dx: dG.ptr, count: BT * I)
+                case .geluNew, .geluPytorchTanh, .geluFast: ActivationGrad.geluTanh(lc.z1.ptr, dy: dG.ptr, dx: dG.ptr, count: BT * I)
+                case .relu: ActivationGrad.relu(lc.z1.ptr, dy: dG.ptr, dx: dG.ptr, count: BT * I)
+                }
+                // z1 = h1 · W_1ᵀ + b_1: dh1 += dz1 · W_1
+                Linear.backward(lc.h1.ptr, dy: dG.ptr, rows: BT, inF: H, outF: I, weight: P + layer.intermediate.weight.offset,
+                                dWeight: G + layer.intermediate.weight.offset, dBias: G + layer.intermediate.bias.offset,
+                                dx: dB.ptr, accumulate: true)
+                // h1 = LN(aSum): daSum -> dA
+                LayerNorm.backward(lc.aSum.ptr, dy: dB.ptr, rows: BT, cols: H, gamma: P + layer.attentionNorm.weight.offset,
+                                   mean: lc.aMean.ptr, rstd: lc.aRstd.ptr, dx: dA.ptr,
+                                   dGamma: G + layer.attentionNorm.weight.offset, dBeta: G + layer.attentionNorm.bias.offset)
+                // aSum = dropout(a) + x: residual -> dx (dh); branch -> da (dA)
+                dh.ptr.update(from: dA.ptr, count: BT * H)
+                if cache.dropout { hDrop.apply(dA.ptr, mask: lc.maskA, count: BT * H) }
+                // a = ctx · W_oᵀ + b_o: dctx -> dB
+                Linear.backward(lc.ctx.ptr, dy: dA.ptr, rows: BT, inF: H, outF: H, weight: P + layer.attentionOutput.weight.offset,
+                                dWeight: G + layer.attentionOutput.weight.offset, dBias: G + layer.attentionOutput.bias.offset, dx: dB.ptr)
+                // Attention per (b, h).
+                let q = lc.qkv.ptr, dq = dqkv.ptr, probs = lc.probs.ptr
+                let pv = cache.dropout ? UnsafePointer(lc.probsDrop.ptr) : UnsafePointer(probs)
+                let dctx = dB.ptr, dp = dP.ptr
+                parallelChunks(B * NH, minPerThread: 1) { r in
+                    for bh in r {
+                        let b = bh / NH, hh = bh % NH
+                        let base = b * T * 3 * H
+                        // dP' = dctx_bh · V_bhᵀ          [T, T]
+                        sgemm(transA: false, transB: true, m: T, n: T, k: HD, a: dctx + b * T * H + hh * HD, lda: H,
+                              b: q + base + 2 * H + hh * HD, ldb: 3 * H, c: dp + bh * T * T, ldc: T, parallel: false)
+                        // dV_bh = P'ᵀ · dctx_bh          [T, HD]
+                        sgemm(transA: true, transB: false, m: T, n: HD, k: T, a: pv + bh * T * T, lda: T,
+                              b: dctx + b * T * H + hh * HD, ldb: H, c: dq + base + 2 * H + hh * HD, ldc: 3 * H, parallel: false)
+                    }
+                }
+                if cache.dropout { pDrop.apply(dp, mask: lc.maskP, count: B * NH * T * T) }
+                // dS = softmax'(P) dP (+ upstream score gradient; the mask is a constant)
+                SoftmaxGrad.backward(probs, dp: dp, dx: dp, rows: B * NH * T, cols: T)
+                if let gs = up.scores[l] { Kernels.add(dp, gs, count: B * NH * T * T) }
+                parallelChunks(B * NH, minPerThread: 1) { r in
+                    for bh in r {
+                        let b = bh / NH, hh = bh % NH
+                        let base = b * T * 3 * H
+                        // dQ_bh = dS · K_bh / √HD;  dK_bh = dSᵀ · Q_bh / √HD
+                        sgemm(transA: false, transB: false, m: T, n: HD, k: T, alpha: scale, a: dp + bh * T * T, lda: T,
+                              b: q + base + H + hh * HD, ldb: 3 * H, c: dq + base + hh * HD, ldc: 3 * H, parallel: false)
+                        sgemm(transA: true, transB: false, m: T, n: HD, k: T, alpha: scale, a: dp + bh * T * T, lda: T,
+                              b: q + base + hh * HD, ldb: 3 * H, c: dq + base + H + hh * HD, ldc: 3 * H, parallel: false)
+                    }
+                }
+                // qkv = x · W_qkvᵀ + b: dx += dqkv · W_qkv
+                if qkvFused(layer) {
+                    Linear.backward(lc.x.ptr, dy: dq, rows: BT, inF: H, outF: 3 * H, weight: P + layer.query.weight.offset,
+                                    dWeight: G + layer.query.weight.offset, dBias: G + layer.query.bias.offset, dx: dh.ptr, accumulate: true)
+                } else {
+                    for (k, lin) in [layer.query, layer.key, layer.value].enumerated() {
+                        Linear.backward(lc.x.ptr, dy: dq + k * H, rows: BT, inF: H, outF: H, weight: P + lin.weight.offset,
+                                        dWeight: G + lin.weight.offset, dBias: G + lin.bias.offset, dx: dh.ptr,
+                                        accumulate: true, ldDy: 3 * H)
+                    }
+                }
+                if let g = up.hidden[l] { Kernels.add(dh.ptr, g, count: BT * H) }
+            }
+            // Embeddings: h_0 = dropout(LN(embSum)).
+            if cache.dropout { hDrop.apply(dh.ptr, mask: cache.embMask, count: BT * H) }
+            LayerNorm.backward(cache.embSum.ptr, dy: dh.ptr, rows: BT, cols: H, gamma: P + embeddingNorm.weight.offset,
+                               mean: cache.embMean.ptr, rstd: cache.embRstd.ptr, dx: dA.ptr,
+                               dGamma: G + embeddingNorm.weight.offset, dBeta: G + embeddingNorm.bias.offset)
+            input.ids.withUnsafeBufferPointer { ids in
+                EmbeddingGrad.scatterAdd(ids: ids, dy: dA.ptr, cols: H, dTable: G + wordEmbeddings.offset)
+            }
+            for i in 0..<BT {
+                Kernels.add(G + positionEmbeddings.offset + (i % T) * H, dA.ptr + i * H, count: H)
+                Kernels.add(G + tokenTypeEmbeddings.offset + Int(input.typeIds[i]) * H, dA.ptr + i * H, count: H)
+            }
+        }
+    }
+}

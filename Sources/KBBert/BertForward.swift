@@ -1,0 +1,280 @@
+import KBLayers
+import KBTensor
+
+/// Dropout during training, driven by an injected generator.
+public struct DropoutState {
+    public var rng: SplitMix64
+    public init(seed: UInt64) { rng = SplitMix64(seed: seed) }
+}
+
+/// Activations of one encoder layer kept for the backward pass. In inference all layers share
+/// one instance (reused in place).
+final class LayerCache {
+    let x: FloatBuffer          // layer input h_{l-1}        [B·T, H] (training only; else unused)
+    let qkv: FloatBuffer        // Q | K | V                  [B·T, 3H]
+    let probs: FloatBuffer      // softmax(S + mask)          [B, NH, T, T]
+    let probsDrop: FloatBuffer  // dropout(probs)             [B, NH, T, T] (training with dropout)
+    let ctx: FloatBuffer        // context                    [B·T, H]
+    let aSum: FloatBuffer       // attn dense + bias (+drop) + x, before LN [B·T, H]
+    let aMean: FloatBuffer, aRstd: FloatBuffer   // [B·T]
+    let h1: FloatBuffer         // LN(aSum)                   [B·T, H]
+    let z1: FloatBuffer         // intermediate pre-activation [B·T, I]
+    let g1: FloatBuffer         // act(z1)                    [B·T, I]
+    let fSum: FloatBuffer       // output dense + bias (+drop) + h1, before LN [B·T, H]
+    let fMean: FloatBuffer, fRstd: FloatBuffer   // [B·T]
+    var maskP: [UInt8] = [], maskA: [UInt8] = [], maskF: [UInt8] = []
+
+    init(BT: Int, B: Int, T: Int, H: Int, NH: Int, I: Int, training: Bool, dropout: Bool) {
+        x = FloatBuffer(count: training ? BT * H : 0, zeroed: false)
+        qkv = FloatBuffer(count: BT * 3 * H, zeroed: false)
+        probs = FloatBuffer(count: B * NH * T * T, zeroed: false)
+        probsDrop = FloatBuffer(count: dropout ? B * NH * T * T : 0, zeroed: false)
+        ctx = FloatBuffer(count: BT * H, zeroed: false)
+        aSum = FloatBuffer(count: BT * H, zeroed: false)
+        aMean = FloatBuffer(count: BT, zeroed: false); aRstd = FloatBuffer(count: BT, zeroed: false)
+        h1 = FloatBuffer(count: BT * H, zeroed: false)
+        z1 = FloatBuffer(count: training ? BT * I : 0, zeroed: false)
+        g1 = FloatBuffer(count: BT * I, zeroed: false)
+        fSum = FloatBuffer(count: BT * H, zeroed: false)
+        fMean = FloatBuffer(count: BT, zeroed: false); fRstd = FloatBuffer(count: BT, zeroed: false)
+    }
+}
+
+/// Everything a training forward pass keeps for `BertModel.backward`.
+public final class BertCache {
+    let input: BertInput
+    let training: Bool
+    let dropout: Bool
+    let embSum: FloatBuffer                       // word + pos + type     [B·T, H]
+    let embMean: FloatBuffer, embRstd: FloatBuffer
+    var embMask: [UInt8] = []
+    let hidden: [FloatBuffer]                     // h_0 ... h_L           [B·T, H] each (training)
+    let layers: [LayerCache]
+    var poolIn: FloatBuffer?                      // h_L[:, 0]             [B, H]
+    var pooled: FloatBuffer?                      // tanh(...)             [B, H]
+    var pooledDrop: FloatBuffer?                  // dropout(pooled)       [B, H]
+    var poolMask: [UInt8] = []
+
+    init(input: BertInput, config c: BertConfig, training: Bool, dropout: Bool) {
+        self.input = input
+        self.training = training
+        self.dropout = dropout
+        let B = input.batch, T = input.seqLen, BT = B * T, H = c.hiddenSize
+        embSum = FloatBuffer(count: BT * H, zeroed: false)
+        embMean = FloatBuffer(count: BT, zeroed: false); embRstd = FloatBuffer(count: BT, zeroed: false)
+        if training {
+            hidden = (0...c.numHiddenLayers).map { _ in FloatBuffer(count: BT * H, zeroed: false) }
+            layers = (0..<c.numHiddenLayers).map { _ in
+                LayerCache(BT: BT, B: B, T: T, H: H, NH: c.numAttentionHeads, I: c.intermediateSize, training: true, dropout: dropout)
+            }
+        } else {
+            hidden = [FloatBuffer(count: BT * H, zeroed: false), FloatBuffer(count: BT * H, zeroed: false)]
+            let shared = LayerCache(BT: BT, B: B, T: T, H: H, NH: c.numAttentionHeads, I: c.intermediateSize, training: false, dropout: false)
+            layers = Array(repeating: shared, count: c.numHiddenLayers)
+        }
+    }
+
+    /// Buffer holding h_l (in inference two buffers alternate).
+    func h(_ l: Int) -> FloatBuffer { training ? hidden[l] : hidden[l % 2] }
+}
+
+extension BertModel {
+    /// Runs the encoder, pooler and head (inference: no dropout, buffers reused across layers).
+    public func forward(_ input: BertInput, options: ForwardOptions = ForwardOptions()) throws(ModelError) -> BertOutput {
+        try run(input, options: options, training: false, dropout: nil).output
+    }
+
+    /// A training forward pass: keeps every activation for `backward`, applies dropout when a
+    /// generator is given (HF positions: embeddings, attention probabilities, both residual
+    /// branches, the classifier input).
+    public func forwardTrain(_ input: BertInput, options: ForwardOptions = ForwardOptions(),
+                             dropout: inout DropoutState?) throws(ModelError) -> (output: BertOutput, cache: BertCache) {
+        try run(input, options: options, training: true, dropout: &dropout)
+    }
+
+    func run(_ input: BertInput, options: ForwardOptions, training: Bool, dropout: DropoutState?) throws(ModelError) -> (output: BertOutput, cache: BertCache) {
+        var d = dropout
+        return try run(input, options: options, training: training, dropout: &d)
+    }
+
+    func validate(_ input: BertInput) throws(ModelError) {
+        let BT = input.batch * input.seqLen
+        guard input.seqLen <= config.maxPositionEmbeddings else {
+            throw .invalidInput("sequence length \(input.seqLen) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")
+        }
+        guard input.ids.count == BT, input.typeIds.count == BT, input.mask.count == BT else {
+            throw .invalidInput("input arrays must hold batch × seqLen = \(BT) entries")
+        }
+        for id in input.ids where id < 0 || Int(id) >= config.vocabSize {
+            throw .invalidInput("token id \(id) out of range for vocab_size \(config.vocabSize)")
+        }
+        for t in input.typeIds where t < 0 || Int(t) >= config.typeVocabSize {
+            throw .invalidInput("token type id \(t) out of range 0..<\(config.typeVocabSize)")
+        }
+    }
+
+    func run(_ input: BertInput, options: ForwardOptions, training: Bool,
+             dropout: inout DropoutState?) throws(ModelError) -> (output: BertOutput, cache: BertCache) {
+        try validate(input)
+        let c = config
+        let B = input.batch, T = input.seqLen, H = c.hiddenSize, NH = c.numAttentionHeads
+        let HD = c.headDim, I = c.intermediateSize, BT = B * T
+        let useDropout = training && dropout != nil
+        let cache = BertCache(input: input, config: c, training: training, dropout: useDropout)
+        var hiddenStates: [Tensor] = []
+        var scoresOut: [Tensor] = []
+        let addMask = FloatBuffer(input.mask.map { $0 != 0 ? 0 : -Float.greatestFiniteMagnitude })  // [B, T]
+        let pDrop = Dropout(p: c.attentionProbsDropoutProb), hDrop = Dropout(p: c.hiddenDropoutProb)
+        let zeroBias = FloatBuffer(count: max(H, I))
+        var out = BertOutput(lastHiddenState: Tensor(shape: [0]))
+
+        params.data.withUnsafeBufferPointer { pbuf in
+            let P = pbuf.baseAddress!
+            // Embeddings: word[ids] + position[t] + type[types] -> LayerNorm -> dropout   [B·T, H]
+            let e = cache.embSum.ptr
+            for i in 0..<BT {
+                let row = e + i * H
+                row.update(from: P + wordEmbeddings.offset + Int(input.ids[i]) * H, count: H)
+                Kernels.add(row, P + positionEmbeddings.offset + (i % T) * H, count: H)
+                Kernels.add(row, P + tokenTypeEmbeddings.offset + Int(input.typeIds[i]) * H, count: H)
+            }
+            let h0 = cache.h(0).ptr
+            Kernels.layerNorm(e, out: h0, rows: BT, cols: H, gamma: P + embeddingNorm.weight.offset,
+                              beta: P + embeddingNorm.bias.offset, eps: c.layerNormEps,
+                              mean: cache.embMean.ptr, rstd: cache.embRstd.ptr)
+            if useDropout {
+                cache.embMask = hDrop.mask(count: BT * H, using: &dropout!.rng)
+                hDrop.apply(h0, mask: cache.embMask, count: BT * H)
+            }
+            if options.hiddenStates { hiddenStates.append(cache.h(0).tensor([B, T, H])) }
+            let scale = 1 / Float(HD).squareRoot()
+
+            for (l, layer) in layers.enumerated() {
+                let lc = cache.layers[l]
+                let x = cache.h(l).ptr, hOut = cache.h(l + 1).ptr
+                // Q | K | V                                                         [B·T, 3H]
+                qkvForward(layer, x: x, rows: BT, H: H, P: P, out: lc.qkv.ptr)
+                let q = lc.qkv.ptr, s = lc.probs.ptr
+                // S[b, h] = Q_bh · K_bhᵀ / √HD                                        [B, NH, T, T]
+                parallelChunks(B * NH, minPerThread: 1) { r in
+                    for bh in r {
+                        let b = bh / NH, hh = bh % NH
+                        sgemm(transA: false, transB: true, m: T, n: T, k: HD, alpha: scale,
+                              a: q + b * T * 3 * H + hh * HD, lda: 3 * H, b: q + b * T * 3 * H + H + hh * HD, ldb: 3 * H,
+                              c: s + bh * T * T, ldc: T, parallel: false)
+                    }
+                }
+                if options.attentionScores { scoresOut.append(lc.probs.tensor([B, NH, T, T])) }
+                Kernels.softmax(s, rows: B * NH * T, cols: T, mask: addMask.ptr, rowsPerMask: NH * T)
+                var pv = UnsafePointer(s)
+                if useDropout {
+                    lc.maskP = pDrop.mask(count: B * NH * T * T, using: &dropout!.rng)
+                    lc.probsDrop.ptr.update(from: s, count: B * NH * T * T)
+                    pDrop.apply(lc.probsDrop.ptr, mask: lc.maskP, count: B * NH * T * T)
+                    pv = UnsafePointer(lc.probsDrop.ptr)
+                }
+                // ctx[b, :, h] = P_bh · V_bh                                          [B·T, H]
+                let ctx = lc.ctx.ptr
+                parallelChunks(B * NH, minPerThread: 1) { r in
+                    for bh in r {
+                        let b = bh / NH, hh = bh % NH
+                        sgemm(transA: false, transB: false, m: T, n: HD, k: T, a: pv + bh * T * T, lda: T,
+                              b: q + b * T * 3 * H + 2 * H + hh * HD, ldb: 3 * H, c: ctx + b * T * H + hh * HD, ldc: H, parallel: false)
+                    }
+                }
+                // aSum = dropout(ctx · W_oᵀ + b_o) + x;  h1 = LN(aSum)                 [B·T, H]
+                Linear.forward(ctx, rows: BT, inF: H, outF: H, weight: P + layer.attentionOutput.weight.offset, bias: nil, out: lc.aSum.ptr)
+                var ab = UnsafePointer(P + layer.attentionOutput.bias.offset)
+                if useDropout {
+                    Kernels.addBias(lc.aSum.ptr, rows: BT, cols: H, bias: ab)
+                    lc.maskA = hDrop.mask(count: BT * H, using: &dropout!.rng)
+                    hDrop.apply(lc.aSum.ptr, mask: lc.maskA, count: BT * H)
+                    ab = UnsafePointer(zeroBias.ptr)
+                }
+                Kernels.biasResidualLayerNorm(lc.aSum.ptr, bias: ab, residual: x, out: lc.h1.ptr, rows: BT, cols: H,
+                                              gamma: P + layer.attentionNorm.weight.offset, beta: P + layer.attentionNorm.bias.offset,
+                                              eps: c.layerNormEps, mean: lc.aMean.ptr, rstd: lc.aRstd.ptr)
+                // g1 = act(h1 · W_1ᵀ + b_1)                                            [B·T, I]
+                Linear.forward(lc.h1.ptr, rows: BT, inF: H, outF: I, weight: P + layer.intermediate.weight.offset, bias: nil, out: lc.g1.ptr)
+                if training {
+                    Kernels.addBias(lc.g1.ptr, rows: BT, cols: I, bias: P + layer.intermediate.bias.offset)
+                    lc.z1.ptr.update(from: lc.g1.ptr, count: BT * I)
+                    activate(lc.g1.ptr, count: BT * I, c.hiddenAct)
+                } else {
+                    biasActivate(lc.g1.ptr, rows: BT, cols: I, bias: P + layer.intermediate.bias.offset, c.hiddenAct)
+                }
+                // fSum = dropout(g1 · W_2ᵀ + b_2) + h1;  h_l = LN(fSum)                [B·T, H]
+                Linear.forward(lc.g1.ptr, rows: BT, inF: I, outF: H, weight: P + layer.output.weight.offset, bias: nil, out: lc.fSum.ptr)
+                var fb = UnsafePointer(P + layer.output.bias.offset)
+                if useDropout {
+                    Kernels.addBias(lc.fSum.ptr, rows: BT, cols: H, bias: fb)
+                    lc.maskF = hDrop.mask(count: BT * H, using: &dropout!.rng)
+                    hDrop.apply(lc.fSum.ptr, mask: lc.maskF, count: BT * H)
+                    fb = UnsafePointer(zeroBias.ptr)
+                }
+                Kernels.biasResidualLayerNorm(lc.fSum.ptr, bias: fb, residual: lc.h1.ptr, out: hOut, rows: BT, cols: H,
+                                              gamma: P + layer.outputNorm.weight.offset, beta: P + layer.outputNorm.bias.offset,
+                                              eps: c.layerNormEps, mean: lc.fMean.ptr, rstd: lc.fRstd.ptr)
+                if training { lc.x.ptr.update(from: x, count: BT * H) }
+                if options.hiddenStates { hiddenStates.append(cache.h(l + 1).tensor([B, T, H])) }
+            }
+            let last = cache.h(layers.count)
+            out.lastHiddenState = last.tensor([B, T, H])
+            if let pooler {
+                // pooled = tanh(h_L[:, 0] · W_pᵀ + b_p)                               [B, H]
+                let pin = FloatBuffer(count: B * H, zeroed: false), pooled = FloatBuffer(count: B * H, zeroed: false)
+                for b in 0..<B { (pin.ptr + b * H).update(from: last.ptr + b * T * H, count: H) }
+                Linear.forward(pin.ptr, rows: B, inF: H, outF: H, weight: P + pooler.weight.offset, bias: P + pooler.bias.offset, out: pooled.ptr)
+                Kernels.tanh(pooled.ptr, count: B * H)
+                cache.poolIn = pin; cache.pooled = pooled
+                out.pooled = pooled.tensor([B, H])
+                if let classifier {
+                    // logits = dropout(pooled) · W_cᵀ + b_c                             [B, C]
+                    var cin = pooled
+                    if useDropout {
+                        cin = FloatBuffer(pooled.array)
+                        cache.poolMask = hDrop.mask(count: B * H, using: &dropout!.rng)
+                        hDrop.apply(cin.ptr, mask: cache.poolMask, count: B * H)
+                    }
+                    cache.pooledDrop = cin
+                    let C = classifier.outFeatures
+                    let logits = FloatBuffer(count: B * C, zeroed: false)
+                    Linear.forward(cin.ptr, rows: B, inF: H, outF: C, weight: P + classifier.weight.offset,
+                                   bias: P + classifier.bias.offset, out: logits.ptr)
+                    out.logits = logits.tensor([B, C])
+                }
+            }
+            if let qaOutputs {
+                // [start, end] per token                                               [B, T, 2]
+                let logits = FloatBuffer(count: BT * 2, zeroed: false)
+                Linear.forward(last.ptr, rows: BT, inF: H, outF: 2, weight: P + qaOutputs.weight.offset,
+                               bias: P + qaOutputs.bias.offset, out: logits.ptr)
+                out.logits = logits.tensor([B, T, 2])
+            }
+        }
+        if options.hiddenStates { out.hiddenStates = hiddenStates }
+        if options.attentionScores { out.attentionScores = scoresOut }
+        return (out, cache)
+    }
+
+    /// Whether Q, K, V weights and biases sit back to back ([3H, H] and [3H]) in storage.
+    func qkvFused(_ layer: BertLayerRefs) -> Bool {
+        let H = config.hiddenSize
+        return layer.key.weight.offset == layer.query.weight.offset + H * H
+            && layer.value.weight.offset == layer.key.weight.offset + H * H
+            && layer.key.bias.offset == layer.query.bias.offset + H
+            && layer.value.bias.offset == layer.key.bias.offset + H
+    }
+
+    func qkvForward(_ layer: BertLayerRefs, x: UnsafePointer<Float>, rows: Int, H: Int, P: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        if qkvFused(layer) {
+            Linear.forward(x, rows: rows, inF: H, outF: 3 * H, weight: P + layer.query.weight.offset,
+                           bias: P + layer.query.bias.offset, out: out)
+        } else {
+            for (k, l) in [layer.query, layer.key, layer.value].enumerated() {
+                Linear.forward(x, rows: rows, inF: H, outF: H, weight: P + l.weight.offset, bias: P + l.bias.offset,
+                               out: out + k * H, ldOut: 3 * H)
+            }
+        }
+    }
+}

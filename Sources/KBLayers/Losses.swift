@@ -1,0 +1,58 @@
+import Foundation
+
+/// Losses: value and gradient with respect to the predictions. Means are over the batch.
+public enum Loss {
+    /// Cross-entropy of logits [B, C] against class indices: mean_b −log softmax(z_b)[y_b].
+    public static func crossEntropy(logits: [Float], labels: [Int], classes C: Int) -> (loss: Float, grad: [Float]) {
+        let B = labels.count
+        var grad = [Float](repeating: 0, count: B * C)
+        var total = 0.0
+        for b in 0..<B {
+            let row = logits[(b * C)..<(b * C + C)].map(Double.init)
+            let m = row.max() ?? 0
+            let e = row.map { Foundation.exp($0 - m) }
+            let s = e.reduce(0, +)
+            total += -(row[labels[b]] - m - Foundation.log(s))
+            for c in 0..<C { grad[b * C + c] = Float((e[c] / s - (c == labels[b] ? 1 : 0)) / Double(B)) }
+        }
+        return (Float(total / Double(B)), grad)
+    }
+
+    /// Mean squared error over all elements: mean (p − t)².
+    public static func mse(_ p: [Float], _ t: [Float]) -> (loss: Float, grad: [Float]) {
+        precondition(p.count == t.count)
+        let n = Double(max(p.count, 1))
+        var total = 0.0
+        var grad = [Float](repeating: 0, count: p.count)
+        for i in p.indices {
+            let d = Double(p[i]) - Double(t[i])
+            total += d * d
+            grad[i] = Float(2 * d / n)
+        }
+        return (Float(total / n), grad)
+    }
+
+    /// Soft cross-entropy with temperature T between student and teacher logits [B, C]:
+    /// mean_b Σ_c −softmax(t_b/T)_c · log softmax(s_b/T)_c (no T² factor; weight it yourself).
+    public static func softCrossEntropy(student: [Float], teacher: [Float], classes C: Int, temperature T: Float) -> (loss: Float, grad: [Float]) {
+        precondition(student.count == teacher.count && student.count % C == 0)
+        let B = student.count / C
+        var grad = [Float](repeating: 0, count: student.count)
+        var total = 0.0
+        let t = Double(T)
+        for b in 0..<B {
+            let s = student[(b * C)..<(b * C + C)].map { Double($0) / t }
+            let q = teacher[(b * C)..<(b * C + C)].map { Double($0) / t }
+            let ms = s.max() ?? 0, mq = q.max() ?? 0
+            let es = s.map { Foundation.exp($0 - ms) }, eq = q.map { Foundation.exp($0 - mq) }
+            let zs = es.reduce(0, +), zq = eq.reduce(0, +)
+            for c in 0..<C {
+                let pt = eq[c] / zq
+                let logps = s[c] - ms - Foundation.log(zs)
+                total += -pt * logps
+                grad[b * C + c] = Float((es[c] / zs - pt) / t / Double(B))
+            }
+        }
+        return (Float(total / Double(B)), grad)
+    }
+}

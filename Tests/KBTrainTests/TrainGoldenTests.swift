@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+import KBBert
+import KBLayers
+import KBSafeTensors
+import KBTensor
+@testable import KBTrain
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-cls").path
+let tinyGolden = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny_golden.safetensors").path
+func trainFixture(_ name: String) -> String { Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)!.path }
+
+func tinyBatch() throws -> BertInput {
+    let g = try SafeTensorsFile(path: tinyGolden)
+    let ids = try g.intTensor("input_ids").values.map { Int32($0) }
+    let types = try g.intTensor("token_type_ids").values.map { Int32($0) }
+    let mask = try g.intTensor("attention_mask").values.map { Int32($0) }
+    var seqs: [[Int32]] = [], tys: [[Int32]] = []
+    for b in 0..<3 {
+        let n = mask[b * 7 ..< (b + 1) * 7].filter { $0 == 1 }.count
+        seqs.append(Array(ids[b * 7 ..< b * 7 + n])); tys.append(Array(types[b * 7 ..< b * 7 + n]))
+    }
+    return BertInput(ids: seqs, typeIds: tys)
+}
+
+/// Loss and gradients of cross-entropy for the tiny classifier at its current weights.
+func lossAndGrads(_ model: BertModel, _ input: BertInput, _ labels: [Int]) throws -> (Float, [Float]) {
+    var drop: DropoutState? = nil
+    let (out, cache) = try model.forwardTrain(input, dropout: &drop)
+    let (loss, dlogits) = Loss.crossEntropy(logits: out.logits!.data, labels: labels, classes: 3)
+    var grads = [Float](repeating: 0, count: model.params.count)
+    grads.withUnsafeMutableBufferPointer { model.backward(cache, BertUpstream(logits: dlogits), into: $0.baseAddress!) }
+    return (loss, grads)
+}
+
+@Suite(.serialized) struct TrainGoldenTests {
+    @Test(arguments: [1, 2])
+    func everyGradientEqualsPyTorchAutograd(threads: Int) throws {
+        Threads.set(threads)
+        let model = try BertModel.load(folder: tinyCls)
+        let g = try SafeTensorsFile(path: trainFixture("train_golden.safetensors"))
+        let labels = try g.intTensor("labels").values.map { Int($0) }
+        let (_, grads) = try lossAndGrads(model, try tinyBatch(), labels)
+        var checked = 0
+        for (name, ref) in model.params.entries {
+            let expected = try g.floatTensor("grad." + name)
+            #expect(expected.shape == ref.shape, "\(name)")
+            let ours = Array(grads[ref.offset..<(ref.offset + ref.count)])
+            // rtol 1e-4 relative to the tensor's scale (max |g|); gradients that are zero in exact
+            // arithmetic (the key bias: softmax is shift-invariant) must be below 1e-6.
+            let scale = expected.data.map { abs($0) }.max() ?? 0
+            let worst = zip(ours, expected.data).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-4 * scale + 1e-6, "\(name): max |Δ| \(worst), max |g| \(scale)")
+            checked += 1
+        }
+        #expect(checked == 41)
+    }
+
+    @Test func adamWTrajectoryEqualsPyTorch() throws {
+        Threads.set(1)
+        var model = try BertModel.load(folder: tinyCls)
+        let g = try SafeTensorsFile(path: trainFixture("train_golden.safetensors"))
+        let labels = try g.intTensor("labels").values.map { Int($0) }
+        let ref = try g.floatTensor("losses").data
+        let input = try tinyBatch()
+        let entries = model.params.entries.map { (name: $0.name, offset: $0.ref.offset, count: $0.ref.count) }
+        var opt = AdamW(count: model.params.count, decayMask: AdamW.decayMask(entries: entries, total: model.params.count), weightDecay: 0.01)
+        let schedule = LinearSchedule(peak: 1e-3, warmup: 2, total: 10)
+        for step in 0..<10 {
+            var (loss, grads) = try lossAndGrads(model, input, labels)
+            #expect(abs(loss - ref[step]) < 1e-4, "step \(step): loss \(loss), PyTorch \(ref[step])")
+            clipGradNorm(&grads, maxNorm: 1.0)
+            var p = model.params.data
+            opt.update(params: &p, grads: grads, lr: schedule.lr(step: step))
+            model.params.replaceAll(p)
+        }
+    }
+}
