@@ -36,19 +36,23 @@ let package = Package(
         .target(name: "KBLayers", dependencies: ["KBTensor", "CKBKernels"], swiftSettings: optimize),
         // The BERT model: config, strict weight loading, forward and backward passes, heads.
         .target(name: "KBBert", dependencies: ["KBTensor", "KBLayers", "KBSafeTensors"], swiftSettings: optimize),
+        // Task data (GLUE readers, batching) and metrics.
+        .target(name: "KBData", dependencies: ["KBTensor", "KBTokenizer"], swiftSettings: optimize),
         // Training: optimizer, schedules, loops, checkpoints.
-        .target(name: "KBTrain", dependencies: ["KBTensor", "KBLayers", "KBBert", "KBSafeTensors"], swiftSettings: optimize),
+        .target(name: "KBTrain", dependencies: ["KBTensor", "KBLayers", "KBBert", "KBSafeTensors", "KBData", "KBTokenizer"],
+                swiftSettings: optimize),
         // Command-line program.
         .executableTarget(
             name: "kbert",
             dependencies: [
-                "KBTensor", "KBSafeTensors", "KBTokenizer", "KBBert", "KBTrain",
+                "KBTensor", "KBSafeTensors", "KBTokenizer", "KBBert", "KBData", "KBTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize
         ),
         .testTarget(name: "KBTensorTests", dependencies: ["KBTensor"]),
         .testTarget(name: "KBLayersTests", dependencies: ["KBLayers", "KBTensor"]),
+        .testTarget(name: "KBDataTests", dependencies: ["KBData", "KBTokenizer", "KBTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KBTrainTests", dependencies: ["KBTrain", "KBBert", "KBLayers", "KBTensor", "KBSafeTensors"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "KBSafeTensorsTests", dependencies: ["KBSafeTensors", "KBTensor"],

@@ -53,8 +53,6 @@ extension BertModel {
             let dG = FloatBuffer(count: BT * I, zeroed: false)    // scratch [B·T, I]
             let dqkv = FloatBuffer(count: BT * 3 * H, zeroed: false)
             let dP = FloatBuffer(count: B * NH * T * T, zeroed: false)
-            let scale = 1 / Float(HD).squareRoot()
-
             for l in stride(from: L - 1, through: 0, by: -1) {
                 let layer = layers[l], lc = cache.layers[l]
                 // h_l = LN(fSum): dfSum -> dA
@@ -87,35 +85,16 @@ extension BertModel {
                 // a = ctx · W_oᵀ + b_o: dctx -> dB
                 Linear.backward(lc.ctx.ptr, dy: dA.ptr, rows: BT, inF: H, outF: H, weight: P + layer.attentionOutput.weight.offset,
                                 dWeight: G + layer.attentionOutput.weight.offset, dBias: G + layer.attentionOutput.bias.offset, dx: dB.ptr)
-                // Attention per (b, h).
-                let q = lc.qkv.ptr, dq = dqkv.ptr, probs = lc.probs.ptr
-                let pv = cache.dropout ? UnsafePointer(lc.probsDrop.ptr) : UnsafePointer(probs)
-                let dctx = dB.ptr, dp = dP.ptr
-                parallelChunks(B * NH, minPerThread: 1) { r in
-                    for bh in r {
-                        let b = bh / NH, hh = bh % NH
-                        let base = b * T * 3 * H
-                        // dP' = dctx_bh · V_bhᵀ          [T, T]
-                        sgemm(transA: false, transB: true, m: T, n: T, k: HD, a: dctx + b * T * H + hh * HD, lda: H,
-                              b: q + base + 2 * H + hh * HD, ldb: 3 * H, c: dp + bh * T * T, ldc: T, parallel: false)
-                        // dV_bh = P'ᵀ · dctx_bh          [T, HD]
-                        sgemm(transA: true, transB: false, m: T, n: HD, k: T, a: pv + bh * T * T, lda: T,
-                              b: dctx + b * T * H + hh * HD, ldb: H, c: dq + base + 2 * H + hh * HD, ldc: 3 * H, parallel: false)
-                    }
-                }
-                if cache.dropout { pDrop.apply(dp, mask: lc.maskP, count: B * NH * T * T) }
-                // dS = softmax'(P) dP (+ upstream score gradient; the mask is a constant)
-                SoftmaxGrad.backward(probs, dp: dp, dx: dp, rows: B * NH * T, cols: T)
-                if let gs = up.scores[l] { Kernels.add(dp, gs, count: B * NH * T * T) }
-                parallelChunks(B * NH, minPerThread: 1) { r in
-                    for bh in r {
-                        let b = bh / NH, hh = bh % NH
-                        let base = b * T * 3 * H
-                        // dQ_bh = dS · K_bh / √HD;  dK_bh = dSᵀ · Q_bh / √HD
-                        sgemm(transA: false, transB: false, m: T, n: HD, k: T, alpha: scale, a: dp + bh * T * T, lda: T,
-                              b: q + base + H + hh * HD, ldb: 3 * H, c: dq + base + hh * HD, ldc: 3 * H, parallel: false)
-                        sgemm(transA: true, transB: false, m: T, n: HD, k: T, alpha: scale, a: dp + bh * T * T, lda: T,
-                              b: q + base + hh * HD, ldb: 3 * H, c: dq + base + H + hh * HD, ldc: 3 * H, parallel: false)
+                // Attention: dctx (dB) -> dqkv
+                let dq = dqkv.ptr
+                let pv = cache.dropout ? UnsafePointer(lc.probsDrop.ptr) : UnsafePointer(lc.probs.ptr)
+                let scoreGrad = up.scores[l] ?? []
+                lc.maskP.withUnsafeBufferPointer { mp in
+                    scoreGrad.withUnsafeBufferPointer { sg in
+                        Attention.backward(qkv: lc.qkv.ptr, probs: lc.probs.ptr, probsUsed: pv,
+                                           dropout: cache.dropout ? (pDrop, mp.baseAddress!) : nil, batch: B, seqLen: T,
+                                           hidden: H, heads: NH, dCtx: dB.ptr, dScores: sg.isEmpty ? nil : sg.baseAddress!,
+                                           scratch: dP.ptr, dQKV: dq)
                     }
                 }
                 // qkv = x · W_qkvᵀ + b: dx += dqkv · W_qkv

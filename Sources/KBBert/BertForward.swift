@@ -147,41 +147,20 @@ extension BertModel {
                 hDrop.apply(h0, mask: cache.embMask, count: BT * H)
             }
             if options.hiddenStates { hiddenStates.append(cache.h(0).tensor([B, T, H])) }
-            let scale = 1 / Float(HD).squareRoot()
-
             for (l, layer) in layers.enumerated() {
                 let lc = cache.layers[l]
                 let x = cache.h(l).ptr, hOut = cache.h(l + 1).ptr
                 // Q | K | V                                                         [B·T, 3H]
                 qkvForward(layer, x: x, rows: BT, H: H, P: P, out: lc.qkv.ptr)
-                let q = lc.qkv.ptr, s = lc.probs.ptr
-                // S[b, h] = Q_bh · K_bhᵀ / √HD                                        [B, NH, T, T]
-                parallelChunks(B * NH, minPerThread: 1) { r in
-                    for bh in r {
-                        let b = bh / NH, hh = bh % NH
-                        sgemm(transA: false, transB: true, m: T, n: T, k: HD, alpha: scale,
-                              a: q + b * T * 3 * H + hh * HD, lda: 3 * H, b: q + b * T * 3 * H + H + hh * HD, ldb: 3 * H,
-                              c: s + bh * T * T, ldc: T, parallel: false)
-                    }
+                // Attention: probs [B, NH, T, T], ctx [B·T, H]
+                if useDropout { lc.maskP = pDrop.mask(count: B * NH * T * T, using: &dropout!.rng) }
+                lc.maskP.withUnsafeBufferPointer { mp in
+                    Attention.forward(qkv: lc.qkv.ptr, batch: B, seqLen: T, hidden: H, heads: NH, mask: addMask.ptr,
+                                      probs: lc.probs.ptr,
+                                      onScores: options.attentionScores ? { s in scoresOut.append(Tensor(copying: s, shape: [B, NH, T, T])) } : nil,
+                                      dropout: useDropout ? (pDrop, mp.baseAddress!, lc.probsDrop.ptr) : nil, ctx: lc.ctx.ptr)
                 }
-                if options.attentionScores { scoresOut.append(lc.probs.tensor([B, NH, T, T])) }
-                Kernels.softmax(s, rows: B * NH * T, cols: T, mask: addMask.ptr, rowsPerMask: NH * T)
-                var pv = UnsafePointer(s)
-                if useDropout {
-                    lc.maskP = pDrop.mask(count: B * NH * T * T, using: &dropout!.rng)
-                    lc.probsDrop.ptr.update(from: s, count: B * NH * T * T)
-                    pDrop.apply(lc.probsDrop.ptr, mask: lc.maskP, count: B * NH * T * T)
-                    pv = UnsafePointer(lc.probsDrop.ptr)
-                }
-                // ctx[b, :, h] = P_bh · V_bh                                          [B·T, H]
                 let ctx = lc.ctx.ptr
-                parallelChunks(B * NH, minPerThread: 1) { r in
-                    for bh in r {
-                        let b = bh / NH, hh = bh % NH
-                        sgemm(transA: false, transB: false, m: T, n: HD, k: T, a: pv + bh * T * T, lda: T,
-                              b: q + b * T * 3 * H + 2 * H + hh * HD, ldb: 3 * H, c: ctx + b * T * H + hh * HD, ldc: H, parallel: false)
-                    }
-                }
                 // aSum = dropout(ctx · W_oᵀ + b_o) + x;  h1 = LN(aSum)                 [B·T, H]
                 Linear.forward(ctx, rows: BT, inF: H, outF: H, weight: P + layer.attentionOutput.weight.offset, bias: nil, out: lc.aSum.ptr)
                 var ab = UnsafePointer(P + layer.attentionOutput.bias.offset)

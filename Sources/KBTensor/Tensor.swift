@@ -25,6 +25,12 @@ public struct Tensor: Sendable, Equatable {
         self.data = data
     }
 
+    /// A tensor holding a copy of `count(shape)` floats at `p`.
+    public init(copying p: UnsafePointer<Float>, shape: [Int]) {
+        self.shape = shape
+        self.data = Array(UnsafeBufferPointer(start: p, count: shape.reduce(1, *)))
+    }
+
     /// Number of elements.
     @inlinable public var count: Int { data.count }
     /// Number of dimensions.

@@ -1,0 +1,75 @@
+import KBTensor
+
+/// Multi-head scaled dot-product self-attention over a packed Q | K | V matrix.
+///
+/// Shapes: qkv [B·T, 3H] (row b·T + t holds q | k | v of token t), mask [B, T] additive
+/// (0 or −FLT_MAX per key), probs [B, NH, T, T], ctx [B·T, H]; HD = H / NH.
+///   S_bh = Q_bh K_bhᵀ / √HD,  P_bh = softmax(S_bh + mask_b),  ctx_bh = dropout(P_bh) V_bh
+/// The (b, h) problems are spread over the threads; each GEMM is single-threaded.
+public enum Attention {
+    /// Scores S (pre-mask) into `probs`; `onScores` may copy them out; then softmax in place and
+    /// the context. `probsDropped` (when given) receives dropout(P) and is used for the context.
+    public static func forward(qkv: UnsafePointer<Float>, batch B: Int, seqLen T: Int, hidden H: Int, heads NH: Int,
+                               mask: UnsafePointer<Float>, probs: UnsafeMutablePointer<Float>,
+                               onScores: ((UnsafePointer<Float>) -> Void)? = nil,
+                               dropout: (Dropout, mask: UnsafePointer<UInt8>, out: UnsafeMutablePointer<Float>)? = nil,
+                               ctx: UnsafeMutablePointer<Float>) {
+        let HD = H / NH, scale = 1 / Float(HD).squareRoot()
+        parallelChunks(B * NH, minPerThread: 1) { r in
+            for bh in r {
+                let b = bh / NH, h = bh % NH, base = b * T * 3 * H
+                sgemm(transA: false, transB: true, m: T, n: T, k: HD, alpha: scale,
+                      a: qkv + base + h * HD, lda: 3 * H, b: qkv + base + H + h * HD, ldb: 3 * H,
+                      c: probs + bh * T * T, ldc: T, parallel: false)
+            }
+        }
+        onScores?(probs)
+        Kernels.softmax(probs, rows: B * NH * T, cols: T, mask: mask, rowsPerMask: NH * T)
+        var used = UnsafePointer(probs)
+        if let d = dropout {
+            d.out.update(from: probs, count: B * NH * T * T)
+            d.0.apply(d.out, mask: d.mask, count: B * NH * T * T)
+            used = UnsafePointer(d.out)
+        }
+        parallelChunks(B * NH, minPerThread: 1) { r in
+            for bh in r {
+                let b = bh / NH, h = bh % NH
+                sgemm(transA: false, transB: false, m: T, n: HD, k: T, a: used + bh * T * T, lda: T,
+                      b: qkv + b * T * 3 * H + 2 * H + h * HD, ldb: 3 * H, c: ctx + b * T * H + h * HD, ldc: H, parallel: false)
+            }
+        }
+    }
+
+    /// Backward: from ∂L/∂ctx (and optionally ∂L/∂S, the pre-mask scores) to ∂L/∂qkv (overwritten).
+    /// `probsUsed` is what multiplied V (dropout(P) or P); `scratch` holds B·NH·T·T floats.
+    public static func backward(qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>, probsUsed: UnsafePointer<Float>,
+                                dropout: (Dropout, mask: UnsafePointer<UInt8>)?, batch B: Int, seqLen T: Int,
+                                hidden H: Int, heads NH: Int, dCtx: UnsafePointer<Float>,
+                                dScores: UnsafePointer<Float>? = nil, scratch dP: UnsafeMutablePointer<Float>,
+                                dQKV: UnsafeMutablePointer<Float>) {
+        let HD = H / NH, scale = 1 / Float(HD).squareRoot()
+        parallelChunks(B * NH, minPerThread: 1) { r in
+            for bh in r {
+                let b = bh / NH, h = bh % NH, base = b * T * 3 * H
+                // dP' = dctx_bh · V_bhᵀ   [T, T];   dV_bh = P'ᵀ · dctx_bh   [T, HD]
+                sgemm(transA: false, transB: true, m: T, n: T, k: HD, a: dCtx + b * T * H + h * HD, lda: H,
+                      b: qkv + base + 2 * H + h * HD, ldb: 3 * H, c: dP + bh * T * T, ldc: T, parallel: false)
+                sgemm(transA: true, transB: false, m: T, n: HD, k: T, a: probsUsed + bh * T * T, lda: T,
+                      b: dCtx + b * T * H + h * HD, ldb: H, c: dQKV + base + 2 * H + h * HD, ldc: 3 * H, parallel: false)
+            }
+        }
+        if let d = dropout { d.0.apply(dP, mask: d.mask, count: B * NH * T * T) }
+        SoftmaxGrad.backward(probs, dp: dP, dx: dP, rows: B * NH * T, cols: T)
+        if let dScores { Kernels.add(dP, dScores, count: B * NH * T * T) }
+        parallelChunks(B * NH, minPerThread: 1) { r in
+            for bh in r {
+                let b = bh / NH, h = bh % NH, base = b * T * 3 * H
+                // dQ_bh = dS · K_bh / √HD;   dK_bh = dSᵀ · Q_bh / √HD
+                sgemm(transA: false, transB: false, m: T, n: HD, k: T, alpha: scale, a: dP + bh * T * T, lda: T,
+                      b: qkv + base + H + h * HD, ldb: 3 * H, c: dQKV + base + h * HD, ldc: 3 * H, parallel: false)
+                sgemm(transA: true, transB: false, m: T, n: HD, k: T, alpha: scale, a: dP + bh * T * T, lda: T,
+                      b: qkv + base + h * HD, ldb: 3 * H, c: dQKV + base + H + h * HD, ldc: 3 * H, parallel: false)
+            }
+        }
+    }
+}
