@@ -39,13 +39,13 @@ let package = Package(
         // Task data (GLUE readers, batching) and metrics.
         .target(name: "KBData", dependencies: ["KBTensor", "KBTokenizer"], swiftSettings: optimize),
         // Training: optimizer, schedules, loops, checkpoints.
-        .target(name: "KBTrain", dependencies: ["KBTensor", "KBLayers", "KBBert", "KBSafeTensors", "KBData", "KBTokenizer"],
+        .target(name: "KBTrain", dependencies: ["CKBKernels", "KBTensor", "KBLayers", "KBBert", "KBSafeTensors", "KBData", "KBTokenizer"],
                 swiftSettings: optimize),
         // Command-line program.
         .executableTarget(
             name: "kbert",
             dependencies: [
-                "KBTensor", "KBSafeTensors", "KBTokenizer", "KBBert", "KBData", "KBTrain",
+                "KBTensor", "KBSafeTensors", "KBTokenizer", "KBLayers", "KBBert", "KBData", "KBTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize

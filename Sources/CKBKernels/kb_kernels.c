@@ -174,32 +174,33 @@ void kb_bias_residual_layernorm_rows(float *x, const float *bias, const float *r
 
 // ---------------------------------------------------------------- backward kernels
 
-// dx = dy * gelu'(x), gelu'(x) = Phi(x) + x phi(x) (erf form).
-void kb_gelu_erf_backward(const float *x, const float *dy, float *dx, ptrdiff_t n) {
+// g = g * gelu'(x) in place (g holds dy on entry, dx on return); gelu'(x) = Phi(x) + x phi(x).
+// In place with one pointer, so that clang's vectorized path is taken (no aliasing fallback).
+void kb_gelu_erf_backward(const float *x, float *g, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) {
         float v = x[i];
         float cdf = 0.5f * (1.0f + kb_erff(v * 0.70710678118654752f));
         float pdf = 0.3989422804014327f * kb_expf(-0.5f * v * v);
-        dx[i] = dy[i] * (cdf + v * pdf);
+        g[i] = g[i] * (cdf + v * pdf);
     }
 }
 
-// dx = dy * d/dx [x/2 (1 + tanh(u))], u = sqrt(2/pi)(x + 0.044715 x^3).
-void kb_gelu_tanh_backward(const float *x, const float *dy, float *dx, ptrdiff_t n) {
+// g = g * d/dx [x/2 (1 + tanh(u))], u = sqrt(2/pi)(x + 0.044715 x^3), in place.
+void kb_gelu_tanh_backward(const float *x, float *g, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) {
         float v = x[i];
         float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
         float t = kb_tanhf(u);
         float du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * v * v);
-        dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
+        g[i] = g[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
     }
 }
 
-// Row softmax backward: dx = p * (dp - sum(dp * p)).
-void kb_softmax_backward_rows(const float *p, const float *dp, float *dx, ptrdiff_t rows, ptrdiff_t cols) {
+// Row softmax backward in place: g = p * (g - sum(g * p)) (g holds dp on entry).
+void kb_softmax_backward_rows(const float *p, float *g, ptrdiff_t rows, ptrdiff_t cols) {
     for (ptrdiff_t r = 0; r < rows; r++) {
-        const float *pr = p + r * cols, *dr = dp + r * cols;
-        float *o = dx + r * cols;
+        const float *pr = p + r * cols;
+        float *dr = g + r * cols, *o = dr;
         float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         ptrdiff_t i = 0;
         for (; i + 8 <= cols; i += 8)
@@ -263,3 +264,30 @@ void kb_bias_grad(const float *dy, float *db, ptrdiff_t rows, ptrdiff_t cols) {
 void kb_mask_scale(float *x, const uint8_t *keep, float scale, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) x[i] = keep[i] ? x[i] * scale : 0.0f;
 }
+
+// AdamW update over a flat block (see KBTrain.AdamW for the formula).
+void kb_adamw(float *p, const float *g, float *m, float *v, const uint8_t *decay, ptrdiff_t n,
+              float lr, float wd, float b1, float b2, float eps, float step_size, float sqrt_bc2) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float th = p[i];
+        th -= decay[i] ? lr * wd * th : 0.0f;
+        float gi = g[i];
+        float mi = b1 * m[i] + (1.0f - b1) * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi; v[i] = vi;
+        p[i] = th - step_size * mi / (sqrtf(vi) / sqrt_bc2 + eps);
+    }
+}
+
+// Sum of squares in double (8 partial sums).
+double kb_sumsq(const float *x, ptrdiff_t n) {
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) a[k] += (double)x[i + k] * (double)x[i + k];
+    double s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) s += (double)x[i] * (double)x[i];
+    return s;
+}
+
+void kb_scale(float *x, float s, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) x[i] *= s; }

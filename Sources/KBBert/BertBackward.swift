@@ -38,7 +38,7 @@ extension BertModel {
                     Linear.backward(cin.ptr, dy: lg, rows: B, inF: H, outF: C, weight: P + classifier.weight.offset,
                                     dWeight: G + classifier.weight.offset, dBias: G + classifier.bias.offset, dx: dpool.ptr)
                     if cache.dropout { hDrop.apply(dpool.ptr, mask: cache.poolMask, count: B * H) }
-                    ActivationGrad.tanhFromOutput(pooled.ptr, dy: dpool.ptr, dx: dpool.ptr, count: B * H)
+                    ActivationGrad.tanhFromOutput(pooled.ptr, grad: dpool.ptr, count: B * H)
                     let dpin = FloatBuffer(count: B * H)
                     Linear.backward(pin.ptr, dy: dpool.ptr, rows: B, inF: H, outF: H, weight: P + pooler.weight.offset,
                                     dWeight: G + pooler.weight.offset, dBias: G + pooler.bias.offset, dx: dpin.ptr)
@@ -67,9 +67,9 @@ extension BertModel {
                                 dWeight: G + layer.output.weight.offset, dBias: G + layer.output.bias.offset, dx: dG.ptr)
                 // g1 = act(z1)
                 switch c.hiddenAct {
-                case .gelu: ActivationGrad.geluErf(lc.z1.ptr, dy: dG.ptr, dx: dG.ptr, count: BT * I)
-                case .geluNew, .geluPytorchTanh, .geluFast: ActivationGrad.geluTanh(lc.z1.ptr, dy: dG.ptr, dx: dG.ptr, count: BT * I)
-                case .relu: ActivationGrad.relu(lc.z1.ptr, dy: dG.ptr, dx: dG.ptr, count: BT * I)
+                case .gelu: ActivationGrad.geluErf(lc.z1.ptr, grad: dG.ptr, count: BT * I)
+                case .geluNew, .geluPytorchTanh, .geluFast: ActivationGrad.geluTanh(lc.z1.ptr, grad: dG.ptr, count: BT * I)
+                case .relu: ActivationGrad.relu(lc.z1.ptr, grad: dG.ptr, count: BT * I)
                 }
                 // z1 = h1 · W_1ᵀ + b_1: dh1 += dz1 · W_1
                 Linear.backward(lc.h1.ptr, dy: dG.ptr, rows: BT, inF: H, outF: I, weight: P + layer.intermediate.weight.offset,

@@ -5,6 +5,7 @@ import KBTensor
 public struct DropoutState {
     public var rng: SplitMix64
     public init(seed: UInt64) { rng = SplitMix64(seed: seed) }
+    public init(rng: SplitMix64) { self.rng = rng }
 }
 
 /// Activations of one encoder layer kept for the backward pass. In inference all layers share

@@ -66,7 +66,9 @@ extension BertModel {
     }
 
     /// Builds a model for `config` and fills it from `file` through the key map.
-    /// `head` overrides the head found in the file (`nil`: use the file's).
+    /// `head` overrides the head found in the file (`nil`: use the file's). With
+    /// `allowMissingHead`, head and pooler tensors that are absent or of another size are skipped
+    /// (left zero, for the caller to initialize) instead of failing.
     public static func load(config: BertConfig, weights file: SafeTensorsFile, head: BertHead? = nil,
                             allowMissingHead: Bool = false) throws(ModelError) -> BertModel {
         let found = try BertWeights.inspect(file)
@@ -79,7 +81,8 @@ extension BertModel {
         if case .classification = wantHead { needsPooler = true }  // the classifier reads the pooled output
         var model = BertModel(config: config, pooler: needsPooler, head: wantHead)
         var consumed = Set<String>()
-        let headKeys: Set<String> = ["classifier.weight", "classifier.bias", "qa_outputs.weight", "qa_outputs.bias"]
+        let headKeys: Set<String> = ["classifier.weight", "classifier.bias", "qa_outputs.weight", "qa_outputs.bias",
+                                     "pooler.dense.weight", "pooler.dense.bias"]
         for (name, ref) in model.params.entries {
             guard let key = found.map[name] else {
                 if allowMissingHead && headKeys.contains(name) { continue }

@@ -59,7 +59,7 @@ public enum Attention {
             }
         }
         if let d = dropout { d.0.apply(dP, mask: d.mask, count: B * NH * T * T) }
-        SoftmaxGrad.backward(probs, dp: dP, dx: dP, rows: B * NH * T, cols: T)
+        SoftmaxGrad.backward(probs, grad: dP, rows: B * NH * T, cols: T)
         if let dScores { Kernels.add(dP, dScores, count: B * NH * T * T) }
         parallelChunks(B * NH, minPerThread: 1) { r in
             for bh in r {

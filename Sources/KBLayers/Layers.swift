@@ -58,29 +58,30 @@ public enum LayerNorm {
     }
 }
 
-/// Activation backward: dx = dy · act'(x) with x the pre-activation.
+/// Activation backward, in place: `grad` holds ∂L/∂y on entry and ∂L/∂x = ∂L/∂y · act'(x) on
+/// return, with x the pre-activation (or y the output, for tanh).
 public enum ActivationGrad {
-    public static func geluErf(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
-        parallelChunks(count, minPerThread: 16384) { r in kb_gelu_erf_backward(x + r.lowerBound, dy + r.lowerBound, dx + r.lowerBound, r.count) }
+    public static func geluErf(_ x: UnsafePointer<Float>, grad: UnsafeMutablePointer<Float>, count: Int) {
+        parallelChunks(count, minPerThread: 16384) { r in kb_gelu_erf_backward(x + r.lowerBound, grad + r.lowerBound, r.count) }
     }
-    public static func geluTanh(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
-        parallelChunks(count, minPerThread: 16384) { r in kb_gelu_tanh_backward(x + r.lowerBound, dy + r.lowerBound, dx + r.lowerBound, r.count) }
+    public static func geluTanh(_ x: UnsafePointer<Float>, grad: UnsafeMutablePointer<Float>, count: Int) {
+        parallelChunks(count, minPerThread: 16384) { r in kb_gelu_tanh_backward(x + r.lowerBound, grad + r.lowerBound, r.count) }
     }
-    public static func relu(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { dx[i] = x[i] > 0 ? dy[i] : 0 }
+    public static func relu(_ x: UnsafePointer<Float>, grad: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count where x[i] <= 0 { grad[i] = 0 }
     }
-    /// tanh backward from the output y: dx = dy · (1 − y²).
-    public static func tanhFromOutput(_ y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { dx[i] = dy[i] * (1 - y[i] * y[i]) }
+    public static func tanhFromOutput(_ y: UnsafePointer<Float>, grad: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { grad[i] *= 1 - y[i] * y[i] }
     }
 }
 
-/// Row softmax backward from the probabilities: dx = p ⊙ (dp − Σ dp ⊙ p).
+/// Row softmax backward from the probabilities, in place: `grad` holds ∂L/∂p on entry and
+/// ∂L/∂x = p ⊙ (∂L/∂p − Σ ∂L/∂p ⊙ p) on return.
 public enum SoftmaxGrad {
-    public static func backward(_ p: UnsafePointer<Float>, dp: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+    public static func backward(_ p: UnsafePointer<Float>, grad: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
         parallelChunks(rows, minPerThread: max(1, 8192 / max(cols, 1))) { r in
             let o = r.lowerBound * cols
-            kb_softmax_backward_rows(p + o, dp + o, dx + o, r.count, cols)
+            kb_softmax_backward_rows(p + o, grad + o, r.count, cols)
         }
     }
 }
@@ -97,11 +98,22 @@ public struct Dropout: Sendable {
     public let p: Float
     public init(p: Float) { self.p = p }
 
-    /// A fresh keep-mask of `count` entries (1 keep, 0 drop).
+    /// A fresh keep-mask of `count` entries (1 keep, 0 drop): each 64-bit draw decides four
+    /// entries from 16 bits each (drop probability p quantized to 1/65536).
     public func mask<G: RandomNumberGenerator>(count: Int, using rng: inout G) -> [UInt8] {
         if p <= 0 { return [UInt8](repeating: 1, count: count) }
-        let threshold = UInt64(Double(p) * Double(UInt64.max))
-        return (0..<count).map { _ in rng.next() >= threshold ? 1 : 0 }
+        let threshold = UInt64((Double(p) * 65536).rounded())
+        var out = [UInt8](repeating: 0, count: count)
+        var i = 0
+        while i < count {
+            var r = rng.next()
+            for _ in 0..<min(4, count - i) {
+                out[i] = (r & 0xFFFF) >= threshold ? 1 : 0
+                r >>= 16
+                i += 1
+            }
+        }
+        return out
     }
 
     /// x = x · mask / (1 − p), in place. Also the backward pass (apply to dy).

@@ -1,3 +1,4 @@
+import CKBKernels
 import Foundation
 import KBTensor
 
@@ -56,15 +57,8 @@ public struct AdamW: Sendable {
                         decayMask.withUnsafeBufferPointer { dm in
                             let P = p.baseAddress!, M = mp.baseAddress!, V = vp.baseAddress!, Gr = g.baseAddress!, D = dm.baseAddress!
                             parallelChunks(n, minPerThread: 65536) { r in
-                                for i in r {
-                                    var th = P[i]
-                                    if D[i] != 0 { th -= lr * wd * th }
-                                    let gi = Gr[i]
-                                    let mi = b1 * M[i] + (1 - b1) * gi
-                                    let vi = b2 * V[i] + (1 - b2) * gi * gi
-                                    M[i] = mi; V[i] = vi
-                                    P[i] = th - stepSize * mi / (vi.squareRoot() / sqrtBc2 + e)
-                                }
+                                let o = r.lowerBound
+                                kb_adamw(P + o, Gr + o, M + o, V + o, D + o, r.count, lr, wd, b1, b2, e, stepSize, sqrtBc2)
                             }
                         }
                     }
@@ -89,10 +83,9 @@ public struct LinearSchedule: Sendable, Codable, Equatable {
 /// Returns the norm before clipping.
 @discardableResult
 public func clipGradNorm(_ g: inout [Float], maxNorm: Float) -> Float {
-    var s = 0.0
-    for x in g { s += Double(x) * Double(x) }
+    let s = g.withUnsafeBufferPointer { kb_sumsq($0.baseAddress!, $0.count) }
     let norm = Float(s.squareRoot())
     let coef = maxNorm / (norm + 1e-6)
-    if coef < 1 { for i in g.indices { g[i] *= coef } }
+    if coef < 1 { g.withUnsafeMutableBufferPointer { kb_scale($0.baseAddress!, coef, $0.count) } }
     return norm
 }

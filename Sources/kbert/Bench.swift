@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import KBTensor
 import KBBert
+import KBLayers
+import KBTrain
 import KBTokenizer
 
 struct Bench: ParsableCommand {
@@ -12,9 +14,9 @@ struct Bench: ParsableCommand {
         Ratios against baselines are computed by tools/bench_*.py in the same run.
         """)
 
-    enum Mode: String, ExpressibleByArgument { case forward, gemm, tokenize }
+    enum Mode: String, ExpressibleByArgument { case forward, train, gemm, tokenize }
 
-    @Option(help: "What to time: forward | gemm | tokenize.") var mode: Mode = .forward
+    @Option(help: "What to time: forward | train (forward + backward + AdamW) | gemm | tokenize.") var mode: Mode = .forward
     @Option(help: "A config.json to benchmark with seeded random weights (forward mode).") var config: String?
     @Option(help: "Batch size (forward mode).") var batch: Int = 1
     @Option(help: "Sequence length (forward mode).") var seq: Int = 128
@@ -33,6 +35,7 @@ struct Bench: ParsableCommand {
         try threads.apply()
         switch mode {
         case .forward: try benchForward()
+        case .train: try benchTrain()
         case .gemm: try benchGemm()
         case .tokenize: try benchTokenize()
         }
@@ -67,6 +70,39 @@ struct Bench: ParsableCommand {
         }
         let tokensPerS = Double(batch * seq) / median(times)
         report(times, extra: ["tokens_per_s": tokensPerS, "peak_rss_mb": peakRSSMegabytes(),
+                              "parameters": Double(m.parameterCount)])
+    }
+
+    /// One training step: forward with dropout, cross-entropy on a 2-way head, backward, AdamW.
+    func benchTrain() throws {
+        guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
+        let base = try loadModel(model: model, config: config)
+        var cfg = base.config
+        cfg.id2label = ["LABEL_0", "LABEL_1"]
+        var m = BertModel(config: cfg, pooler: true, head: .classification(numLabels: 2))
+        for (name, ref) in base.params.entries { if let r = m.params.ref(name) { m.params.set(r, base.params.values(ref)) } }
+        m.initializeRandomly(seed: 3, only: ["classifier.", base.pooler == nil ? "pooler." : "-"])
+        var rng = SplitMix64(seed: 1)
+        let ids = (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(cfg.vocabSize)) } }
+        let labels = (0..<batch).map { _ in Int(rng.next() % 2) }
+        let input = BertInput(ids: ids)
+        let entries = m.params.entries.map { (name: $0.name, offset: $0.ref.offset, count: $0.ref.count) }
+        var opt = AdamW(count: m.params.count, decayMask: AdamW.decayMask(entries: entries, total: m.params.count))
+        var grads = [Float](repeating: 0, count: m.params.count)
+        var drop: DropoutState? = DropoutState(seed: 5)
+        var times: [Double] = []
+        for it in 0..<(warmup + iters) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for i in grads.indices { grads[i] = 0 }
+            let (out, cache) = try m.forwardTrain(input, dropout: &drop)
+            let (_, g) = Loss.crossEntropy(logits: out.logits!.data, labels: labels, classes: 2)
+            grads.withUnsafeMutableBufferPointer { m.backward(cache, BertUpstream(logits: g), into: $0.baseAddress!) }
+            clipGradNorm(&grads, maxNorm: 1)
+            m.params.withMutableStorage { opt.update(params: &$0, grads: grads, lr: 1e-5) }
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            if it >= warmup { times.append(dt) }
+        }
+        report(times, extra: ["tokens_per_s": Double(batch * seq) / median(times), "peak_rss_mb": peakRSSMegabytes(),
                               "parameters": Double(m.parameterCount)])
     }
 

@@ -7,7 +7,7 @@ struct KBert: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kbert",
         abstract: "KroneckerBERT: run, compress and distill BERT models on CPUs.",
-        subcommands: [Tokenize.self, Run.self, Inspect.self, Bench.self]
+        subcommands: [Tokenize.self, Run.self, Inspect.self, Bench.self, FineTune.self, Evaluate.self]
     )
 }
 
@@ -59,6 +59,15 @@ func readLines(_ path: String) throws -> [String] {
 func splitPair(_ line: String) -> (String, String?) {
     guard let tab = line.firstIndex(of: "\t") else { return (line, nil) }
     return (String(line[..<tab]), String(line[line.index(after: tab)...]))
+}
+
+/// Atomic text output for the CLI.
+enum AtomicWrite {
+    static func string(_ s: String, to path: String) throws {
+        let tmp = path + ".tmp-\(getpid())"
+        try s.write(toFile: tmp, atomically: false, encoding: .utf8)
+        guard rename(tmp, path) == 0 else { throw CLIError("\(path): cannot write (rename failed)") }
+    }
 }
 
 /// Minimal JSON encoding helpers for machine-readable output.

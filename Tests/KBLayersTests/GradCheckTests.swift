@@ -107,16 +107,19 @@ func refSoftmaxRows(_ x: [Double], rows: Int, cols: Int) -> [Double] {
     @Test func activations() {
         var rng = RNG(s: 3)
         let x = rng.array(37, 4), wy = rng.array(37)
-        var dx = [Float](repeating: 0, count: 37)
-        ActivationGrad.geluErf(f32(x), dy: f32(wy), dx: &dx, count: 37)
+        var dx = f32(wy)
+        ActivationGrad.geluErf(f32(x), grad: &dx, count: 37)
         expectClose(dx, numericGrad(x) { dot($0.map { $0 * 0.5 * (1 + erf($0 / 2.0.squareRoot())) }, wy) }, "gelu")
-        ActivationGrad.geluTanh(f32(x), dy: f32(wy), dx: &dx, count: 37)
+        dx = f32(wy)
+        ActivationGrad.geluTanh(f32(x), grad: &dx, count: 37)
         expectClose(dx, numericGrad(x) { dot($0.map { 0.5 * $0 * (1 + tanh((2 / Double.pi).squareRoot() * ($0 + 0.044715 * $0 * $0 * $0))) }, wy) }, "gelu_new")
         let y = f32(x.map { tanh($0) })
-        ActivationGrad.tanhFromOutput(y, dy: f32(wy), dx: &dx, count: 37)
+        dx = f32(wy)
+        ActivationGrad.tanhFromOutput(y, grad: &dx, count: 37)
         expectClose(dx, numericGrad(x) { dot($0.map { tanh($0) }, wy) }, "tanh")
         let xr = x.map { abs($0) < 1e-3 ? 0.5 : $0 }  // keep away from the kink
-        ActivationGrad.relu(f32(xr), dy: f32(wy), dx: &dx, count: 37)
+        dx = f32(wy)
+        ActivationGrad.relu(f32(xr), grad: &dx, count: 37)
         expectClose(dx, numericGrad(xr) { dot($0.map { max(0, $0) }, wy) }, "relu")
     }
 
@@ -126,8 +129,8 @@ func refSoftmaxRows(_ x: [Double], rows: Int, cols: Int) -> [Double] {
         var rng = RNG(s: 4)
         let x = rng.array(rows * cols, 3), wy = rng.array(rows * cols)
         let p = f32(refSoftmaxRows(x, rows: rows, cols: cols))
-        var dx = [Float](repeating: 0, count: rows * cols)
-        SoftmaxGrad.backward(p, dp: f32(wy), dx: &dx, rows: rows, cols: cols)
+        var dx = f32(wy)
+        SoftmaxGrad.backward(p, grad: &dx, rows: rows, cols: cols)
         expectClose(dx, numericGrad(x) { dot(refSoftmaxRows($0, rows: rows, cols: cols), wy) }, "softmax")
     }
 

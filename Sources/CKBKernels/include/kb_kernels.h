@@ -24,9 +24,10 @@ void kb_bias_residual_layernorm_rows(float *x, const float *bias, const float *r
                                      ptrdiff_t rows, ptrdiff_t cols, const float *gamma, const float *beta,
                                      float eps, float *mean, float *rstd);
 // Backward kernels.
-void kb_gelu_erf_backward(const float *x, const float *dy, float *dx, ptrdiff_t n);
-void kb_gelu_tanh_backward(const float *x, const float *dy, float *dx, ptrdiff_t n);
-void kb_softmax_backward_rows(const float *p, const float *dp, float *dx, ptrdiff_t rows, ptrdiff_t cols);
+// In place: g holds dy on entry and dx on return.
+void kb_gelu_erf_backward(const float *x, float *g, ptrdiff_t n);
+void kb_gelu_tanh_backward(const float *x, float *g, ptrdiff_t n);
+void kb_softmax_backward_rows(const float *p, float *g, ptrdiff_t rows, ptrdiff_t cols);
 void kb_layernorm_backward_rows(const float *x, const float *dy, const float *gamma, const float *mean,
                                 const float *rstd, float *dx, ptrdiff_t rows, ptrdiff_t cols);
 void kb_layernorm_param_grads(const float *x, const float *dy, const float *mean, const float *rstd,
@@ -34,4 +35,8 @@ void kb_layernorm_param_grads(const float *x, const float *dy, const float *mean
 void kb_bias_grad(const float *dy, float *db, ptrdiff_t rows, ptrdiff_t cols);
 #include <stdint.h>
 void kb_mask_scale(float *x, const uint8_t *keep, float scale, ptrdiff_t n);
+void kb_adamw(float *p, const float *g, float *m, float *v, const uint8_t *decay, ptrdiff_t n,
+              float lr, float wd, float b1, float b2, float eps, float step_size, float sqrt_bc2);
+double kb_sumsq(const float *x, ptrdiff_t n);
+void kb_scale(float *x, float s, ptrdiff_t n);
 #endif

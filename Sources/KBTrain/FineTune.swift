@@ -1,0 +1,260 @@
+import Foundation
+import KBBert
+import KBData
+import KBLayers
+import KBSafeTensors
+import KBTensor
+import KBTokenizer
+
+/// Settings of a fine-tuning run (`kbert finetune`).
+public struct FineTuneConfig: Codable, Sendable {
+    public var task: String
+    public var modelDir: String
+    public var dataDir: String
+    public var outDir: String
+    public var epochs: Int = 3
+    public var lr: Float = 2e-5
+    public var batchSize: Int = 32
+    public var maxLength: Int = 128
+    /// A fraction of the total steps when below 1, else a step count.
+    public var warmup: Double = 0.1
+    public var weightDecay: Float = 0.01
+    public var seed: UInt64 = 42
+    public var maxSteps: Int? = nil
+    public var saveEvery: Int = 200
+    public var gradAccum: Int = 1
+    public var clipNorm: Float = 1.0
+    /// Abort when the loss exceeds this (an exploding run), or is NaN / infinite.
+    public var maxLoss: Float = 1e4
+    /// Test hook: SIGKILL the process right after this optimizer step.
+    public var debugKillAtStep: Int? = nil
+
+    public init(task: String, modelDir: String, dataDir: String, outDir: String) {
+        self.task = task; self.modelDir = modelDir; self.dataDir = dataDir; self.outDir = outDir
+    }
+
+    /// What must match for `--resume` to continue a run.
+    var resumeKey: String {
+        "\(task)|\(modelDir)|\(epochs)|\(lr)|\(batchSize)|\(maxLength)|\(warmup)|\(weightDecay)|\(seed)|\(maxSteps ?? -1)|\(gradAccum)|\(clipNorm)"
+    }
+}
+
+/// Progress and results reported while training (the CLI prints them; the library does not).
+public enum TrainEvent {
+    case note(String)
+    case step(step: Int, total: Int, epoch: Int, loss: Float, lr: Float, examplesPerSecond: Double, etaSeconds: Double)
+    case evaluation(epoch: Int, step: Int, metrics: [(String, Double)], best: Bool)
+    case checkpoint(step: Int)
+}
+
+public enum TrainError: Error, CustomStringConvertible {
+    case divergence(step: Int, loss: Float, checkpoint: String)
+    case setup(String)
+    public var description: String {
+        switch self {
+        case let .divergence(s, l, c): return "loss is \(l) at step \(s): stopping; the last good checkpoint is kept in \(c)"
+        case let .setup(m): return m
+        }
+    }
+}
+
+/// Fine-tunes a BERT folder on a GLUE task: AdamW, linear warm-up/decay, clipping, gradient
+/// accumulation, dev evaluation each epoch (the best model kept in HF layout in `outDir`),
+/// atomic checkpoints in `outDir/checkpoint` and exact resumption.
+public final class FineTuner {
+    public let config: FineTuneConfig
+    public let task: GlueTask
+    public private(set) var model: BertModel
+    let tokenizer: BertTokenizer
+    let train: TaskDataset
+    let dev: TaskDataset
+
+    public init(_ config: FineTuneConfig, onEvent: (TrainEvent) -> Void = { _ in }) throws {
+        self.config = config
+        guard config.batchSize > 0, config.epochs > 0, config.gradAccum > 0, config.maxLength > 2 else {
+            throw TrainError.setup("batch size, epochs and grad-accum must be positive, max length above 2")
+        }
+        task = try GlueTask(name: config.task)
+        tokenizer = try BertTokenizer(folder: config.modelDir)
+        var cfg = try BertConfig(file: config.modelDir + "/config.json")
+        cfg.id2label = task.isRegression ? ["LABEL_0"] : task.labels
+        cfg.problemType = task.isRegression ? "regression" : "single_label_classification"
+        let wpath = config.modelDir + "/model.safetensors"
+        guard FileManager.default.fileExists(atPath: wpath) else { throw ModelError.missingFile(path: wpath) }
+        let file = try SafeTensorsFile(path: wpath)
+        let found = try BertWeights.inspect(file)
+        var m = try BertModel.load(config: cfg, weights: file, head: .classification(numLabels: task.numLabels), allowMissingHead: true)
+        if found.head != .classification(numLabels: task.numLabels) {
+            onEvent(.note("\(config.modelDir): no \(task.numLabels)-way classifier (found \(found.head)); starting a fresh head"))
+            m.initializeRandomly(seed: config.seed, only: ["classifier."])
+        }
+        if !found.pooler {
+            onEvent(.note("\(config.modelDir): no pooler; starting a fresh one"))
+            m.initializeRandomly(seed: config.seed &+ 1, only: ["pooler."])
+        }
+        model = m
+        let maxLen = min(config.maxLength, cfg.maxPositionEmbeddings)
+        train = try TaskDataset(examples: task.read(root: config.dataDir, split: .train), tokenizer: tokenizer, maxLength: maxLen)
+        dev = try TaskDataset(examples: task.read(root: config.dataDir, split: .dev), tokenizer: tokenizer, maxLength: maxLen)
+        onEvent(.note("\(task.rawValue): \(train.count) train / \(dev.count) dev examples"))
+    }
+
+    var checkpoint: Checkpoint { Checkpoint(dir: config.outDir + "/checkpoint") }
+
+    /// Loss and ∂L/∂logits for a batch.
+    func lossAndGrad(_ logits: Tensor, _ idx: [Int]) -> (Float, [Float]) {
+        if task.isRegression {
+            return Loss.mse(logits.data, idx.map { train.examples[$0].score ?? 0 })
+        }
+        return Loss.crossEntropy(logits: logits.data, labels: idx.map { train.examples[$0].label ?? 0 }, classes: task.numLabels)
+    }
+
+    /// Runs (or resumes) the whole schedule. Returns the dev history.
+    @discardableResult
+    public func run(resume: Bool, onEvent: (TrainEvent) -> Void = { _ in }) throws -> [[String: Double]] {
+        let c = config
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: c.outDir, withIntermediateDirectories: true)
+        let batchesPerEpoch = (train.count + c.batchSize - 1) / c.batchSize
+        let updatesPerEpoch = (batchesPerEpoch + c.gradAccum - 1) / c.gradAccum
+        let total = c.maxSteps.map { min($0, c.epochs * updatesPerEpoch) } ?? c.epochs * updatesPerEpoch
+        let warmupSteps = c.warmup < 1 ? Int(c.warmup * Double(total)) : Int(c.warmup)
+        let schedule = LinearSchedule(peak: c.lr, warmup: warmupSteps, total: total)
+        let entries = model.params.entries.map { (name: $0.name, offset: $0.ref.offset, count: $0.ref.count) }
+        var opt = AdamW(count: model.params.count, decayMask: AdamW.decayMask(entries: entries, total: model.params.count),
+                        weightDecay: c.weightDecay)
+        var state = TrainState(generation: 0, step: 0, epoch: 0, batchInEpoch: 0, dropoutRNG: SplitMix64(seed: c.seed &+ 0xD0),
+                               bestMetric: nil, bestEpoch: nil, history: [], configHash: c.resumeKey)
+        let logPath = c.outDir + "/log.jsonl"
+        if checkpoint.exists {
+            guard resume else {
+                throw TrainError.setup("\(checkpoint.dir) exists: pass --resume to continue it, or choose another --out")
+            }
+            state = try checkpoint.loadState()
+            guard state.configHash == c.resumeKey else {
+                throw TrainError.setup("\(checkpoint.dir): it was written with other settings (\(state.configHash)); resume with the same options")
+            }
+            let (file, m, v) = try checkpoint.loadTensors(state)
+            for (name, ref) in model.params.entries { model.params.set(ref, try file.floatTensor(name).data) }
+            opt.restore(step: state.step, m: m, v: v)
+            try truncateLog(logPath, keepingStepsUpTo: state.step)
+            onEvent(.note("resumed from step \(state.step) (epoch \(state.epoch + 1), batch \(state.batchInEpoch))"))
+        } else if fm.fileExists(atPath: logPath) {
+            try? fm.removeItem(atPath: logPath)
+        }
+        let log = try JSONLWriter(path: logPath)
+        let names = model.params.entries.map { ($0.name, $0.ref.shape, $0.ref.offset) }
+        func save() throws {
+            state.generation += 1
+            try checkpoint.save(state: state, params: model.params.data, paramNames: names, m: opt.m, v: opt.v)
+            onEvent(.checkpoint(step: state.step))
+        }
+        let started = Date()
+        let stepAtStart = state.step
+        var grads = [Float](repeating: 0, count: model.params.count)
+        var seen = 0
+        while state.epoch < c.epochs && state.step < total {
+            let batches = train.batches(batchSize: c.batchSize, epoch: state.epoch, seed: c.seed, shuffle: true)
+            while state.batchInEpoch < batches.count && state.step < total {
+                for i in grads.indices { grads[i] = 0 }
+                var lossSum: Float = 0
+                let group = batches[state.batchInEpoch..<min(batches.count, state.batchInEpoch + c.gradAccum)]
+                let examplesInGroup = group.map(\.count).reduce(0, +)
+                for idx in group {
+                    let t = train.tokens(idx)
+                    let input = BertInput(ids: t.ids, typeIds: t.types, padId: tokenizer.padId)
+                    var drop: DropoutState? = DropoutState(rng: state.dropoutRNG)
+                    let (out, cache) = try model.forwardTrain(input, dropout: &drop)
+                    state.dropoutRNG = drop!.rng
+                    var (loss, g) = lossAndGrad(out.logits!, idx)
+                    // Each batch's mean loss, weighted by its share of the group's examples.
+                    let w = Float(idx.count) / Float(examplesInGroup)
+                    for k in g.indices { g[k] *= w }
+                    lossSum += loss * w
+                    grads.withUnsafeMutableBufferPointer { model.backward(cache, BertUpstream(logits: g), into: $0.baseAddress!) }
+                }
+                guard lossSum.isFinite, lossSum < c.maxLoss else {
+                    throw TrainError.divergence(step: state.step, loss: lossSum, checkpoint: checkpoint.dir)
+                }
+                let norm = clipGradNorm(&grads, maxNorm: c.clipNorm)
+                let lr = schedule.lr(step: state.step)
+                model.params.withMutableStorage { opt.update(params: &$0, grads: grads, lr: lr) }
+                state.step += 1
+                state.batchInEpoch += group.count
+                seen += examplesInGroup
+                let elapsed = Date().timeIntervalSince(started)
+                let rate = Double(seen) / max(elapsed, 1e-9)
+                let stepsLeft = Double(total - state.step)
+                let eta = state.step > stepAtStart ? elapsed / Double(state.step - stepAtStart) * stepsLeft : 0
+                try log.append("{\"step\": \(state.step), \"epoch\": \(state.epoch + 1), \"loss\": \(lossSum), \"lr\": \(lr), \"grad_norm\": \(norm), \"examples_per_s\": \(rate)}")
+                onEvent(.step(step: state.step, total: total, epoch: state.epoch + 1, loss: lossSum, lr: lr, examplesPerSecond: rate, etaSeconds: eta))
+                if c.saveEvery > 0 && state.step % c.saveEvery == 0 { try save() }
+                if let k = c.debugKillAtStep, state.step == k { log.flush(); kill(getpid(), SIGKILL) }
+            }
+            let epochDone = state.batchInEpoch >= batches.count
+            if epochDone || state.step >= total {
+                try evaluateAndKeepBest(&state, onEvent: onEvent)
+            }
+            if epochDone { state.epoch += 1; state.batchInEpoch = 0 }
+            try save()
+        }
+        log.flush()
+        return state.history
+    }
+
+    func evaluateAndKeepBest(_ state: inout TrainState, onEvent: (TrainEvent) -> Void) throws {
+        let metrics = try Evaluator.evaluate(model, task: task, data: dev, padId: tokenizer.padId)
+        var row = Dictionary(uniqueKeysWithValues: metrics)
+        row["epoch"] = Double(state.epoch + 1); row["step"] = Double(state.step)
+        state.history.append(row)
+        let main = metrics[0].1
+        let best = state.bestMetric.map { main > $0 } ?? true
+        if best {
+            state.bestMetric = main
+            state.bestEpoch = state.epoch + 1
+            try model.save(folder: config.outDir)
+            try copyTokenizerFiles(from: config.modelDir, to: config.outDir)
+            let summary: [String: Any] = ["task": task.rawValue, "epoch": state.epoch + 1, "step": state.step,
+                                          "metrics": Dictionary(uniqueKeysWithValues: metrics)]
+            let d = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
+            try AtomicFile.write(d, to: config.outDir + "/eval_results.json")
+        }
+        onEvent(.evaluation(epoch: state.epoch + 1, step: state.step, metrics: metrics, best: best))
+    }
+}
+
+/// Copies the tokenizer files of a model folder (vocab.txt, tokenizer.json, tokenizer_config.json,
+/// special_tokens_map.json) next to a saved model.
+public func copyTokenizerFiles(from src: String, to dst: String) throws {
+    let fm = FileManager.default
+    for f in ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] where fm.fileExists(atPath: src + "/" + f) {
+        if src == dst { continue }
+        guard let d = fm.contents(atPath: src + "/" + f) else { continue }
+        try AtomicFile.write(d, to: dst + "/" + f)
+    }
+}
+
+/// Keeps the lines of a JSONL log whose "step" is at most `step` (used on resume).
+func truncateLog(_ path: String, keepingStepsUpTo step: Int) throws {
+    guard let d = FileManager.default.contents(atPath: path) else { return }
+    let lines = String(decoding: d, as: UTF8.self).split(separator: "\n").filter { line in
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let s = (obj["step"] as? NSNumber)?.intValue else { return false }
+        return s <= step
+    }
+    try AtomicFile.write(Data((lines.joined(separator: "\n") + (lines.isEmpty ? "" : "\n")).utf8), to: path)
+}
+
+/// Appends lines to a file, flushing every line (a killed run keeps what it logged).
+final class JSONLWriter {
+    let handle: FileHandle
+    init(path: String) throws {
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw TrainError.setup("\(path): cannot open for writing") }
+        h.seekToEndOfFile()
+        handle = h
+    }
+    func append(_ line: String) throws { try handle.write(contentsOf: Data((line + "\n").utf8)) }
+    func flush() { try? handle.synchronize() }
+    deinit { try? handle.close() }
+}

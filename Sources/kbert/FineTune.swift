@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import KBBert
+import KBData
+import KBTensor
+import KBTokenizer
+import KBTrain
+
+/// The data folder: --data, else $KBERT_DATA/glue, else ../shared/data/glue.
+func defaultGlueRoot(_ explicit: String?) -> String {
+    if let explicit { return explicit }
+    if let env = ProcessInfo.processInfo.environment["KBERT_DATA"] { return env + "/glue" }
+    return FileManager.default.currentDirectoryPath + "/../shared/data/glue"
+}
+
+struct FineTune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "finetune",
+        abstract: "Fine-tune a BERT folder on a GLUE task; keep the best dev model in OUT (HF layout).",
+        discussion: """
+        Writes OUT/config.json, OUT/model.safetensors and the tokenizer files (best dev epoch),
+        OUT/eval_results.json, OUT/log.jsonl (one JSON object per step) and OUT/checkpoint/
+        (model, optimizer and RNG state, written atomically). --resume continues a killed run
+        exactly where its last checkpoint left it.
+        """)
+
+    @Option(help: "Hugging Face BERT folder to start from.") var model: String
+    @Option(help: "Task: cola, sst2, mrpc, stsb, qqp, mnli, mnli-mm, qnli, rte, wnli.") var task: String
+    @Option(help: "GLUE root holding the task folders (default: $KBERT_DATA/glue or ../shared/data/glue).") var data: String?
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Epochs.") var epochs: Int = 3
+    @Option(help: "Peak learning rate.") var lr: Float = 2e-5
+    @Option(help: "Examples per batch.") var batchSize: Int = 32
+    @Option(help: "Tokens per example (longer inputs are truncated longest_first).") var maxLength: Int = 128
+    @Option(help: "Warm-up: a fraction of the steps (< 1) or a step count.") var warmup: Double = 0.1
+    @Option(help: "AdamW weight decay (not on biases and LayerNorm).") var weightDecay: Float = 0.01
+    @Option(help: "Seed for the head, shuffling and dropout.") var seed: UInt64 = 42
+    @Option(help: "Batches per optimizer step.") var gradAccum: Int = 1
+    @Option(help: "Stop after this many optimizer steps.") var maxSteps: Int?
+    @Option(help: "Checkpoint every N steps (and at each epoch end).") var saveEvery: Int = 200
+    @Flag(help: "Continue from OUT/checkpoint.") var resume = false
+    @Option(help: .hidden) var debugKillAtStep: Int?
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        try threads.apply()
+        var c = FineTuneConfig(task: task, modelDir: model, dataDir: defaultGlueRoot(data), outDir: out)
+        c.epochs = epochs; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.warmup = warmup
+        c.weightDecay = weightDecay; c.seed = seed; c.gradAccum = gradAccum; c.maxSteps = maxSteps
+        c.saveEvery = saveEvery; c.debugKillAtStep = debugKillAtStep
+        let printer = EventPrinter()
+        let tuner = try FineTuner(c, onEvent: printer.handle)
+        try tuner.run(resume: resume, onEvent: printer.handle)
+        printer.finish()
+        if let d = FileManager.default.contents(atPath: out + "/eval_results.json") {
+            print(String(decoding: d, as: UTF8.self))
+        }
+    }
+}
+
+/// Prints training events: notes on their own line, steps as one redrawn progress line.
+final class EventPrinter {
+    var lastDraw: UInt64 = 0
+    var onLine = false
+
+    func handle(_ e: TrainEvent) {
+        let err = FileHandle.standardError
+        switch e {
+        case let .note(s):
+            endLine(); err.write(Data("\(s)\n".utf8))
+        case let .step(step, total, epoch, loss, lr, rate, eta):
+            let now = DispatchTime.now().uptimeNanoseconds
+            guard now - lastDraw > 250_000_000 || step == total else { return }
+            lastDraw = now
+            let line = String(format: "\rstep %d/%d | epoch %d | loss %.4f | lr %.2e | %.1f ex/s | ETA %@   ",
+                              step, total, epoch, loss, lr, rate, formatDuration(eta))
+            err.write(Data(line.utf8)); onLine = true
+        case let .evaluation(epoch, step, metrics, best):
+            endLine()
+            let m = metrics.map { String(format: "%@ %.4f", $0.0, $0.1) }.joined(separator: ", ")
+            err.write(Data("dev after epoch \(epoch) (step \(step)): \(m)\(best ? "  [best, saved]" : "")\n".utf8))
+        case .checkpoint:
+            break
+        }
+    }
+    func endLine() { if onLine { FileHandle.standardError.write(Data("\n".utf8)); onLine = false } }
+    func finish() { endLine() }
+}
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a fine-tuned folder on a GLUE split; for test, write GLUE submission predictions.")
+
+    @Option(help: "Fine-tuned BERT folder (with a classifier).") var model: String
+    @Option(help: "Task name.") var task: String
+    @Option(help: "dev or test.") var split: String = "dev"
+    @Option(help: "GLUE root (default: $KBERT_DATA/glue or ../shared/data/glue).") var data: String?
+    @Option(help: "Where to write test predictions (default: <SubmissionName>.tsv in the model folder).") var output: String?
+    @Option(help: "Tokens per example.") var maxLength: Int = 128
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        try threads.apply()
+        let t = try GlueTask(name: task)
+        guard let sp = Split(rawValue: split), sp != .train else { throw ValidationError("--split must be dev or test") }
+        let tok = try BertTokenizer(folder: model)
+        let m = try BertModel.load(folder: model)
+        guard case let .classification(n) = m.head, n == t.numLabels else {
+            throw CLIError("\(model): needs a \(t.numLabels)-output classifier for \(t.rawValue), found \(m.head)")
+        }
+        let ds = try TaskDataset(examples: t.read(root: defaultGlueRoot(data), split: sp), tokenizer: tok,
+                                 maxLength: min(maxLength, m.config.maxPositionEmbeddings))
+        let p = try Evaluator.predict(m, ds, padId: tok.padId)
+        if sp == .test {
+            let path = output ?? model + "/\(t.submissionName).tsv"
+            var s = "index\tprediction\n"
+            for (i, e) in ds.examples.enumerated() {
+                let pred = t.isRegression ? String(format: "%.3f", min(5, max(0, p.scores[i]))) : t.labels[p.classes[i]]
+                s += "\(e.id)\t\(pred)\n"
+            }
+            try AtomicWrite.string(s, to: path)
+            print("wrote \(ds.count) predictions to \(path)")
+            return
+        }
+        let metrics = Metrics.evaluate(task: t, predictions: p.classes, scores: p.scores, examples: ds.examples)
+        if json {
+            print("{" + metrics.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + ", \"examples\": \(ds.count)}")
+        } else {
+            print("\(t.rawValue) \(sp.rawValue) (\(ds.count) examples): " + metrics.map { String(format: "%@ %.4f", $0.0, $0.1) }.joined(separator: ", "))
+        }
+    }
+}
