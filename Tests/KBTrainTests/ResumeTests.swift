@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+
+/// The `kbert` binary built next to this test bundle.
+func kbertBinary() -> String? {
+    let dir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    let p = dir.appendingPathComponent("kbert").path
+    return FileManager.default.isExecutableFile(atPath: p) ? p : nil
+}
+
+@discardableResult
+func runKbert(_ bin: String, _ args: [String]) throws -> (status: Int32, signaled: Bool, stderr: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: bin)
+    p.arguments = args
+    let err = Pipe()
+    p.standardError = err
+    p.standardOutput = FileHandle.nullDevice
+    try p.run()
+    let data = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, p.terminationReason == .uncaughtSignal, String(decoding: data, as: UTF8.self))
+}
+
+/// A tiny SST-2 task and a tiny BERT folder with a vocabulary.
+func tinySetup() throws -> (model: String, glue: String, root: String) {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("kb-resume-\(UUID().uuidString)").path
+    let model = root + "/model", glue = root + "/glue"
+    try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: glue + "/SST-2", withIntermediateDirectories: true)
+    for f in ["config.json", "model.safetensors"] { try FileManager.default.copyItem(atPath: tinyCls + "/" + f, toPath: model + "/" + f) }
+    let words = (0..<94).map { "w\($0)" }
+    try (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words).joined(separator: "\n").appending("\n")
+        .write(toFile: model + "/vocab.txt", atomically: true, encoding: .utf8)
+    var rng = SystemRandomNumberGenerator()
+    _ = rng.next()
+    func rows(_ n: Int, _ salt: Int) -> String {
+        var s = "sentence\tlabel\n"
+        for i in 0..<n {
+            let len = 3 + (i * 7 + salt) % 9
+            let toks = (0..<len).map { "w\(($0 * 13 + i * 5 + salt) % 94)" }
+            s += toks.joined(separator: " ") + " \t\((i + salt) % 2)\n"
+        }
+        return s
+    }
+    try rows(42, 1).write(toFile: glue + "/SST-2/train.tsv", atomically: true, encoding: .utf8)
+    try rows(10, 3).write(toFile: glue + "/SST-2/dev.tsv", atomically: true, encoding: .utf8)
+    return (model, glue, root)
+}
+
+@Suite(.serialized) struct ResumeTests {
+    /// A run SIGKILLed mid-epoch and resumed ends with the same weights (and the same losses) as
+    /// an uninterrupted run.
+    @Test func killedAndResumedEqualsUninterrupted() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, glue, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let common = ["finetune", "--model", model, "--task", "sst2", "--data", glue, "--epochs", "2", "--batch-size", "4",
+                      "--lr", "1e-3", "--save-every", "3", "--seed", "7", "--threads", "1", "--max-length", "16"]
+        let a = try runKbert(bin, common + ["--out", root + "/a"])
+        #expect(a.status == 0, "uninterrupted run failed: \(a.stderr)")
+        #expect(a.stderr.contains("starting a fresh head"), "a 3-way head on a 2-way task is replaced, with a note")
+        let killed = try runKbert(bin, common + ["--out", root + "/b", "--debug-kill-at-step", "8"])
+        #expect(killed.signaled && killed.status == 9, "the run was SIGKILLed")
+        let refused = try runKbert(bin, common + ["--out", root + "/b"])
+        #expect(refused.status != 0 && refused.stderr.contains("--resume"), "an existing checkpoint is not overwritten")
+        let b = try runKbert(bin, common + ["--out", root + "/b", "--resume"])
+        #expect(b.status == 0, "resumed run failed: \(b.stderr)")
+        #expect(b.stderr.contains("resumed from step 6"))
+        for f in ["model.safetensors", "config.json", "eval_results.json"] {
+            let da = FileManager.default.contents(atPath: root + "/a/" + f), db = FileManager.default.contents(atPath: root + "/b/" + f)
+            #expect(da != nil && da == db, "\(f) differs")
+        }
+        let stA = try String(contentsOfFile: root + "/a/checkpoint/state.json", encoding: .utf8)
+        let stB = try String(contentsOfFile: root + "/b/checkpoint/state.json", encoding: .utf8)
+        let gen = { (s: String) in s.split(separator: "\n").first { $0.contains("\"generation\"") } ?? "" }
+        let final = { (dir: String, s: String) -> Data? in
+            let g = gen(s).filter(\.isNumber)
+            return FileManager.default.contents(atPath: dir + "/checkpoint/model-\(g).safetensors")
+        }
+        #expect(final(root + "/a", stA) != nil && final(root + "/a", stA) == final(root + "/b", stB), "final weights differ")
+        let la = try String(contentsOfFile: root + "/a/log.jsonl", encoding: .utf8).split(separator: "\n")
+        let lb = try String(contentsOfFile: root + "/b/log.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(la.count == 22 && lb.count == 22, "one log line per step, none duplicated by the resume")
+        let loss = { (l: Substring) in l.split(separator: ",").first { $0.contains("\"loss\"") } ?? "" }
+        #expect(la.map(loss) == lb.map(loss))
+    }
+}
