@@ -36,6 +36,8 @@ let package = Package(
         .target(name: "KBLayers", dependencies: ["KBTensor", "CKBKernels"], swiftSettings: optimize),
         // The BERT model: config, strict weight loading, forward and backward passes, heads.
         .target(name: "KBBert", dependencies: ["KBTensor", "KBLayers", "KBSafeTensors"], swiftSettings: optimize),
+        // Kronecker compression: nearest Kronecker product, Kronecker layers, plans.
+        .target(name: "KBCompress", dependencies: ["KBTensor", "KBLayers", "KBBert"], swiftSettings: optimize),
         // Task data (GLUE readers, batching) and metrics.
         .target(name: "KBData", dependencies: ["KBTensor", "KBTokenizer"], swiftSettings: optimize),
         // Training: optimizer, schedules, loops, checkpoints.
@@ -52,6 +54,7 @@ let package = Package(
         ),
         .testTarget(name: "KBTensorTests", dependencies: ["KBTensor"]),
         .testTarget(name: "KBLayersTests", dependencies: ["KBLayers", "KBTensor"]),
+        .testTarget(name: "KBCompressTests", dependencies: ["KBCompress", "KBTensor", "KBLayers"]),
         .testTarget(name: "KBDataTests", dependencies: ["KBData", "KBTokenizer", "KBTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KBTrainTests", dependencies: ["KBTrain", "KBBert", "KBLayers", "KBTensor", "KBSafeTensors"],
                     resources: [.copy("Fixtures")]),

@@ -86,3 +86,24 @@ func tinySetup() throws -> (model: String, glue: String, root: String) {
         #expect(la.map(loss) == lb.map(loss))
     }
 }
+
+@Suite(.serialized) struct EvaluateCommandTests {
+    /// `kbert evaluate --split test` writes GLUE submission lines (index, label name).
+    @Test func testSplitWritesSubmission() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, glue, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let ft = try runKbert(bin, ["finetune", "--model", model, "--task", "sst2", "--data", glue, "--epochs", "1",
+                                    "--batch-size", "8", "--threads", "1", "--out", root + "/ft", "--max-length", "16"])
+        #expect(ft.status == 0, "\(ft.stderr)")
+        try "index\tsentence\n0\tw1 w2 w3\n1\tw4\n".write(toFile: glue + "/SST-2/test.tsv", atomically: true, encoding: .utf8)
+        let ev = try runKbert(bin, ["evaluate", "--model", root + "/ft", "--task", "sst2", "--split", "test", "--data", glue,
+                                    "--output", root + "/SST-2.tsv"])
+        #expect(ev.status == 0, "\(ev.stderr)")
+        let lines = try String(contentsOfFile: root + "/SST-2.tsv", encoding: .utf8).split(separator: "\n")
+        #expect(lines.first == "index\tprediction" && lines.count == 3)
+        #expect(lines.dropFirst().allSatisfy { $0.hasSuffix("\t0") || $0.hasSuffix("\t1") })
+        let dev = try runKbert(bin, ["evaluate", "--model", root + "/ft", "--task", "rte", "--data", glue])
+        #expect(dev.status != 0 && dev.stderr.contains("RTE/dev.tsv: no such file"), "missing data: a clear error naming the file")
+    }
+}

@@ -77,3 +77,36 @@ func lossAndGrads(_ model: BertModel, _ input: BertInput, _ labels: [Int]) throw
         }
     }
 }
+
+@Suite struct AccumulationTests {
+    /// Two half batches, each weighted by its share, give the full batch's gradient (dropout off).
+    @Test func accumulatedHalvesEqualFullBatch() throws {
+        let model = try BertModel.load(folder: tinyCls)
+        let input = try tinyBatch()
+        let labels = [2, 0, 1]
+        let (_, full) = try lossAndGrads(model, input, labels)
+        var acc = [Float](repeating: 0, count: model.params.count)
+        for (idx, w) in [([0, 1], Float(2) / 3), ([2], Float(1) / 3)] {
+            let sub = BertInput(ids: idx.map { b in Array(input.ids[b * 7 ..< b * 7 + 7].prefix(Int(input.mask[b * 7 ..< b * 7 + 7].reduce(0, +)))) },
+                                typeIds: idx.map { b in Array(input.typeIds[b * 7 ..< b * 7 + 7].prefix(Int(input.mask[b * 7 ..< b * 7 + 7].reduce(0, +)))) })
+            var drop: DropoutState? = nil
+            let (out, cache) = try model.forwardTrain(sub, dropout: &drop)
+            var (_, g) = Loss.crossEntropy(logits: out.logits!.data, labels: idx.map { labels[$0] }, classes: 3)
+            for k in g.indices { g[k] *= w }
+            acc.withUnsafeMutableBufferPointer { model.backward(cache, BertUpstream(logits: g), into: $0.baseAddress!) }
+        }
+        let scale = full.map { abs($0) }.max()!
+        #expect(zip(full, acc).map { abs($0 - $1) }.max()! < 1e-5 * scale)
+    }
+
+    @Test func scheduleAndClipping() {
+        let s = LinearSchedule(peak: 1, warmup: 2, total: 10)
+        #expect([0, 1, 2, 6, 10, 11].map { s.lr(step: $0) } == [0, 0.5, 1, 0.5, 0, 0])
+        var g: [Float] = [3, 4]
+        #expect(clipGradNorm(&g, maxNorm: 1) == 5)
+        #expect(abs(g[0] - 0.6) < 1e-6 && abs(g[1] - 0.8) < 1e-6)
+        var small: [Float] = [0.3, 0.4]
+        clipGradNorm(&small, maxNorm: 1)
+        #expect(small == [0.3, 0.4])
+    }
+}

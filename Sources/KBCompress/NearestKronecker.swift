@@ -1,0 +1,85 @@
+import KBLayers
+import KBTensor
+
+/// Errors in compression plans and decompositions.
+public enum CompressionError: Error, Equatable, CustomStringConvertible {
+    case shapesDoNotDivide(matrix: String, rows: Int, cols: Int, m1: Int, n1: Int)
+    case rankTooHigh(matrix: String, rank: Int, max: Int)
+    case svdFailed(String)
+
+    public var description: String {
+        switch self {
+        case let .shapesDoNotDivide(name, r, c, m1, n1):
+            return "\(name): A of shape \(m1)x\(n1) does not divide the \(r)x\(c) matrix"
+        case let .rankTooHigh(name, r, mx):
+            return "\(name): rank \(r) is above the maximum \(mx) (min(m1·n1, m2·n2))"
+        case let .svdFailed(m): return "SVD failed: \(m)"
+        }
+    }
+}
+
+/// The nearest Kronecker product (Van Loan & Pitsianis 1993), by the rearrangement
+/// R(W)[(i1·n1 + j1), (i2·n2 + j2)] = W[i1·m2 + i2, j1·n2 + j2], for which
+/// R(A ⊗ B) = vec(A) vec(B)ᵀ and ‖W − Σ A_k ⊗ B_k‖_F = ‖R(W) − Σ vec(A_k) vec(B_k)ᵀ‖_F.
+/// A truncated SVD of R(W) (LAPACK `sgesdd`) gives the optimal rank-r sum:
+/// A_k = √σ_k · u_k, B_k = √σ_k · v_k. A ⊗ B is never formed.
+public enum NearestKronecker {
+    /// R(W): (m1·n1) × (m2·n2), row-major.
+    public static func rearrange(_ w: UnsafePointer<Float>, _ s: KroneckerShape) -> [Float] {
+        var r = [Float](repeating: 0, count: s.rows * s.cols)
+        let n = s.cols
+        for i1 in 0..<s.m1 { for j1 in 0..<s.n1 {
+            let row = (i1 * s.n1 + j1) * (s.m2 * s.n2)
+            for i2 in 0..<s.m2 {
+                let src = w + (i1 * s.m2 + i2) * n + j1 * s.n2
+                for j2 in 0..<s.n2 { r[row + i2 * s.n2 + j2] = src[j2] }
+            }
+        } }
+        return r
+    }
+
+    public struct Result: Sendable {
+        /// A_k, each m1·n1 floats (row-major m1 × n1), k = 0..<r.
+        public var a: [[Float]]
+        /// B_k, each m2·n2 floats (row-major m2 × n2).
+        public var b: [[Float]]
+        /// All singular values of R(W), descending.
+        public var singularValues: [Float]
+        /// sqrt(Σ_{k ≥ r} σ_k²): the optimal Frobenius error.
+        public var residual: Float
+    }
+
+    /// Best rank-r sum of Kronecker products for W (`rows × cols`, row-major).
+    public static func decompose(_ w: [Float], shape s: KroneckerShape, rank r: Int, name: String = "W") throws(CompressionError) -> Result {
+        precondition(w.count == s.rows * s.cols, "matrix size does not match the shape")
+        guard r >= 1, r <= s.maxRank else { throw .rankTooHigh(matrix: name, rank: r, max: s.maxRank) }
+        let rw = w.withUnsafeBufferPointer { rearrange($0.baseAddress!, s) }
+        let p = s.m1 * s.n1, q = s.m2 * s.n2
+        let (u, sv, vt): (Tensor, [Float], Tensor)
+        do { (u, sv, vt) = try svd(try Tensor(shape: [p, q], data: rw)) } catch { throw .svdFailed("\(name): \(error)") }
+        let k = sv.count
+        var a: [[Float]] = [], b: [[Float]] = []
+        for t in 0..<r {
+            let root = sv[t].squareRoot()
+            a.append((0..<p).map { u.data[$0 * k + t] * root })
+            b.append((0..<q).map { vt.data[t * q + $0] * root })
+        }
+        var tail = 0.0
+        for t in r..<k { tail += Double(sv[t]) * Double(sv[t]) }
+        return Result(a: a, b: b, singularValues: sv, residual: Float(tail.squareRoot()))
+    }
+
+    /// Σ_k A_k ⊗ B_k as a dense matrix (for tests and error reports only).
+    public static func reconstruct(_ a: [[Float]], _ b: [[Float]], shape s: KroneckerShape) -> [Float] {
+        var w = [Float](repeating: 0, count: s.rows * s.cols)
+        for (ak, bk) in zip(a, b) {
+            for i1 in 0..<s.m1 { for j1 in 0..<s.n1 {
+                let av = ak[i1 * s.n1 + j1]
+                for i2 in 0..<s.m2 { for j2 in 0..<s.n2 {
+                    w[(i1 * s.m2 + i2) * s.cols + j1 * s.n2 + j2] += av * bk[i2 * s.n2 + j2]
+                } }
+            } }
+        }
+        return w
+    }
+}

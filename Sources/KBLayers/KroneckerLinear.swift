@@ -1,0 +1,149 @@
+import KBTensor
+
+/// y = (Σ_k A_k ⊗ B_k) x + b for every row x of a batch, without forming A ⊗ B.
+///
+/// With x viewed as X (n1 × n2, row-major) the product is Y = Σ_k A_k X B_kᵀ (m1 × m2). Over N
+/// tokens this runs as a few large GEMMs and one axis swap, in the cheaper of two orders:
+/// - `.bFirst`: Z = X·Bᵀ as one [N·n1, n2]×[n2, m2] GEMM, swap to [n1, N·m2], then A·Z.
+///   FLOPs 2N·m2·n1·(n2 + m1) per term.
+/// - `.aFirst`: swap X to [n1, N·n2], W = A·X ([m1, N·n2]), then W·Bᵀ as [m1·N, n2]×[n2, m2].
+///   FLOPs 2N·m1·n2·(n1 + m2) per term.
+/// Parameter layout: A [r, m1, n1], B [r, m2, n2], bias [m1·m2].
+public struct KroneckerLinear: Sendable, Equatable {
+    public enum Order: String, Sendable, Codable { case aFirst, bFirst }
+    public let shape: KroneckerShape
+    public let rank: Int
+    public let order: Order
+
+    public init(shape: KroneckerShape, rank: Int, order: Order? = nil) {
+        self.shape = shape
+        self.rank = rank
+        self.order = order ?? KroneckerLinear.cheaperOrder(shape)
+    }
+
+    public static func flops(_ s: KroneckerShape, _ o: Order, tokens: Int = 1) -> Double {
+        let n = Double(tokens)
+        switch o {
+        case .bFirst: return 2 * n * Double(s.m2 * s.n1) * Double(s.n2 + s.m1)
+        case .aFirst: return 2 * n * Double(s.m1 * s.n2) * Double(s.n1 + s.m2)
+        }
+    }
+
+    public static func cheaperOrder(_ s: KroneckerShape) -> Order {
+        flops(s, .aFirst) < flops(s, .bFirst) ? .aFirst : .bFirst
+    }
+
+    /// Forward FLOPs for `tokens` rows (all terms, bias excluded).
+    public func flops(tokens: Int) -> Double { Double(rank) * KroneckerLinear.flops(shape, order, tokens: tokens) }
+
+    /// Scratch floats needed for N rows.
+    public func scratchCount(rows n: Int) -> Int {
+        let s = shape
+        return 2 * n * max(s.n1 * max(s.n2, s.m2), s.m1 * max(s.n2, s.m2)) + n * s.m1 * s.m2
+    }
+
+    /// y[N, m] = x[N, n] · (Σ A_k ⊗ B_k)ᵀ + bias.
+    public func forward(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                        bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>) {
+        let s = shape
+        let t1 = FloatBuffer(count: N * max(s.n1 * max(s.n2, s.m2), s.m1 * s.n2), zeroed: false)
+        let t2 = FloatBuffer(count: N * max(s.n1 * max(s.n2, s.m2), s.m1 * s.n2), zeroed: false)
+        let yp = FloatBuffer(count: N * s.m1 * s.m2, zeroed: false)   // [m1][N][m2]
+        if order == .aFirst { swapAxes(x, d0: N, d1: s.n1, d2: s.n2, into: t1.ptr) }  // Xp [n1][N·n2]
+        for k in 0..<rank {
+            let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
+            let beta: Float = k == 0 ? 0 : 1
+            switch order {
+            case .bFirst:
+                // Z = X · B_kᵀ: [N·n1, n2] × [n2, m2] -> [N][n1][m2]
+                sgemm(transA: false, transB: true, m: N * s.n1, n: s.m2, k: s.n2, a: x, lda: s.n2, b: bk, ldb: s.n2, c: t1.ptr, ldc: s.m2)
+                swapAxes(t1.ptr, d0: N, d1: s.n1, d2: s.m2, into: t2.ptr)   // [n1][N·m2]
+                // Yp += A_k · Zp: [m1, n1] × [n1, N·m2]
+                sgemm(transA: false, transB: false, m: s.m1, n: N * s.m2, k: s.n1, a: ak, lda: s.n1, b: t2.ptr, ldb: N * s.m2,
+                      beta: beta, c: yp.ptr, ldc: N * s.m2)
+            case .aFirst:
+                // W = A_k · Xp: [m1, n1] × [n1, N·n2] -> [m1][N][n2]
+                sgemm(transA: false, transB: false, m: s.m1, n: N * s.n2, k: s.n1, a: ak, lda: s.n1, b: t1.ptr, ldb: N * s.n2,
+                      c: t2.ptr, ldc: N * s.n2)
+                // Yp += W · B_kᵀ: [m1·N, n2] × [n2, m2]
+                sgemm(transA: false, transB: true, m: s.m1 * N, n: s.m2, k: s.n2, a: t2.ptr, lda: s.n2, b: bk, ldb: s.n2,
+                      beta: beta, c: yp.ptr, ldc: s.m2)
+            }
+        }
+        swapAxes(yp.ptr, d0: s.m1, d1: N, d2: s.m2, into: y)   // [N][m1][m2]
+        if let bias { Kernels.addBias(y, rows: N, cols: s.rows, bias: bias) }
+    }
+
+    /// Backward: dA += ∂L/∂A, dB += ∂L/∂B, dBias += Σ dy, and dx (= or +=) ∂L/∂x.
+    public func backward(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                         dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?,
+                         dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
+        let s = shape
+        let big = N * max(s.n1 * max(s.n2, s.m2), s.m1 * max(s.n2, s.m2))
+        let dyp = FloatBuffer(count: N * s.m1 * s.m2, zeroed: false)  // [m1][N][m2]
+        swapAxes(dy, d0: N, d1: s.m1, d2: s.m2, into: dyp.ptr)
+        if let dBias { Linear.biasGrad(dy, rows: N, cols: s.rows, ld: s.rows, into: dBias) }
+        let t1 = FloatBuffer(count: big, zeroed: false), t2 = FloatBuffer(count: big, zeroed: false)
+        let dxAcc = FloatBuffer(count: dx == nil ? 0 : N * s.cols)      // ∂L/∂x in [N][n1][n2] (or [n1][N][n2])
+        if order == .aFirst { swapAxes(x, d0: N, d1: s.n1, d2: s.n2, into: t1.ptr) }
+        for k in 0..<rank {
+            let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
+            let dak = dA + k * s.m1 * s.n1, dbk = dB + k * s.m2 * s.n2
+            switch order {
+            case .bFirst:
+                sgemm(transA: false, transB: true, m: N * s.n1, n: s.m2, k: s.n2, a: x, lda: s.n2, b: bk, ldb: s.n2, c: t1.ptr, ldc: s.m2)
+                swapAxes(t1.ptr, d0: N, d1: s.n1, d2: s.m2, into: t2.ptr)                 // Zp [n1][N·m2]
+                // dA_k += dYp · Zpᵀ
+                sgemm(transA: false, transB: true, m: s.m1, n: s.n1, k: N * s.m2, a: dyp.ptr, lda: N * s.m2, b: t2.ptr, ldb: N * s.m2,
+                      beta: 1, c: dak, ldc: s.n1)
+                // dZp = A_kᵀ · dYp: [n1, N·m2]; back to [N][n1][m2]
+                sgemm(transA: true, transB: false, m: s.n1, n: N * s.m2, k: s.m1, a: ak, lda: s.n1, b: dyp.ptr, ldb: N * s.m2,
+                      c: t2.ptr, ldc: N * s.m2)
+                swapAxes(t2.ptr, d0: s.n1, d1: N, d2: s.m2, into: t1.ptr)                 // dZ [N·n1, m2]
+                // dB_k += dZᵀ · X: [m2, N·n1] × [N·n1, n2]
+                sgemm(transA: true, transB: false, m: s.m2, n: s.n2, k: N * s.n1, a: t1.ptr, lda: s.m2, b: x, ldb: s.n2,
+                      beta: 1, c: dbk, ldc: s.n2)
+                // dX += dZ · B_k: [N·n1, m2] × [m2, n2]
+                if dx != nil {
+                    sgemm(transA: false, transB: false, m: N * s.n1, n: s.n2, k: s.m2, a: t1.ptr, lda: s.m2, b: bk, ldb: s.n2,
+                          beta: 1, c: dxAcc.ptr, ldc: s.n2)
+                }
+            case .aFirst:
+                // W = A_k · Xp  [m1][N·n2]
+                sgemm(transA: false, transB: false, m: s.m1, n: N * s.n2, k: s.n1, a: ak, lda: s.n1, b: t1.ptr, ldb: N * s.n2,
+                      c: t2.ptr, ldc: N * s.n2)
+                // dB_k += dYpᵀ · W: [m2, m1·N] × [m1·N, n2]
+                sgemm(transA: true, transB: false, m: s.m2, n: s.n2, k: s.m1 * N, a: dyp.ptr, lda: s.m2, b: t2.ptr, ldb: s.n2,
+                      beta: 1, c: dbk, ldc: s.n2)
+                // dW = dYp · B_k: [m1·N, m2] × [m2, n2]
+                sgemm(transA: false, transB: false, m: s.m1 * N, n: s.n2, k: s.m2, a: dyp.ptr, lda: s.m2, b: bk, ldb: s.n2,
+                      c: t2.ptr, ldc: s.n2)
+                // dA_k += dW · Xpᵀ: [m1, N·n2] × [N·n2, n1]
+                sgemm(transA: false, transB: true, m: s.m1, n: s.n1, k: N * s.n2, a: t2.ptr, lda: N * s.n2, b: t1.ptr, ldb: N * s.n2,
+                      beta: 1, c: dak, ldc: s.n1)
+                // dXp += A_kᵀ · dW: [n1, N·n2]
+                if dx != nil {
+                    sgemm(transA: true, transB: false, m: s.n1, n: N * s.n2, k: s.m1, a: ak, lda: s.n1, b: t2.ptr, ldb: N * s.n2,
+                          beta: 1, c: dxAcc.ptr, ldc: N * s.n2)
+                }
+            }
+        }
+        guard let dx else { return }
+        if order == .aFirst {
+            swapAxes(dxAcc.ptr, d0: s.n1, d1: N, d2: s.n2, into: t1.ptr)
+            if accumulate { Kernels.add(dx, t1.ptr, count: N * s.cols) } else { dx.update(from: t1.ptr, count: N * s.cols) }
+        } else {
+            if accumulate { Kernels.add(dx, dxAcc.ptr, count: N * s.cols) } else { dx.update(from: dxAcc.ptr, count: N * s.cols) }
+        }
+    }
+}
+
+/// dst[j][i][:] = src[i][j][:] for src of shape [d0][d1][d2] (swap the two outer axes).
+public func swapAxes(_ src: UnsafePointer<Float>, d0: Int, d1: Int, d2: Int, into dst: UnsafeMutablePointer<Float>) {
+    parallelChunks(d1, minPerThread: max(1, 16384 / max(1, d0 * d2))) { r in
+        for j in r {
+            let out = dst + j * d0 * d2
+            for i in 0..<d0 { (out + i * d2).update(from: src + (i * d1 + j) * d2, count: d2) }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+"""Training-step throughput (forward + backward + AdamW, batch 32 × seq 64, 2-way classifier,
+dropout on): kbert vs PyTorch (CPU, fp32, eager) in the same run, same thread count.
+Cases: all-MiniLM-L6-v2 and the BERT-base config (random weights), 1 and 2 threads.
+
+    python3 tools/bench_train.py --kbert .build/release/kbert [--iters 3]
+"""
+import argparse, json, os, pathlib, subprocess, sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ap = argparse.ArgumentParser()
+ap.add_argument("--kbert", default=str(ROOT / ".build/release/kbert"))
+ap.add_argument("--model", default=str(ROOT / "models/all-MiniLM-L6-v2"))
+ap.add_argument("--base-config", default=str(ROOT / "configs/bert-base-uncased.json"))
+ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+ap.add_argument("--iters", type=int, default=3)
+ap.add_argument("--models", nargs="+", default=["MiniLM-L6", "BERT-base"])
+args = ap.parse_args()
+
+TORCH = r'''
+import json, os, sys, time, resource, torch
+os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+from transformers import BertConfig, BertForSequenceClassification
+threads, kind, path, B, T, iters = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+torch.set_num_threads(threads); torch.manual_seed(0)
+if kind == "folder":
+    m = BertForSequenceClassification.from_pretrained(path, num_labels=2, attn_implementation="eager")
+else:
+    c = BertConfig.from_json_file(path); c.num_labels = 2; c._attn_implementation = "eager"; m = BertForSequenceClassification(c)
+m.train()
+opt = torch.optim.AdamW(m.parameters(), lr=1e-5, weight_decay=0.01)
+ids = torch.randint(0, m.config.vocab_size, (B, T)); labels = torch.randint(0, 2, (B,))
+ts = []
+for i in range(iters + 1):
+    t = time.perf_counter()
+    opt.zero_grad()
+    loss = m(input_ids=ids, labels=labels).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+    opt.step()
+    if i: ts.append(time.perf_counter() - t)
+ts.sort()
+print(json.dumps({"median_ms": ts[len(ts)//2] * 1e3, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
+
+def kbert(t, kind, path):
+    flag = ["--model", path] if kind == "folder" else ["--config", path]
+    out = subprocess.run([args.kbert, "bench", "--mode", "train", *flag, "--batch", "32", "--seq", "64", "--threads", str(t),
+                          "--iters", str(args.iters), "--warmup", "1", "--json"], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+def torch_run(t, kind, path):
+    env = dict(os.environ, OMP_NUM_THREADS=str(t), MKL_NUM_THREADS=str(t))
+    out = subprocess.run([sys.executable, "-c", TORCH, str(t), kind, path, "32", "64", str(args.iters)],
+                         capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+cases = [c for c in [("MiniLM-L6", "folder", args.model), ("BERT-base", "config", args.base_config)] if c[0] in args.models]
+rows = []
+for name, kind, path in cases:
+    for t in args.threads:
+        o = kbert(t, kind, path); r = torch_run(t, kind, path)
+        tok = 32 * 64
+        rows.append((name, t, o["median_ms"], r["median_ms"], tok / o["median_ms"] * 1e3, tok / r["median_ms"] * 1e3, o["peak_rss_mb"], r["peak_rss_mb"]))
+        print(f"{name} threads={t}: kbert {o['median_ms']:.0f} ms, torch {r['median_ms']:.0f} ms", file=sys.stderr)
+print("| model | threads | kbert ms/step | PyTorch ms/step | kbert tokens/s | PyTorch tokens/s | speed-up | kbert peak RSS MB | PyTorch peak RSS MB |")
+print("|---|---|---|---|---|---|---|---|---|")
+for n, t, a, b, ta, tb, ma, mb in rows:
+    print(f"| {n} | {t} | {a:.0f} | {b:.0f} | {ta:.0f} | {tb:.0f} | {ta / tb:.2f}x | {ma:.0f} | {mb:.0f} |")
