@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "kbert",
             dependencies: [
-                "KBTensor", "KBSafeTensors", "KBTokenizer", "KBLayers", "KBBert", "KBData", "KBTrain",
+                "KBTensor", "KBSafeTensors", "KBTokenizer", "KBLayers", "KBBert", "KBCompress", "KBData", "KBTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize

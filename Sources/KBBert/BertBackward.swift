@@ -35,17 +35,14 @@ extension BertModel {
                 if let classifier, let pooler, let pin = cache.poolIn, let pooled = cache.pooled, let cin = cache.pooledDrop {
                     let C = classifier.outFeatures
                     let dpool = FloatBuffer(count: B * H)
-                    Linear.backward(cin.ptr, dy: lg, rows: B, inF: H, outF: C, weight: P + classifier.weight.offset,
-                                    dWeight: G + classifier.weight.offset, dBias: G + classifier.bias.offset, dx: dpool.ptr)
+                    linearBackward(classifier, cin.ptr, dy: lg, rows: B, P: P, G: G, dx: dpool.ptr)
                     if cache.dropout { hDrop.apply(dpool.ptr, mask: cache.poolMask, count: B * H) }
                     ActivationGrad.tanhFromOutput(pooled.ptr, grad: dpool.ptr, count: B * H)
                     let dpin = FloatBuffer(count: B * H)
-                    Linear.backward(pin.ptr, dy: dpool.ptr, rows: B, inF: H, outF: H, weight: P + pooler.weight.offset,
-                                    dWeight: G + pooler.weight.offset, dBias: G + pooler.bias.offset, dx: dpin.ptr)
+                    linearBackward(pooler, pin.ptr, dy: dpool.ptr, rows: B, P: P, G: G, dx: dpin.ptr)
                     for b in 0..<B { Kernels.add(dh.ptr + b * T * H, dpin.ptr + b * H, count: H) }
                 } else if let qaOutputs {
-                    Linear.backward(last.ptr, dy: lg, rows: BT, inF: H, outF: 2, weight: P + qaOutputs.weight.offset,
-                                    dWeight: G + qaOutputs.weight.offset, dBias: G + qaOutputs.bias.offset, dx: dh.ptr, accumulate: true)
+                    linearBackward(qaOutputs, last.ptr, dy: lg, rows: BT, P: P, G: G, dx: dh.ptr, accumulate: true)
                 }
             }
             let dA = FloatBuffer(count: BT * H, zeroed: false)    // scratch [B·T, H]
@@ -63,8 +60,7 @@ extension BertModel {
                 dB.ptr.update(from: dA.ptr, count: BT * H)
                 if cache.dropout { hDrop.apply(dA.ptr, mask: lc.maskF, count: BT * H) }
                 // f = g1 · W_2ᵀ + b_2
-                Linear.backward(lc.g1.ptr, dy: dA.ptr, rows: BT, inF: I, outF: H, weight: P + layer.output.weight.offset,
-                                dWeight: G + layer.output.weight.offset, dBias: G + layer.output.bias.offset, dx: dG.ptr)
+                linearBackward(layer.output, lc.g1.ptr, dy: dA.ptr, rows: BT, P: P, G: G, dx: dG.ptr)
                 // g1 = act(z1)
                 switch c.hiddenAct {
                 case .gelu: ActivationGrad.geluErf(lc.z1.ptr, grad: dG.ptr, count: BT * I)
@@ -72,9 +68,7 @@ extension BertModel {
                 case .relu: ActivationGrad.relu(lc.z1.ptr, grad: dG.ptr, count: BT * I)
                 }
                 // z1 = h1 · W_1ᵀ + b_1: dh1 += dz1 · W_1
-                Linear.backward(lc.h1.ptr, dy: dG.ptr, rows: BT, inF: H, outF: I, weight: P + layer.intermediate.weight.offset,
-                                dWeight: G + layer.intermediate.weight.offset, dBias: G + layer.intermediate.bias.offset,
-                                dx: dB.ptr, accumulate: true)
+                linearBackward(layer.intermediate, lc.h1.ptr, dy: dG.ptr, rows: BT, P: P, G: G, dx: dB.ptr, accumulate: true)
                 // h1 = LN(aSum): daSum -> dA
                 LayerNorm.backward(lc.aSum.ptr, dy: dB.ptr, rows: BT, cols: H, gamma: P + layer.attentionNorm.weight.offset,
                                    mean: lc.aMean.ptr, rstd: lc.aRstd.ptr, dx: dA.ptr,
@@ -83,8 +77,7 @@ extension BertModel {
                 dh.ptr.update(from: dA.ptr, count: BT * H)
                 if cache.dropout { hDrop.apply(dA.ptr, mask: lc.maskA, count: BT * H) }
                 // a = ctx · W_oᵀ + b_o: dctx -> dB
-                Linear.backward(lc.ctx.ptr, dy: dA.ptr, rows: BT, inF: H, outF: H, weight: P + layer.attentionOutput.weight.offset,
-                                dWeight: G + layer.attentionOutput.weight.offset, dBias: G + layer.attentionOutput.bias.offset, dx: dB.ptr)
+                linearBackward(layer.attentionOutput, lc.ctx.ptr, dy: dA.ptr, rows: BT, P: P, G: G, dx: dB.ptr)
                 // Attention: dctx (dB) -> dqkv
                 let dq = dqkv.ptr
                 let pv = cache.dropout ? UnsafePointer(lc.probsDrop.ptr) : UnsafePointer(lc.probs.ptr)
@@ -99,13 +92,11 @@ extension BertModel {
                 }
                 // qkv = x · W_qkvᵀ + b: dx += dqkv · W_qkv
                 if qkvFused(layer) {
-                    Linear.backward(lc.x.ptr, dy: dq, rows: BT, inF: H, outF: 3 * H, weight: P + layer.query.weight.offset,
-                                    dWeight: G + layer.query.weight.offset, dBias: G + layer.query.bias.offset, dx: dh.ptr, accumulate: true)
+                    Linear.backward(lc.x.ptr, dy: dq, rows: BT, inF: H, outF: 3 * H, weight: P + layer.query.weight!.offset,
+                                    dWeight: G + layer.query.weight!.offset, dBias: G + layer.query.bias.offset, dx: dh.ptr, accumulate: true)
                 } else {
                     for (k, lin) in [layer.query, layer.key, layer.value].enumerated() {
-                        Linear.backward(lc.x.ptr, dy: dq + k * H, rows: BT, inF: H, outF: H, weight: P + lin.weight.offset,
-                                        dWeight: G + lin.weight.offset, dBias: G + lin.bias.offset, dx: dh.ptr,
-                                        accumulate: true, ldDy: 3 * H)
+                        linearBackward(lin, lc.x.ptr, dy: dq + k * H, rows: BT, P: P, G: G, dx: dh.ptr, accumulate: true, ldDy: 3 * H)
                     }
                 }
                 if let g = up.hidden[l] { Kernels.add(dh.ptr, g, count: BT * H) }
@@ -115,9 +106,7 @@ extension BertModel {
             LayerNorm.backward(cache.embSum.ptr, dy: dh.ptr, rows: BT, cols: H, gamma: P + embeddingNorm.weight.offset,
                                mean: cache.embMean.ptr, rstd: cache.embRstd.ptr, dx: dA.ptr,
                                dGamma: G + embeddingNorm.weight.offset, dBeta: G + embeddingNorm.bias.offset)
-            input.ids.withUnsafeBufferPointer { ids in
-                EmbeddingGrad.scatterAdd(ids: ids, dy: dA.ptr, cols: H, dTable: G + wordEmbeddings.offset)
-            }
+            wordEmbeddingBackward(input.ids, dy: dA.ptr, P: P, G: G)
             for i in 0..<BT {
                 Kernels.add(G + positionEmbeddings.offset + (i % T) * H, dA.ptr + i * H, count: H)
                 Kernels.add(G + tokenTypeEmbeddings.offset + Int(input.typeIds[i]) * H, dA.ptr + i * H, count: H)

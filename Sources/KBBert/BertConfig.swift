@@ -1,4 +1,5 @@
 import Foundation
+import KBLayers
 
 /// Errors from reading a model folder. Each names the file and the field or tensor at fault.
 public enum ModelError: Error, Equatable, CustomStringConvertible {
@@ -50,6 +51,8 @@ public struct BertConfig: Equatable {
     public var id2label: [String] = ["LABEL_0", "LABEL_1"]
     /// "regression", "single_label_classification", ... (HF `problem_type`), when given.
     public var problemType: String?
+    /// Kronecker-factored matrices (a student written by `kbert compress`), by parameter prefix.
+    public var kronecker: [String: KroneckerSpec] = [:]
     /// Every field of the original JSON, kept so that writing a folder preserves what we don't model.
     public var raw: [String: Any] = [:]
 
@@ -61,7 +64,7 @@ public struct BertConfig: Equatable {
             && a.numAttentionHeads == b.numAttentionHeads && a.intermediateSize == b.intermediateSize
             && a.hiddenAct == b.hiddenAct && a.maxPositionEmbeddings == b.maxPositionEmbeddings
             && a.typeVocabSize == b.typeVocabSize && a.layerNormEps == b.layerNormEps && a.id2label == b.id2label
-            && a.problemType == b.problemType
+            && a.problemType == b.problemType && a.kronecker == b.kronecker
     }
 
     public init() {}
@@ -142,6 +145,22 @@ public struct BertConfig: Equatable {
             }
             id2label = (0..<n).map { "LABEL_\($0)" }
         }
+        if let k = obj["kronecker"] {
+            guard let kd = k as? [String: Any], let layers = kd["layers"] as? [String: Any] else {
+                throw .invalidConfig(file: file, field: "kronecker", reason: "expected {\"layers\": {name: {a, b, rank}}}")
+            }
+            for (name, v) in layers {
+                guard let e = v as? [String: Any], let a = e["a"] as? [Int], let b = e["b"] as? [Int], a.count == 2, b.count == 2,
+                      let r = (e["rank"] as? NSNumber)?.intValue, r >= 1, a.allSatisfy({ $0 > 0 }), b.allSatisfy({ $0 > 0 }) else {
+                    throw .invalidConfig(file: file, field: "kronecker.layers.\(name)", reason: "expected {\"a\": [m1, n1], \"b\": [m2, n2], \"rank\": r}")
+                }
+                let shape = KroneckerShape(m1: a[0], n1: a[1], m2: b[0], n2: b[1])
+                guard r <= shape.maxRank else {
+                    throw .invalidConfig(file: file, field: "kronecker.layers.\(name)", reason: "rank \(r) above the maximum \(shape.maxRank)")
+                }
+                kronecker[name] = KroneckerSpec(shape: shape, rank: r)
+            }
+        }
         try validate(file: file)
     }
 
@@ -175,6 +194,13 @@ public struct BertConfig: Equatable {
         o["id2label"] = Dictionary(uniqueKeysWithValues: id2label.enumerated().map { ("\($0.offset)", $0.element) })
         o["label2id"] = Dictionary(uniqueKeysWithValues: id2label.enumerated().map { ($0.element, $0.offset) })
         if let p = problemType { o["problem_type"] = p }
+        if kronecker.isEmpty { o.removeValue(forKey: "kronecker") } else {
+            var layers: [String: Any] = [:]
+            for (name, spec) in kronecker {
+                layers[name] = ["a": [spec.shape.m1, spec.shape.n1], "b": [spec.shape.m2, spec.shape.n2], "rank": spec.rank]
+            }
+            o["kronecker"] = ["layers": layers, "format": "W = sum_k kron(A_k, B_k); A_k is <name>.kron_a[.k], B_k is <name>.kron_b[.k]"]
+        }
         return o
     }
 }

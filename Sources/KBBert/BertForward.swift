@@ -133,9 +133,9 @@ extension BertModel {
             let P = pbuf.baseAddress!
             // Embeddings: word[ids] + position[t] + type[types] -> LayerNorm -> dropout   [B·T, H]
             let e = cache.embSum.ptr
+            wordEmbeddingForward(input.ids, P: P, out: e)
             for i in 0..<BT {
                 let row = e + i * H
-                row.update(from: P + wordEmbeddings.offset + Int(input.ids[i]) * H, count: H)
                 Kernels.add(row, P + positionEmbeddings.offset + (i % T) * H, count: H)
                 Kernels.add(row, P + tokenTypeEmbeddings.offset + Int(input.typeIds[i]) * H, count: H)
             }
@@ -163,7 +163,7 @@ extension BertModel {
                 }
                 let ctx = lc.ctx.ptr
                 // aSum = dropout(ctx · W_oᵀ + b_o) + x;  h1 = LN(aSum)                 [B·T, H]
-                Linear.forward(ctx, rows: BT, inF: H, outF: H, weight: P + layer.attentionOutput.weight.offset, bias: nil, out: lc.aSum.ptr)
+                linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: lc.aSum.ptr)
                 var ab = UnsafePointer(P + layer.attentionOutput.bias.offset)
                 if useDropout {
                     Kernels.addBias(lc.aSum.ptr, rows: BT, cols: H, bias: ab)
@@ -175,7 +175,7 @@ extension BertModel {
                                               gamma: P + layer.attentionNorm.weight.offset, beta: P + layer.attentionNorm.bias.offset,
                                               eps: c.layerNormEps, mean: lc.aMean.ptr, rstd: lc.aRstd.ptr)
                 // g1 = act(h1 · W_1ᵀ + b_1)                                            [B·T, I]
-                Linear.forward(lc.h1.ptr, rows: BT, inF: H, outF: I, weight: P + layer.intermediate.weight.offset, bias: nil, out: lc.g1.ptr)
+                linearForward(layer.intermediate, lc.h1.ptr, rows: BT, P: P, withBias: false, out: lc.g1.ptr)
                 if training {
                     Kernels.addBias(lc.g1.ptr, rows: BT, cols: I, bias: P + layer.intermediate.bias.offset)
                     lc.z1.ptr.update(from: lc.g1.ptr, count: BT * I)
@@ -184,7 +184,7 @@ extension BertModel {
                     biasActivate(lc.g1.ptr, rows: BT, cols: I, bias: P + layer.intermediate.bias.offset, c.hiddenAct)
                 }
                 // fSum = dropout(g1 · W_2ᵀ + b_2) + h1;  h_l = LN(fSum)                [B·T, H]
-                Linear.forward(lc.g1.ptr, rows: BT, inF: I, outF: H, weight: P + layer.output.weight.offset, bias: nil, out: lc.fSum.ptr)
+                linearForward(layer.output, lc.g1.ptr, rows: BT, P: P, withBias: false, out: lc.fSum.ptr)
                 var fb = UnsafePointer(P + layer.output.bias.offset)
                 if useDropout {
                     Kernels.addBias(lc.fSum.ptr, rows: BT, cols: H, bias: fb)
@@ -204,7 +204,7 @@ extension BertModel {
                 // pooled = tanh(h_L[:, 0] · W_pᵀ + b_p)                               [B, H]
                 let pin = FloatBuffer(count: B * H, zeroed: false), pooled = FloatBuffer(count: B * H, zeroed: false)
                 for b in 0..<B { (pin.ptr + b * H).update(from: last.ptr + b * T * H, count: H) }
-                Linear.forward(pin.ptr, rows: B, inF: H, outF: H, weight: P + pooler.weight.offset, bias: P + pooler.bias.offset, out: pooled.ptr)
+                linearForward(pooler, pin.ptr, rows: B, P: P, withBias: true, out: pooled.ptr)
                 Kernels.tanh(pooled.ptr, count: B * H)
                 cache.poolIn = pin; cache.pooled = pooled
                 out.pooled = pooled.tensor([B, H])
@@ -219,16 +219,14 @@ extension BertModel {
                     cache.pooledDrop = cin
                     let C = classifier.outFeatures
                     let logits = FloatBuffer(count: B * C, zeroed: false)
-                    Linear.forward(cin.ptr, rows: B, inF: H, outF: C, weight: P + classifier.weight.offset,
-                                   bias: P + classifier.bias.offset, out: logits.ptr)
+                    linearForward(classifier, cin.ptr, rows: B, P: P, withBias: true, out: logits.ptr)
                     out.logits = logits.tensor([B, C])
                 }
             }
             if let qaOutputs {
                 // [start, end] per token                                               [B, T, 2]
                 let logits = FloatBuffer(count: BT * 2, zeroed: false)
-                Linear.forward(last.ptr, rows: BT, inF: H, outF: 2, weight: P + qaOutputs.weight.offset,
-                               bias: P + qaOutputs.bias.offset, out: logits.ptr)
+                linearForward(qaOutputs, last.ptr, rows: BT, P: P, withBias: true, out: logits.ptr)
                 out.logits = logits.tensor([B, T, 2])
             }
         }
@@ -240,20 +238,19 @@ extension BertModel {
     /// Whether Q, K, V weights and biases sit back to back ([3H, H] and [3H]) in storage.
     func qkvFused(_ layer: BertLayerRefs) -> Bool {
         let H = config.hiddenSize
-        return layer.key.weight.offset == layer.query.weight.offset + H * H
-            && layer.value.weight.offset == layer.key.weight.offset + H * H
+        guard let q = layer.query.weight, let k = layer.key.weight, let v = layer.value.weight else { return false }
+        return k.offset == q.offset + H * H && v.offset == k.offset + H * H
             && layer.key.bias.offset == layer.query.bias.offset + H
             && layer.value.bias.offset == layer.key.bias.offset + H
     }
 
     func qkvForward(_ layer: BertLayerRefs, x: UnsafePointer<Float>, rows: Int, H: Int, P: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         if qkvFused(layer) {
-            Linear.forward(x, rows: rows, inF: H, outF: 3 * H, weight: P + layer.query.weight.offset,
+            Linear.forward(x, rows: rows, inF: H, outF: 3 * H, weight: P + layer.query.weight!.offset,
                            bias: P + layer.query.bias.offset, out: out)
         } else {
             for (k, l) in [layer.query, layer.key, layer.value].enumerated() {
-                Linear.forward(x, rows: rows, inF: H, outF: H, weight: P + l.weight.offset, bias: P + l.bias.offset,
-                               out: out + k * H, ldOut: 3 * H)
+                linearForward(l, x, rows: rows, P: P, withBias: true, out: out + k * H, ldOut: 3 * H)
             }
         }
     }

@@ -1,15 +1,33 @@
+import KBLayers
 import KBTensor
 
 // Dimension legend: B batch, T tokens, H hidden, NH heads, HD head dim (H / NH), I intermediate,
 // V vocab, P max positions, C labels, L layers. Matrices are row-major; weights are PyTorch's
 // [out, in] layout, so a linear layer is y = x · Wᵀ + b.
 
-/// A dense linear layer's parameters: weight [out, in], bias [out].
+/// A linear layer's parameters: a dense weight [out, in], or Kronecker factors A [r, m1, n1] and
+/// B [r, m2, n2] with W = Σ_k A_k ⊗ B_k; and a bias [out].
 public struct LinearRef: Sendable, Equatable {
-    public let weight: ParamRef
+    public let weight: ParamRef?
+    public let kron: KronRef?
     public let bias: ParamRef
-    public var inFeatures: Int { weight.shape[1] }
-    public var outFeatures: Int { weight.shape[0] }
+    public let inFeatures: Int, outFeatures: Int
+
+    public init(weight: ParamRef, bias: ParamRef) {
+        self.weight = weight; self.kron = nil; self.bias = bias
+        inFeatures = weight.shape[1]; outFeatures = weight.shape[0]
+    }
+    public init(kron: KronRef, bias: ParamRef) {
+        self.weight = nil; self.kron = kron; self.bias = bias
+        inFeatures = kron.layer.shape.cols; outFeatures = kron.layer.shape.rows
+    }
+}
+
+/// Kronecker factors of one matrix.
+public struct KronRef: Sendable, Equatable {
+    public let a: ParamRef          // [r, m1, n1]
+    public let b: ParamRef          // [r, m2, n2]
+    public let layer: KroneckerLinear
 }
 
 /// LayerNorm parameters: gamma and beta, both [H].
@@ -82,7 +100,8 @@ public struct BertOutput: Sendable {
 public struct BertModel: Sendable {
     public let config: BertConfig
     public var params: ParameterStore
-    public let wordEmbeddings: ParamRef        // [V, H]
+    public let wordEmbeddings: ParamRef?       // [V, H] (dense)
+    public let wordKron: (embedding: KroneckerEmbedding, a: ParamRef, b: ParamRef)?  // A [r, V, H/n], B [r, n]
     public let positionEmbeddings: ParamRef    // [P, H]
     public let tokenTypeEmbeddings: ParamRef   // [types, H]
     public let embeddingNorm: LayerNormRef
@@ -92,34 +111,61 @@ public struct BertModel: Sendable {
     public let classifier: LinearRef?          // [C, H]
     public let qaOutputs: LinearRef?           // [2, H]
 
-    /// Allocates a zero-initialized model. Keys are HF's, without the `bert.` prefix.
-    public init(config: BertConfig, pooler hasPooler: Bool = true, head: BertHead = .none) {
+    /// Kronecker-factored matrices by parameter prefix (e.g. "encoder.layer.0.attention.self.query").
+    public let kronecker: [String: KroneckerSpec]
+
+    /// Allocates a zero-initialized model. Keys are HF's, without the `bert.` prefix. Matrices
+    /// named in `kronecker` get factors `<name>.kron_a` [r, m1, n1] and `<name>.kron_b` [r, m2, n2]
+    /// instead of `<name>.weight`.
+    public init(config: BertConfig, pooler hasPooler: Bool = true, head: BertHead = .none, kronecker: [String: KroneckerSpec] = [:]) {
         self.config = config
         self.head = head
+        self.kronecker = kronecker
         let H = config.hiddenSize, I = config.intermediateSize
         var p = ParameterStore()
         func linear(_ name: String, _ out: Int, _ inp: Int) -> LinearRef {
-            LinearRef(weight: p.allocate(name + ".weight", [out, inp]), bias: p.allocate(name + ".bias", [out]))
+            if let spec = kronecker[name] {
+                let s = spec.shape
+                let kr = KronRef(a: p.allocate(name + ".kron_a", [spec.rank, s.m1, s.n1]), b: p.allocate(name + ".kron_b", [spec.rank, s.m2, s.n2]),
+                                 layer: KroneckerLinear(shape: s, rank: spec.rank))
+                return LinearRef(kron: kr, bias: p.allocate(name + ".bias", [out]))
+            }
+            return LinearRef(weight: p.allocate(name + ".weight", [out, inp]), bias: p.allocate(name + ".bias", [out]))
         }
         func norm(_ name: String) -> LayerNormRef {
             LayerNormRef(weight: p.allocate(name + ".weight", [H]), bias: p.allocate(name + ".bias", [H]))
         }
-        wordEmbeddings = p.allocate("embeddings.word_embeddings.weight", [config.vocabSize, H])
+        if let spec = kronecker["embeddings.word_embeddings"] {
+            let s = spec.shape
+            wordEmbeddings = nil
+            wordKron = (KroneckerEmbedding(spec: spec), p.allocate("embeddings.word_embeddings.kron_a", [spec.rank, s.m1, s.n1]),
+                        p.allocate("embeddings.word_embeddings.kron_b", [spec.rank, s.m2 * s.n2]))
+        } else {
+            wordEmbeddings = p.allocate("embeddings.word_embeddings.weight", [config.vocabSize, H])
+            wordKron = nil
+        }
         positionEmbeddings = p.allocate("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, H])
         tokenTypeEmbeddings = p.allocate("embeddings.token_type_embeddings.weight", [config.typeVocabSize, H])
         embeddingNorm = norm("embeddings.LayerNorm")
         var ls: [BertLayerRefs] = []
         for l in 0..<config.numHiddenLayers {
             let pre = "encoder.layer.\(l)."
-            // Q, K, V weights then their biases, adjacent: the forward pass runs them as one GEMM.
-            let qw = p.allocate(pre + "attention.self.query.weight", [H, H])
-            let kw = p.allocate(pre + "attention.self.key.weight", [H, H])
-            let vw = p.allocate(pre + "attention.self.value.weight", [H, H])
-            let qb = p.allocate(pre + "attention.self.query.bias", [H])
-            let kb = p.allocate(pre + "attention.self.key.bias", [H])
-            let vb = p.allocate(pre + "attention.self.value.bias", [H])
+            let qkvNames = ["query", "key", "value"].map { pre + "attention.self." + $0 }
+            let q: LinearRef, k: LinearRef, v: LinearRef
+            if qkvNames.allSatisfy({ kronecker[$0] == nil }) {
+                // Q, K, V weights then their biases, adjacent: the forward pass runs them as one GEMM.
+                let qw = p.allocate(qkvNames[0] + ".weight", [H, H])
+                let kw = p.allocate(qkvNames[1] + ".weight", [H, H])
+                let vw = p.allocate(qkvNames[2] + ".weight", [H, H])
+                let qb = p.allocate(qkvNames[0] + ".bias", [H])
+                let kb = p.allocate(qkvNames[1] + ".bias", [H])
+                let vb = p.allocate(qkvNames[2] + ".bias", [H])
+                q = LinearRef(weight: qw, bias: qb); k = LinearRef(weight: kw, bias: kb); v = LinearRef(weight: vw, bias: vb)
+            } else {
+                q = linear(qkvNames[0], H, H); k = linear(qkvNames[1], H, H); v = linear(qkvNames[2], H, H)
+            }
             ls.append(BertLayerRefs(
-                query: LinearRef(weight: qw, bias: qb), key: LinearRef(weight: kw, bias: kb), value: LinearRef(weight: vw, bias: vb),
+                query: q, key: k, value: v,
                 attentionOutput: linear(pre + "attention.output.dense", H, H),
                 attentionNorm: norm(pre + "attention.output.LayerNorm"),
                 intermediate: linear(pre + "intermediate.dense", I, H),
@@ -136,6 +182,16 @@ public struct BertModel: Sendable {
         params = p
     }
 
+    /// Every dense or factored linear of the encoder, by parameter prefix, in model order.
+    public var encoderLinears: [(name: String, ref: LinearRef)] {
+        layers.enumerated().flatMap { (l, L) -> [(String, LinearRef)] in
+            let pre = "encoder.layer.\(l)."
+            return [(pre + "attention.self.query", L.query), (pre + "attention.self.key", L.key), (pre + "attention.self.value", L.value),
+                    (pre + "attention.output.dense", L.attentionOutput), (pre + "intermediate.dense", L.intermediate),
+                    (pre + "output.dense", L.output)]
+        }
+    }
+
     /// Parameter count (every float in the store).
     public var parameterCount: Int { params.count }
 }
@@ -147,20 +203,6 @@ public struct ForwardOptions: Sendable {
     public init(hiddenStates: Bool = false, attentionScores: Bool = false) {
         self.hiddenStates = hiddenStates
         self.attentionScores = attentionScores
-    }
-}
-
-/// y[rows, outF] (row stride ldOut) = x[rows, inF] · W[outF, inF]ᵀ + b.
-@inline(__always)
-func linearForward(_ x: UnsafePointer<Float>, rows: Int, inF: Int, outF: Int, weight: UnsafePointer<Float>,
-                   bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, ldOut: Int) {
-    sgemm(transA: false, transB: true, m: rows, n: outF, k: inF, a: x, lda: inF, b: weight, ldb: inF, c: out, ldc: ldOut)
-    if let bias {
-        if ldOut == outF {
-            Kernels.addBias(out, rows: rows, cols: outF, bias: bias)
-        } else {
-            for r in 0..<rows { Kernels.add(out + r * ldOut, bias, count: outF) }
-        }
     }
 }
 

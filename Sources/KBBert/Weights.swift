@@ -79,11 +79,26 @@ extension BertModel {
         }
         var needsPooler = found.pooler
         if case .classification = wantHead { needsPooler = true }  // the classifier reads the pooled output
-        var model = BertModel(config: config, pooler: needsPooler, head: wantHead)
+        var model = BertModel(config: config, pooler: needsPooler, head: wantHead, kronecker: config.kronecker)
         var consumed = Set<String>()
         let headKeys: Set<String> = ["classifier.weight", "classifier.bias", "qa_outputs.weight", "qa_outputs.bias",
                                      "pooler.dense.weight", "pooler.dense.bias"]
         for (name, ref) in model.params.entries {
+            if name.hasSuffix(".kron_a") || name.hasSuffix(".kron_b") {
+                // Factors: [r, x, y] stored as `name` [x, y] (r = 1) or `name.0` ... `name.{r-1}`.
+                let r = ref.shape[0], term = Array(ref.shape.dropFirst())
+                let keys = r == 1 ? [name] : (0..<r).map { "\(name).\($0)" }
+                var values: [Float] = []
+                for k in keys {
+                    guard let key = found.map[k] else { throw .missingWeight(file: file.path, key: k) }
+                    let info = try BertWeights.info(file, key)
+                    guard info.shape == term else { throw .wrongShape(file: file.path, key: key, expected: term, actual: info.shape) }
+                    do { values += try file.floatTensor(key).data } catch { throw .weights(error.description) }
+                    consumed.insert(k)
+                }
+                model.params.set(ref, values)
+                continue
+            }
             guard let key = found.map[name] else {
                 if allowMissingHead && headKeys.contains(name) { continue }
                 throw .missingWeight(file: file.path, key: name)
@@ -120,9 +135,18 @@ extension BertModel {
             let json = try JSONSerialization.data(withJSONObject: cfg, options: [.prettyPrinted, .sortedKeys])
             try AtomicFile.write(json, to: folder + "/config.json")
             let prefix = head == .none ? "" : "bert."
-            let tensors: [(String, TensorPayload)] = params.entries.map { e in
+            var tensors: [(String, TensorPayload)] = []
+            for e in params.entries {
                 let key = (e.name.hasPrefix("classifier.") || e.name.hasPrefix("qa_outputs.")) ? e.name : prefix + e.name
-                return (key, .f32(params.tensor(e.ref)))
+                if e.name.hasSuffix(".kron_a") || e.name.hasSuffix(".kron_b") {
+                    let r = e.ref.shape[0], term = Array(e.ref.shape.dropFirst()), n = term.reduce(1, *)
+                    let v = params.values(e.ref)
+                    for k in 0..<r {
+                        tensors.append((r == 1 ? key : "\(key).\(k)", .f32(try Tensor(shape: term, data: Array(v[(k * n)..<((k + 1) * n)])))))
+                    }
+                } else {
+                    tensors.append((key, .f32(params.tensor(e.ref))))
+                }
             }
             try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: folder + "/model.safetensors")
         } catch let e as SafeTensorsError {

@@ -6,6 +6,7 @@ public enum CompressionError: Error, Equatable, CustomStringConvertible {
     case shapesDoNotDivide(matrix: String, rows: Int, cols: Int, m1: Int, n1: Int)
     case rankTooHigh(matrix: String, rank: Int, max: Int)
     case svdFailed(String)
+    case plan(String)
 
     public var description: String {
         switch self {
@@ -14,6 +15,7 @@ public enum CompressionError: Error, Equatable, CustomStringConvertible {
         case let .rankTooHigh(name, r, mx):
             return "\(name): rank \(r) is above the maximum \(mx) (min(m1·n1, m2·n2))"
         case let .svdFailed(m): return "SVD failed: \(m)"
+        case let .plan(m): return m
         }
     }
 }

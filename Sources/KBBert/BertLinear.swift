@@ -1,0 +1,66 @@
+import KBLayers
+import KBTensor
+
+extension BertModel {
+    /// y = x · Wᵀ (+ b with `withBias`) for a dense or Kronecker-factored linear. `ldOut` is the
+    /// row stride of y (a view into a wider matrix).
+    func linearForward(_ l: LinearRef, _ x: UnsafePointer<Float>, rows: Int, P: UnsafePointer<Float>, withBias: Bool,
+                       out: UnsafeMutablePointer<Float>, ldOut: Int? = nil) {
+        let bias: UnsafePointer<Float>? = withBias ? P + l.bias.offset : nil
+        if let w = l.weight {
+            Linear.forward(x, rows: rows, inF: l.inFeatures, outF: l.outFeatures, weight: P + w.offset, bias: bias, out: out, ldOut: ldOut)
+            return
+        }
+        let k = l.kron!
+        let ld = ldOut ?? l.outFeatures
+        if ld == l.outFeatures {
+            k.layer.forward(x, rows: rows, a: P + k.a.offset, b: P + k.b.offset, bias: bias, out: out)
+        } else {
+            let tmp = FloatBuffer(count: rows * l.outFeatures, zeroed: false)
+            k.layer.forward(x, rows: rows, a: P + k.a.offset, b: P + k.b.offset, bias: bias, out: tmp.ptr)
+            for r in 0..<rows { (out + r * ld).update(from: tmp.ptr + r * l.outFeatures, count: l.outFeatures) }
+        }
+    }
+
+    /// Accumulates ∂L/∂W (or ∂L/∂A, ∂L/∂B) and ∂L/∂b into `G`; dx (= or +=) ∂L/∂x.
+    func linearBackward(_ l: LinearRef, _ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows: Int, P: UnsafePointer<Float>,
+                        G: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false, ldDy: Int? = nil) {
+        if let w = l.weight {
+            Linear.backward(x, dy: dy, rows: rows, inF: l.inFeatures, outF: l.outFeatures, weight: P + w.offset,
+                            dWeight: G + w.offset, dBias: G + l.bias.offset, dx: dx, accumulate: accumulate, ldDy: ldDy)
+            return
+        }
+        let k = l.kron!
+        let ld = ldDy ?? l.outFeatures
+        var g = dy
+        let tmp = FloatBuffer(count: ld == l.outFeatures ? 0 : rows * l.outFeatures, zeroed: false)
+        if ld != l.outFeatures {
+            for r in 0..<rows { (tmp.ptr + r * l.outFeatures).update(from: dy + r * ld, count: l.outFeatures) }
+            g = UnsafePointer(tmp.ptr)
+        }
+        k.layer.backward(x, dy: g, rows: rows, a: P + k.a.offset, b: P + k.b.offset, dA: G + k.a.offset, dB: G + k.b.offset,
+                         dBias: G + l.bias.offset, dx: dx, accumulate: accumulate)
+    }
+
+    /// Word-embedding rows for token ids: a gather (dense) or A[id] ⊗ B (factored).   [N, H]
+    func wordEmbeddingForward(_ ids: [Int32], P: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        let H = config.hiddenSize
+        ids.withUnsafeBufferPointer { idp in
+            if let w = wordEmbeddings {
+                for (i, id) in idp.enumerated() { (out + i * H).update(from: P + w.offset + Int(id) * H, count: H) }
+            } else if let k = wordKron {
+                k.embedding.forward(ids: idp, a: P + k.a.offset, b: P + k.b.offset, out: out)
+            }
+        }
+    }
+
+    func wordEmbeddingBackward(_ ids: [Int32], dy: UnsafePointer<Float>, P: UnsafePointer<Float>, G: UnsafeMutablePointer<Float>) {
+        ids.withUnsafeBufferPointer { idp in
+            if let w = wordEmbeddings {
+                EmbeddingGrad.scatterAdd(ids: idp, dy: dy, cols: config.hiddenSize, dTable: G + w.offset)
+            } else if let k = wordKron {
+                k.embedding.backward(ids: idp, dy: dy, a: P + k.a.offset, b: P + k.b.offset, dA: G + k.a.offset, dB: G + k.b.offset)
+            }
+        }
+    }
+}

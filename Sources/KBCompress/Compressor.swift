@@ -1,0 +1,104 @@
+import Foundation
+import KBBert
+import KBLayers
+import KBTensor
+
+/// One factored matrix of a student.
+public struct LayerReport: Sendable {
+    public var name: String
+    public var spec: KroneckerSpec
+    public var denseParameters: Int
+    /// ‖W − Σ A_k ⊗ B_k‖_F / ‖W‖_F against the teacher.
+    public var relativeError: Double
+}
+
+/// Builds students from teachers by the nearest Kronecker product.
+public enum Compressor {
+    /// A student of `teacher` with the matrices of `specs` factored (nearest Kronecker product,
+    /// optimal in Frobenius norm); every other parameter is copied.
+    public static func compress(_ teacher: BertModel, specs: [String: KroneckerSpec]) throws(CompressionError) -> (student: BertModel, report: [LayerReport]) {
+        guard teacher.kronecker.isEmpty else { throw .plan("the model is already compressed; compress the dense teacher") }
+        var cfg = teacher.config
+        cfg.kronecker = specs
+        var student = BertModel(config: cfg, pooler: teacher.pooler != nil, head: teacher.head, kronecker: specs)
+        for (name, ref) in student.params.entries {
+            if let tref = teacher.params.ref(name), tref.shape == ref.shape {
+                student.params.set(ref, teacher.params.values(tref))
+            }
+        }
+        var report: [LayerReport] = []
+        for name in specs.keys.sorted(by: modelOrder) {
+            let spec = specs[name]!
+            guard let wref = teacher.params.ref(name + ".weight") else { throw .plan("teacher has no matrix '\(name).weight'") }
+            let w = teacher.params.values(wref)
+            let d = try NearestKronecker.decompose(w, shape: spec.shape, rank: spec.rank, name: name)
+            guard let aref = student.params.ref(name + ".kron_a"), let bref = student.params.ref(name + ".kron_b") else {
+                throw .plan("student has no factors for '\(name)'")
+            }
+            student.params.set(aref, d.a.flatMap { $0 })
+            student.params.set(bref, d.b.flatMap { $0 })
+            let norm = w.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
+            report.append(LayerReport(name: name, spec: spec, denseParameters: w.count,
+                                      relativeError: norm > 0 ? Double(d.residual) / norm : 0))
+        }
+        return (student, report)
+    }
+
+    /// ‖W − Σ A⊗B‖ / ‖W‖ for every factored matrix of `student` against `teacher`, computed from
+    /// the factors without forming A ⊗ B: ‖W‖² − 2⟨R(W), Σ a_k b_kᵀ⟩ + ‖Σ a_k b_kᵀ‖².
+    public static func relativeErrors(student: BertModel, teacher: BertModel) throws(CompressionError) -> [(String, Double)] {
+        var out: [(String, Double)] = []
+        for name in student.kronecker.keys.sorted(by: modelOrder) {
+            let spec = student.kronecker[name]!
+            guard let wref = teacher.params.ref(name + ".weight"), wref.count == spec.shape.rows * spec.shape.cols,
+                  let aref = student.params.ref(name + ".kron_a"), let bref = student.params.ref(name + ".kron_b") else {
+                throw .plan("teacher and student do not match at '\(name)'")
+            }
+            let w = teacher.params.values(wref), a = student.params.values(aref), b = student.params.values(bref)
+            let rw = w.withUnsafeBufferPointer { NearestKronecker.rearrange($0.baseAddress!, spec.shape) }
+            let p = spec.shape.m1 * spec.shape.n1, q = spec.shape.m2 * spec.shape.n2, r = spec.rank
+            var ww = 0.0, cross = 0.0
+            for x in w { ww += Double(x) * Double(x) }
+            for k in 0..<r {
+                for i in 0..<p {
+                    let ai = Double(a[k * p + i])
+                    if ai == 0 { continue }
+                    var s = 0.0
+                    for j in 0..<q { s += Double(rw[i * q + j]) * Double(b[k * q + j]) }
+                    cross += ai * s
+                }
+            }
+            var kk = 0.0   // ‖Σ a_k b_kᵀ‖² = Σ_{k,l} (a_k·a_l)(b_k·b_l)
+            for k in 0..<r { for l in 0..<r {
+                var aa = 0.0, bb = 0.0
+                for i in 0..<p { aa += Double(a[k * p + i]) * Double(a[l * p + i]) }
+                for j in 0..<q { bb += Double(b[k * q + j]) * Double(b[l * q + j]) }
+                kk += aa * bb
+            } }
+            let err = max(0, ww - 2 * cross + kk).squareRoot()
+            out.append((name, ww > 0 ? err / ww.squareRoot() : 0))
+        }
+        return out
+    }
+
+    /// Orders "encoder.layer.10.x" after "encoder.layer.9.x".
+    static func modelOrder(_ a: String, _ b: String) -> Bool {
+        a.compare(b, options: .numeric) == .orderedAscending
+    }
+}
+
+extension BertModel {
+    /// Forward FLOPs of the encoder's linear layers for one sequence (paper convention), with
+    /// factored matrices counted at their contraction cost.
+    public func encoderLinearFLOPs(seqLen T: Int = 128) -> Double {
+        encoderLinears.reduce(0) { acc, e in
+            if let k = e.ref.kron { return acc + k.layer.flops(tokens: T) }
+            return acc + 2 * Double(T) * Double(e.ref.inFeatures) * Double(e.ref.outFeatures)
+        }
+    }
+
+    /// Parameters of the same config without any factoring (for compression factors).
+    public var denseParameterCount: Int {
+        parameterCount + kronecker.values.reduce(0) { $0 + $1.shape.rows * $1.shape.cols - $1.parameters }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import KBBert
+import KBLayers
+
+/// Chooses factor shapes for a target compression factor of the whole model (embeddings, pooler
+/// and head included).
+///
+/// Candidates (with min(m1·n1, m2·n2) ≤ 256, which bounds the SVD cost): A shapes whose B has power-of-two sides (attention: B m2×n2 with m2, n2 | H; FFN W1:
+/// B m2×n2 with m2 | I, n2 | H; embedding n | H). Each candidate's initialization error is measured
+/// (nearest Kronecker product) on the first and last layers' matrices. Among the combinations that
+/// reach the target, the one with the lowest parameter-weighted mean error wins; FLOPs break ties.
+public enum Planner {
+    public struct Result { public var plan: CompressionPlan; public var ratio: Double; public var error: Double }
+
+    public static func plan(teacher: BertModel, targetRatio: Double, rank: Int = 1) throws(CompressionError) -> Result {
+        guard targetRatio > 1 else { throw .plan("--ratio must be above 1") }
+        let c = teacher.config, H = c.hiddenSize, I = c.intermediateSize, L = c.numHiddenLayers
+        let total = Double(teacher.parameterCount)
+        let pow2 = { (n: Int) in (0..<20).map { 1 << $0 }.filter { n % $0 == 0 } }
+        let sampleLayers = Array(Set([0, L - 1])).sorted()
+        func err(_ names: [String], _ shape: KroneckerShape) throws(CompressionError) -> Double {
+            var e = 0.0
+            for n in names {
+                let w = teacher.params.values(teacher.params.ref(n + ".weight")!)
+                let d = try NearestKronecker.decompose(w, shape: shape, rank: min(rank, shape.maxRank))
+                let norm = w.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
+                e += norm > 0 ? Double(d.residual) / norm : 0
+            }
+            return e / Double(max(names.count, 1))
+        }
+        // (params of the component across the model, FLOPs, error, A shape)
+        typealias Cand = (params: Int, flops: Double, error: Double, a: (Int, Int))
+        var att: [Cand] = [], ffn: [Cand] = [], emb: [(params: Int, error: Double, n: Int)] = []
+        let attNames = sampleLayers.flatMap { l in ["query", "key", "value"].map { "encoder.layer.\(l).attention.self.\($0)" } + ["encoder.layer.\(l).attention.output.dense"] }
+        for m2 in pow2(H) { for n2 in pow2(H) where m2 * n2 > 1 && m2 * n2 < H * H {
+            let s = KroneckerShape(m1: H / m2, n1: H / n2, m2: m2, n2: n2)
+            guard rank <= s.maxRank, s.maxRank <= 256 else { continue }   // bounded SVD cost
+            let e = try err(attNames, s)
+            att.append((4 * L * s.parameters(rank: rank), 4 * Double(L) * KroneckerLinear(shape: s, rank: rank).flops(tokens: 128), e, (s.m1, s.n1)))
+        } }
+        let ffnNames = sampleLayers.map { "encoder.layer.\($0).intermediate.dense" }
+        for m2 in pow2(I) { for n2 in pow2(H) where m2 * n2 > 1 && m2 * n2 < I * H {
+            let s = KroneckerShape(m1: I / m2, n1: H / n2, m2: m2, n2: n2)
+            guard rank <= s.maxRank, s.maxRank <= 256 else { continue }
+            let e = try err(ffnNames, s)
+            let s2 = KroneckerShape(m1: s.n1, n1: s.m1, m2: s.n2, n2: s.m2)
+            let fl = Double(L) * (KroneckerLinear(shape: s, rank: rank).flops(tokens: 128) + KroneckerLinear(shape: s2, rank: rank).flops(tokens: 128))
+            ffn.append((2 * L * s.parameters(rank: rank), fl, e, (s.m1, s.n1)))
+        } }
+        if let wref = teacher.params.ref("embeddings.word_embeddings.weight") {
+            let w = teacher.params.values(wref)
+            let norm = w.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
+            for n in pow2(H) where n > 1 && n < H {
+                let s = KroneckerShape(m1: c.vocabSize, n1: H / n, m2: 1, n2: n)
+                let d = try NearestKronecker.decompose(w, shape: s, rank: 1)
+                emb.append((s.parameters(rank: 1), Double(d.residual) / norm, n))
+            }
+        }
+        let attDense = 4 * L * H * H, ffnDense = 2 * L * H * I, embDense = c.vocabSize * H
+        let rest = teacher.parameterCount - attDense - ffnDense - embDense
+        var best: (score: Double, flops: Double, plan: CompressionPlan, ratio: Double)? = nil
+        for a in att { for f in ffn { for e in emb {
+            let params = rest + a.params + f.params + e.params
+            let ratio = total / Double(params)
+            guard ratio >= targetRatio, ratio <= targetRatio * 1.5 else { continue }
+            // Mean relative error, weighted by the dense size each component replaces.
+            let score = (a.error * Double(attDense) + f.error * Double(ffnDense) + e.error * Double(embDense)) / Double(attDense + ffnDense + embDense)
+            let flops = a.flops + f.flops
+            if best == nil || score < best!.score - 1e-9 || (abs(score - best!.score) <= 1e-9 && flops < best!.flops) {
+                best = (score, flops, CompressionPlan(attention: a.a, ffn: f.a, embedding: e.n, rank: rank), ratio)
+            }
+        } } }
+        guard let b = best else {
+            throw .plan("no plan reaches a compression factor of \(targetRatio) (within 1.5x of it) for this model")
+        }
+        return Result(plan: b.plan, ratio: b.ratio, error: b.score)
+    }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import KBBert
+import KBCompress
+import KBLayers
+import KBTrain
+
+struct Compress: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compress a BERT folder with Kronecker products (nearest Kronecker product initialization).",
+        discussion: """
+        Writes a student folder: config.json with a `kronecker` section (every factored matrix's A and
+        B shapes and rank), model.safetensors with factors named after the weight they replace
+        (`<name>.kron_a`, `<name>.kron_b`, with a term index `.k` when the rank is above 1), and the
+        tokenizer files. Every other command loads it.
+        """)
+
+    @Option(help: "Dense teacher folder.") var model: String
+    @Option(help: "Student folder to write.") var out: String
+    @Option(help: "Preset: kb8 or kb21 (the paper's shapes on BERT-base).") var preset: String?
+    @Option(help: "Target compression factor for the whole model; shapes are planned automatically.") var ratio: Double?
+    @Option(help: "A's shape for Q, K, V and O, as M1xN1.") var attention: String?
+    @Option(help: "A's shape for the first FFN matrix, as M1xN1 (the second uses it swapped).") var ffn: String?
+    @Option(help: "Embedding: B^E is 1xN.") var embedding: Int?
+    @Option(help: "Terms per matrix (sum of r Kronecker products).") var rank: Int = 1
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let teacher = try BertModel.load(folder: model)
+        var plan: CompressionPlan
+        if let preset {
+            plan = try CompressionPlan.preset(preset, config: teacher.config)
+        } else if let ratio {
+            let planned = try Planner.plan(teacher: teacher, targetRatio: ratio, rank: rank)
+            plan = planned.plan
+            FileHandle.standardError.write(Data("planned for ratio \(ratio): \(plan.summary) (compression \(String(format: "%.2f", planned.ratio))x)\n".utf8))
+        } else if attention != nil || ffn != nil || embedding != nil {
+            plan = CompressionPlan(attention: try attention.map(parseShape), ffn: try ffn.map(parseShape), embedding: embedding)
+        } else {
+            throw ValidationError("give --preset, --ratio, or explicit shapes (--attention, --ffn, --embedding)")
+        }
+        plan.rank = rank
+        let specs = try plan.specs(for: teacher.config)
+        let t0 = Date()
+        let (student, report) = try Compressor.compress(teacher, specs: specs)
+        let secs = Date().timeIntervalSince(t0)
+        try student.save(folder: out)
+        try copyTokenizerFiles(from: model, to: out)
+        let cf = Double(teacher.parameterCount) / Double(student.parameterCount)
+        if json {
+            let layers = report.map { "{\"name\": \"\($0.name)\", \"relative_error\": \($0.relativeError)}" }.joined(separator: ", ")
+            print("{\"parameters\": \(student.parameterCount), \"teacher_parameters\": \(teacher.parameterCount), "
+                  + "\"compression_factor\": \(cf), \"flops\": \(student.encoderLinearFLOPs()), \"seconds\": \(secs), \"layers\": [\(layers)]}")
+            return
+        }
+        print(layerTable(report.map { ($0.name, $0.spec, $0.relativeError) }))
+        print(String(format: "\nplan: %@\nparameters %@ -> %@ (compression %.2fx); encoder linear FLOPs at 128 tokens %.3g -> %.3g; decomposed in %.2f s\nwrote %@",
+                     plan.summary, fmtInt(teacher.parameterCount), fmtInt(student.parameterCount), cf,
+                     teacher.encoderLinearFLOPs(), student.encoderLinearFLOPs(), secs, out))
+    }
+}
+
+func parseShape(_ s: String) throws -> (Int, Int) {
+    let p = s.lowercased().split(separator: "x")
+    guard p.count == 2, let a = Int(p[0]), let b = Int(p[1]), a > 0, b > 0 else {
+        throw ValidationError("shape '\(s)' is not M1xN1 (e.g. 384x384)")
+    }
+    return (a, b)
+}
+
+/// Per-layer table: name, A, B, rank, parameters, FLOPs at 128 tokens, relative error.
+func layerTable(_ rows: [(String, KroneckerSpec, Double?)]) -> String {
+    var out = pad("matrix", 44) + pad("A", 12) + pad("B", 12) + pad("rank", 6) + pad("params", 12, right: true)
+        + pad("FLOPs@128", 12, right: true) + pad("rel.err", 10, right: true) + "\n"
+    out += String(repeating: "-", count: 108) + "\n"
+    for (name, spec, err) in rows {
+        let s = spec.shape
+        let flops = KroneckerLinear(shape: s, rank: spec.rank).flops(tokens: 128)
+        out += pad(name, 44) + pad("\(s.m1)x\(s.n1)", 12) + pad("\(s.m2)x\(s.n2)", 12) + pad("\(spec.rank)", 6)
+            + pad(fmtInt(spec.parameters), 12, right: true) + pad(String(format: "%.3g", flops), 12, right: true)
+            + pad(err.map { String(format: "%.4f", $0) } ?? "-", 10, right: true) + "\n"
+    }
+    return out
+}
