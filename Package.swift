@@ -54,7 +54,7 @@ let package = Package(
         ),
         .testTarget(name: "KBTensorTests", dependencies: ["KBTensor"]),
         .testTarget(name: "KBLayersTests", dependencies: ["KBLayers", "KBTensor"]),
-        .testTarget(name: "KBCompressTests", dependencies: ["KBCompress", "KBTensor", "KBLayers"]),
+        .testTarget(name: "KBCompressTests", dependencies: ["KBCompress", "KBTensor", "KBLayers", "KBBert"]),
         .testTarget(name: "KBDataTests", dependencies: ["KBData", "KBTokenizer", "KBTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KBTrainTests", dependencies: ["KBTrain", "KBBert", "KBLayers", "KBTensor", "KBSafeTensors"],
                     resources: [.copy("Fixtures")]),

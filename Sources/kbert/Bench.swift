@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KBTensor
 import KBBert
+import KBCompress
 import KBLayers
 import KBTrain
 import KBTokenizer
@@ -18,6 +19,7 @@ struct Bench: ParsableCommand {
 
     @Option(help: "What to time: forward | train (forward + backward + AdamW) | gemm | tokenize.") var mode: Mode = .forward
     @Option(help: "A config.json to benchmark with seeded random weights (forward mode).") var config: String?
+    @Option(help: "With --config: benchmark a random-weight student of this preset (kb8, kb21).") var preset: String?
     @Option(help: "Batch size (forward mode).") var batch: Int = 1
     @Option(help: "Sequence length (forward mode).") var seq: Int = 128
     @Option(help: "GEMM rows (tokens).") var m: Int = 512
@@ -56,7 +58,14 @@ struct Bench: ParsableCommand {
 
     func benchForward() throws {
         guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
-        let m = try loadModel(model: model, config: config)
+        var m = try loadModel(model: model, config: config)
+        if let preset {
+            let specs = try CompressionPlan.preset(preset, config: m.config).specs(for: m.config)
+            var cfg = m.config
+            cfg.kronecker = specs
+            m = BertModel(config: cfg, pooler: m.pooler != nil, head: m.head, kronecker: specs)
+            m.initializeRandomly(seed: 0)
+        }
         guard seq <= m.config.maxPositionEmbeddings else { throw ValidationError("--seq exceeds max_position_embeddings") }
         var rng = SplitMix64(seed: 1)
         let ids = (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(m.config.vocabSize)) } }

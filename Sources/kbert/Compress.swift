@@ -24,8 +24,10 @@ struct Compress: ParsableCommand {
     @Option(help: "Embedding: B^E is 1xN.") var embedding: Int?
     @Option(help: "Terms per matrix (sum of r Kronecker products).") var rank: Int = 1
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var threads: ThreadOptions
 
     func run() throws {
+        try threads.apply()
         let teacher = try BertModel.load(folder: model)
         var plan: CompressionPlan
         if let preset {

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import KBBert
+import KBLayers
+import KBTensor
+@testable import KBCompress
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-cls").path
+
+@Suite struct StudentTests {
+    /// At full rank the Kronecker sum is exact: the student computes the teacher's outputs, also
+    /// after a save / load round trip (factors with a term index).
+    @Test func fullRankStudentEqualsTeacher() throws {
+        let teacher = try BertModel.load(folder: tinyCls)
+        // hidden 32, intermediate 37, vocab 99: rank 4 is the maximum of each of these shapes.
+        let plan = CompressionPlan(attention: (2, 2), ffn: (1, 4), embedding: 4, rank: 4)
+        let specs = try plan.specs(for: teacher.config)
+        #expect(specs.values.allSatisfy { $0.rank == $0.shape.maxRank })
+        let (student, report) = try Compressor.compress(teacher, specs: specs)
+        #expect(report.count == 2 * 6 + 1)
+        #expect(report.allSatisfy { $0.relativeError < 1e-5 })
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kb-student-\(UUID().uuidString)").path
+        try student.save(folder: dir)
+        let loaded = try BertModel.load(folder: dir)
+        #expect(loaded.kronecker == specs && loaded.params.data == student.params.data)
+        let input = BertInput(ids: [[5, 8, 13, 21, 34, 2], [3, 1, 4]], typeIds: [[0, 0, 0, 1, 1, 1], [0, 1, 1]])
+        let a = try teacher.forward(input, options: ForwardOptions(hiddenStates: true)), b = try loaded.forward(input, options: ForwardOptions(hiddenStates: true))
+        #expect(a.lastHiddenState.maxAbsDiff(b.lastHiddenState) < 1e-4)
+        #expect(a.logits!.maxAbsDiff(b.logits!) < 1e-4)
+        #expect(a.hiddenStates![0].maxAbsDiff(b.hiddenStates![0]) < 1e-5, "factored embedding equals the table")
+        // Errors measured from the factors alone agree with the decomposition's.
+        for (n, e) in try Compressor.relativeErrors(student: loaded, teacher: teacher) { #expect(e < 1e-3, "\(n): \(e)") }
+    }
+
+    /// Rank 1: the student equals a dense model whose weights are the reconstructed A ⊗ B, in the
+    /// forward pass and in every gradient (chain rule through the factors).
+    @Test func rankOneStudentMatchesReconstructedDense() throws {
+        let teacher = try BertModel.load(folder: tinyCls)
+        let specs = try CompressionPlan(attention: (4, 8), ffn: (37, 2), embedding: 8).specs(for: teacher.config)
+        let (student, report) = try Compressor.compress(teacher, specs: specs)
+        #expect(report.allSatisfy { $0.relativeError > 0.01 }, "rank 1 is lossy on random weights")
+        var dense = teacher
+        for (name, spec) in specs {
+            let a = student.params.values(student.params.ref(name + ".kron_a")!), b = student.params.values(student.params.ref(name + ".kron_b")!)
+            dense.params.set(dense.params.ref(name + ".weight")!, NearestKronecker.reconstruct([a], [b], shape: spec.shape))
+        }
+        let input = BertInput(ids: [[5, 8, 13, 21, 34, 2], [3, 1, 4]])
+        var d1: DropoutState? = nil, d2: DropoutState? = nil
+        let (o1, c1) = try student.forwardTrain(input, dropout: &d1)
+        let (o2, c2) = try dense.forwardTrain(input, dropout: &d2)
+        #expect(o1.logits!.maxAbsDiff(o2.logits!) < 1e-4)
+        let g = [Float](repeating: 0.5, count: o1.logits!.count)
+        var gs = [Float](repeating: 0, count: student.params.count), gd = [Float](repeating: 0, count: dense.params.count)
+        gs.withUnsafeMutableBufferPointer { student.backward(c1, BertUpstream(logits: g), into: $0.baseAddress!) }
+        gd.withUnsafeMutableBufferPointer { dense.backward(c2, BertUpstream(logits: g), into: $0.baseAddress!) }
+        for (name, spec) in specs {
+            let dW = Array(gd[dense.params.ref(name + ".weight")!.offset...].prefix(spec.shape.rows * spec.shape.cols))
+            let a = student.params.values(student.params.ref(name + ".kron_a")!), b = student.params.values(student.params.ref(name + ".kron_b")!)
+            let rdw = dW.withUnsafeBufferPointer { NearestKronecker.rearrange($0.baseAddress!, spec.shape) }
+            let p = spec.shape.m1 * spec.shape.n1, q = spec.shape.m2 * spec.shape.n2
+            let expA = (0..<p).map { i in (0..<q).map { rdw[i * q + $0] * b[$0] }.reduce(0, +) }
+            let expB = (0..<q).map { j in (0..<p).map { rdw[$0 * q + j] * a[$0] }.reduce(0, +) }
+            let dA = Array(gs[student.params.ref(name + ".kron_a")!.offset...].prefix(p))
+            let dB = Array(gs[student.params.ref(name + ".kron_b")!.offset...].prefix(q))
+            let sa = expA.map { abs($0) }.max()! + 1e-6, sb = expB.map { abs($0) }.max()! + 1e-6
+            #expect(zip(dA, expA).map { abs($0 - $1) }.max()! < 2e-3 * sa, "\(name) dA")
+            #expect(zip(dB, expB).map { abs($0 - $1) }.max()! < 2e-3 * sb, "\(name) dB")
+        }
+    }
+
+    @Test func presetsReproduceTable1OnBertBase() throws {
+        let c = BertConfig.bertBase
+        for (name, params, flops, att, ffn) in [("kb8", 14_654_216, 5.49e9, (384, 384), (8, 2)), ("kb21", 5_228_272, 1.416e9, (384, 48), (16, 2))] {
+            let plan = try CompressionPlan.preset(name, config: c)
+            #expect(plan.attention! == att && plan.ffn! == ffn)
+            let specs = try plan.specs(for: c)
+            var cfg = c; cfg.kronecker = specs
+            let m = BertModel(config: cfg, kronecker: specs)
+            #expect(m.parameterCount == params, "\(name) with pooler")
+            #expect(abs(m.encoderLinearFLOPs() - flops) / flops < 0.01, "\(name): \(m.encoderLinearFLOPs())")
+        }
+        #expect(BertModel.encoderLinearFLOPs(c) == 21_743_271_936)
+    }
+
+    @Test func badPlansAreRejected() throws {
+        let c = try BertModel.load(folder: tinyCls).config
+        #expect(throws: CompressionError.shapesDoNotDivide(matrix: "encoder.layer.0.attention.self.query", rows: 32, cols: 32, m1: 5, n1: 2)) {
+            _ = try CompressionPlan(attention: (5, 2)).specs(for: c)
+        }
+        #expect(throws: CompressionError.rankTooHigh(matrix: "encoder.layer.0.attention.self.query", rank: 9, max: 4)) {
+            _ = try CompressionPlan(attention: (2, 2), rank: 9).specs(for: c)
+        }
+        #expect(throws: CompressionError.self) { _ = try CompressionPlan.preset("kb99", config: c) }
+    }
+}
