@@ -291,3 +291,78 @@ double kb_sumsq(const float *x, ptrdiff_t n) {
 }
 
 void kb_scale(float *x, float s, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) x[i] *= s; }
+
+// y[r, i] = sum_j x[r, j] * b[i, j] (+ y[r, i] when accumulate): x [rows, k], b [n, k], small k and n.
+void kb_small_right(const float *x, ptrdiff_t rows, ptrdiff_t k, const float *b, ptrdiff_t n, float *y, int accumulate) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *xr = x + r * k;
+        float *yr = y + r * n;
+        for (ptrdiff_t i = 0; i < n; i++) {
+            const float *bi = b + i * k;
+            float s = 0.0f;
+            for (ptrdiff_t j = 0; j < k; j++) s += xr[j] * bi[j];
+            yr[i] = accumulate ? yr[i] + s : s;
+        }
+    }
+}
+
+// dst[j][i][:] = src[i][j][:] for src [d0][d1][d2], for the j in [j0, j0 + nj). Tiled over j so
+// that each read of src is a contiguous run of 16·d2 floats and the 16 write streams advance
+// sequentially (the naive loop reads one element per cache line).
+void kb_swap01_window(const float *src, ptrdiff_t d0, ptrdiff_t d1, ptrdiff_t d2, ptrdiff_t j0, ptrdiff_t nj, float *dst) {
+    const ptrdiff_t TJ = 16;
+    for (ptrdiff_t jb = j0; jb < j0 + nj; jb += TJ) {
+        ptrdiff_t je = jb + TJ < j0 + nj ? jb + TJ : j0 + nj;
+        for (ptrdiff_t i = 0; i < d0; i++) {
+            const float *s = src + (i * d1 + jb) * d2;
+            if (d2 == 1) {
+                for (ptrdiff_t j = jb; j < je; j++) dst[j * d0 + i] = s[j - jb];
+            } else if (d2 == 2) {
+                for (ptrdiff_t j = jb; j < je; j++) {
+                    dst[(j * d0 + i) * 2] = s[(j - jb) * 2];
+                    dst[(j * d0 + i) * 2 + 1] = s[(j - jb) * 2 + 1];
+                }
+            } else {
+                for (ptrdiff_t j = jb; j < je; j++) memcpy(dst + (j * d0 + i) * d2, s + (j - jb) * d2, (size_t)d2 * sizeof(float));
+            }
+        }
+    }
+}
+
+// out[j1][t][i2] = sum_j2 x[t][j1][j2] * b[i2][j2] for t in [t0, t0 + nt): X·Bᵀ per token, written
+// with the token and row axes swapped (so A can multiply all tokens in one GEMM).
+void kb_apply_bt_swapped(const float *x, ptrdiff_t N, ptrdiff_t n1, ptrdiff_t n2, const float *b, ptrdiff_t m2,
+                         ptrdiff_t t0, ptrdiff_t nt, float *out) {
+    for (ptrdiff_t t = t0; t < t0 + nt; t++) {
+        const float *xt = x + t * n1 * n2;
+        for (ptrdiff_t j1 = 0; j1 < n1; j1++) {
+            const float *xr = xt + j1 * n2;
+            float *o = out + (j1 * N + t) * m2;
+            for (ptrdiff_t i2 = 0; i2 < m2; i2++) {
+                const float *bi = b + i2 * n2;
+                float s = 0.0f;
+                for (ptrdiff_t j2 = 0; j2 < n2; j2++) s += xr[j2] * bi[j2];
+                o[i2] = s;
+            }
+        }
+    }
+}
+
+// y[t][i1][:] (+)= sum_j1 a[i1][j1] * z[t][j1][:] for t in [t0, t0 + nt): a small A (m1 × n1)
+// applied per token without moving axes. z [N][n1][d], y [N][m1][d].
+void kb_small_left(const float *a, ptrdiff_t m1, ptrdiff_t n1, const float *z, ptrdiff_t d,
+                   ptrdiff_t t0, ptrdiff_t nt, float *y, int accumulate) {
+    for (ptrdiff_t t = t0; t < t0 + nt; t++) {
+        const float *zt = z + t * n1 * d;
+        float *yt = y + t * m1 * d;
+        for (ptrdiff_t i1 = 0; i1 < m1; i1++) {
+            float *o = yt + i1 * d;
+            if (!accumulate) for (ptrdiff_t c = 0; c < d; c++) o[c] = 0.0f;
+            for (ptrdiff_t j1 = 0; j1 < n1; j1++) {
+                float av = a[i1 * n1 + j1];
+                const float *zr = zt + j1 * d;
+                for (ptrdiff_t c = 0; c < d; c++) o[c] += av * zr[c];
+            }
+        }
+    }
+}

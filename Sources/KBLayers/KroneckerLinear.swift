@@ -1,3 +1,4 @@
+import CKBKernels
 import KBTensor
 
 /// y = (Σ_k A_k ⊗ B_k) x + b for every row x of a batch, without forming A ⊗ B.
@@ -46,32 +47,73 @@ public struct KroneckerLinear: Sendable, Equatable {
     public func forward(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>) {
         let s = shape
-        let t1 = FloatBuffer(count: N * max(s.n1 * max(s.n2, s.m2), s.m1 * s.n2), zeroed: false)
-        let t2 = FloatBuffer(count: N * max(s.n1 * max(s.n2, s.m2), s.m1 * s.n2), zeroed: false)
-        let yp = FloatBuffer(count: N * s.m1 * s.m2, zeroed: false)   // [m1][N][m2]
-        if order == .aFirst { swapAxes(x, d0: N, d1: s.n1, d2: s.n2, into: t1.ptr) }  // Xp [n1][N·n2]
+        let big = N * max(s.n1 * max(s.n2, s.m2), s.m1 * s.n2)
+        ScratchPool.shared.with([big, big, N * s.m1 * s.m2]) { buf in
+            forward(x, rows: N, a: a, b: b, bias: bias, out: y, t1: buf[0], t2: buf[1], yp: buf[2])
+        }
+    }
+
+    func forward(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                 bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>,
+                 t1: UnsafeMutablePointer<Float>, t2: UnsafeMutablePointer<Float>, yp: UnsafeMutablePointer<Float>) {
+        let s = shape
+        if s.m1 * s.n1 <= 64 {
+            forwardSmallA(x, rows: N, a: a, b: b, out: y, t1: t1)
+            if let bias { Kernels.addBias(y, rows: N, cols: s.rows, bias: bias) }
+            return
+        }
+        if order == .aFirst { swapAxes(x, d0: N, d1: s.n1, d2: s.n2, into: t1) }  // Xp [n1][N·n2]
         for k in 0..<rank {
             let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
             let beta: Float = k == 0 ? 0 : 1
             switch order {
             case .bFirst:
-                // Z = X · B_kᵀ: [N·n1, n2] × [n2, m2] -> [N][n1][m2]
-                sgemm(transA: false, transB: true, m: N * s.n1, n: s.m2, k: s.n2, a: x, lda: s.n2, b: bk, ldb: s.n2, c: t1.ptr, ldc: s.m2)
-                swapAxes(t1.ptr, d0: N, d1: s.n1, d2: s.m2, into: t2.ptr)   // [n1][N·m2]
+                // Zp = (X · B_kᵀ) with axes swapped: [n1][N·m2]
+                if s.m2 * s.n2 <= 64 {
+                    parallelChunks(N, minPerThread: max(1, 32768 / max(1, s.n1 * s.n2))) { r in
+                        kb_apply_bt_swapped(x, N, s.n1, s.n2, bk, s.m2, r.lowerBound, r.count, t2)
+                    }
+                } else {
+                    rightMultiplyBt(x, rows: N * s.n1, k: s.n2, b: bk, n: s.m2, into: t1, accumulate: false)
+                    swapAxes(t1, d0: N, d1: s.n1, d2: s.m2, into: t2)
+                }
                 // Yp += A_k · Zp: [m1, n1] × [n1, N·m2]
-                sgemm(transA: false, transB: false, m: s.m1, n: N * s.m2, k: s.n1, a: ak, lda: s.n1, b: t2.ptr, ldb: N * s.m2,
-                      beta: beta, c: yp.ptr, ldc: N * s.m2)
+                sgemm(transA: false, transB: false, m: s.m1, n: N * s.m2, k: s.n1, a: ak, lda: s.n1, b: t2, ldb: N * s.m2,
+                      beta: beta, c: yp, ldc: N * s.m2)
             case .aFirst:
                 // W = A_k · Xp: [m1, n1] × [n1, N·n2] -> [m1][N][n2]
-                sgemm(transA: false, transB: false, m: s.m1, n: N * s.n2, k: s.n1, a: ak, lda: s.n1, b: t1.ptr, ldb: N * s.n2,
-                      c: t2.ptr, ldc: N * s.n2)
+                sgemm(transA: false, transB: false, m: s.m1, n: N * s.n2, k: s.n1, a: ak, lda: s.n1, b: t1, ldb: N * s.n2,
+                      c: t2, ldc: N * s.n2)
                 // Yp += W · B_kᵀ: [m1·N, n2] × [n2, m2]
-                sgemm(transA: false, transB: true, m: s.m1 * N, n: s.m2, k: s.n2, a: t2.ptr, lda: s.n2, b: bk, ldb: s.n2,
-                      beta: beta, c: yp.ptr, ldc: s.m2)
+                rightMultiplyBt(t2, rows: s.m1 * N, k: s.n2, b: bk, n: s.m2, into: yp, accumulate: beta != 0)
             }
         }
-        swapAxes(yp.ptr, d0: s.m1, d1: N, d2: s.m2, into: y)   // [N][m1][m2]
+        swapAxes(yp, d0: s.m1, d1: N, d2: s.m2, into: y)   // [N][m1][m2]
         if let bias { Kernels.addBias(y, rows: N, cols: s.rows, bias: bias) }
+    }
+
+    /// A small A (m1·n1 ≤ 64) is applied per token by plain loops, so no axis is ever moved:
+    /// `.bFirst`: Z = X·Bᵀ ([N·n1, n2]×[n2, m2] GEMM), then Y_t = A·Z_t;
+    /// `.aFirst`: W_t = A·X_t, then Y = W·Bᵀ ([N·m1, n2]×[n2, m2] GEMM).
+    func forwardSmallA(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                       out y: UnsafeMutablePointer<Float>, t1: UnsafeMutablePointer<Float>) {
+        let s = shape
+        for k in 0..<rank {
+            let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
+            let acc: Int32 = k == 0 ? 0 : 1
+            switch order {
+            case .bFirst:
+                rightMultiplyBt(x, rows: N * s.n1, k: s.n2, b: bk, n: s.m2, into: t1, accumulate: false)   // [N][n1][m2]
+                parallelChunks(N, minPerThread: max(1, 32768 / max(1, s.m1 * s.m2))) { r in
+                    kb_small_left(ak, s.m1, s.n1, t1, s.m2, r.lowerBound, r.count, y, acc)
+                }
+            case .aFirst:
+                parallelChunks(N, minPerThread: max(1, 32768 / max(1, s.m1 * s.n2))) { r in
+                    kb_small_left(ak, s.m1, s.n1, x, s.n2, r.lowerBound, r.count, t1, 0)                  // [N][m1][n2]
+                }
+                rightMultiplyBt(t1, rows: N * s.m1, k: s.n2, b: bk, n: s.m2, into: y, accumulate: k > 0)
+            }
+        }
     }
 
     /// Backward: dA += ∂L/∂A, dB += ∂L/∂B, dBias += Σ dy, and dx (= or +=) ∂L/∂x.
@@ -91,7 +133,7 @@ public struct KroneckerLinear: Sendable, Equatable {
             let dak = dA + k * s.m1 * s.n1, dbk = dB + k * s.m2 * s.n2
             switch order {
             case .bFirst:
-                sgemm(transA: false, transB: true, m: N * s.n1, n: s.m2, k: s.n2, a: x, lda: s.n2, b: bk, ldb: s.n2, c: t1.ptr, ldc: s.m2)
+                rightMultiplyBt(x, rows: N * s.n1, k: s.n2, b: bk, n: s.m2, into: t1.ptr, accumulate: false)
                 swapAxes(t1.ptr, d0: N, d1: s.n1, d2: s.m2, into: t2.ptr)                 // Zp [n1][N·m2]
                 // dA_k += dYp · Zpᵀ
                 sgemm(transA: false, transB: true, m: s.m1, n: s.n1, k: N * s.m2, a: dyp.ptr, lda: N * s.m2, b: t2.ptr, ldb: N * s.m2,
@@ -140,10 +182,22 @@ public struct KroneckerLinear: Sendable, Equatable {
 
 /// dst[j][i][:] = src[i][j][:] for src of shape [d0][d1][d2] (swap the two outer axes).
 public func swapAxes(_ src: UnsafePointer<Float>, d0: Int, d1: Int, d2: Int, into dst: UnsafeMutablePointer<Float>) {
-    parallelChunks(d1, minPerThread: max(1, 16384 / max(1, d0 * d2))) { r in
-        for j in r {
-            let out = dst + j * d0 * d2
-            for i in 0..<d0 { (out + i * d2).update(from: src + (i * d1 + j) * d2, count: d2) }
+    parallelChunks(d1, minPerThread: max(1, 65536 / max(1, d0 * d2))) { r in
+        // Columns j in r of src, i.e. rows j of dst: a [d0][r][d2] window of src.
+        kb_swap01_window(src, d0, d1, d2, r.lowerBound, r.count, dst)
+    }
+}
+
+/// rows × outF = x[rows, k] · B[outF, k]ᵀ: small B products run as plain loops (BLAS has too much
+/// overhead for k, n of a few elements), large ones through `sgemm`.
+@inline(__always)
+func rightMultiplyBt(_ x: UnsafePointer<Float>, rows: Int, k: Int, b: UnsafePointer<Float>, n: Int,
+                     into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    if k * n <= 64 {
+        parallelChunks(rows, minPerThread: 8192) { r in
+            kb_small_right(x + r.lowerBound * k, r.count, k, b, n, y + r.lowerBound * n, accumulate ? 1 : 0)
         }
+    } else {
+        sgemm(transA: false, transB: true, m: rows, n: n, k: k, a: x, lda: k, b: b, ldb: k, beta: accumulate ? 1 : 0, c: y, ldc: n)
     }
 }

@@ -21,3 +21,36 @@ public final class FloatBuffer: @unchecked Sendable {
     public var array: [Float] { Array(UnsafeBufferPointer(start: ptr, count: count)) }
     public func tensor(_ shape: [Int]) -> Tensor { (try? Tensor(shape: shape, data: array)) ?? Tensor(shape: shape) }
 }
+
+import Synchronization
+
+/// A pool of scratch buffers, so that layers called every step do not map and fault in fresh
+/// memory each time (large allocations are mmap'ed and zero-filled by the kernel).
+public final class ScratchPool: Sendable {
+    public static let shared = ScratchPool()
+    private let free = Mutex<[FloatBuffer]>([])
+
+    /// A buffer of at least `count` floats (contents undefined); give it back with `release`.
+    public func take(_ count: Int) -> FloatBuffer {
+        let found: FloatBuffer? = free.withLock { list in
+            guard let i = list.indices.filter({ list[$0].count >= count }).min(by: { list[$0].count < list[$1].count }) else { return nil }
+            return list.remove(at: i)
+        }
+        return found ?? FloatBuffer(count: count, zeroed: false)
+    }
+
+    public func release(_ b: FloatBuffer) {
+        free.withLock { list in
+            list.append(b)
+            // Keep the pool bounded: drop the smallest buffers beyond 16.
+            if list.count > 16 { list.sort { $0.count > $1.count }; list.removeLast(list.count - 16) }
+        }
+    }
+
+    /// Runs `body` with scratch buffers of the given sizes.
+    public func with<R>(_ counts: [Int], _ body: ([UnsafeMutablePointer<Float>]) throws -> R) rethrows -> R {
+        let bufs = counts.map { take($0) }
+        defer { bufs.forEach(release) }
+        return try body(bufs.map(\.ptr))
+    }
+}
