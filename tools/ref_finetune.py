@@ -25,6 +25,7 @@ ap.add_argument("--max-length", type=int, default=128)
 ap.add_argument("--warmup", type=float, default=0.1)
 ap.add_argument("--seed", type=int, default=42)
 ap.add_argument("--threads", type=int, default=1)
+ap.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps (then evaluate)")
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(args.seed); random.seed(args.seed); np.random.seed(args.seed)
@@ -82,14 +83,16 @@ decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "L
 nodecay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": nodecay, "weight_decay": 0.0}], lr=args.lr)
 steps = args.epochs * ((len(train) + args.batch_size - 1) // args.batch_size)
+if args.max_steps: steps = min(steps, args.max_steps)
 sched = get_linear_schedule_with_warmup(opt, int(args.warmup * steps), steps)
-model.train(); history = []; t0 = time.time()
+model.train(); history = []; t0 = time.time(); done = 0
 for epoch in range(args.epochs):
     for enc, y in batches(train, True):
+        if done >= steps: break
         out = model(**enc, labels=y)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step(); sched.step(); opt.zero_grad()
+        opt.step(); sched.step(); opt.zero_grad(); done += 1
     m = evaluate(); m["epoch"] = epoch + 1; history.append(m)
     print(json.dumps(m), flush=True)
 main = list(history[0].keys())[0]
