@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job on the default teacher. Today: tokenize and embed a few sentences with
-# all-MiniLM-L6-v2, inspect the model, and time it. (It grows into the full compress + distill
-# pipeline with later issues.)
+# The main job on the default teacher: tokenize and embed a few sentences with all-MiniLM-L6-v2,
+# inspect it, compress it to a kb8 Kronecker student, and time teacher and student.
+# (It grows into the full fine-tune + compress + distill pipeline with issue 6.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K=.build/release/kbert
@@ -21,8 +21,15 @@ echo
 echo "== kbert run -> $OUT/embeddings.safetensors"
 $K run --model "$M" --input "$OUT/sentences.txt" --output "$OUT/embeddings.safetensors" --threads 2
 echo
-echo "== kbert inspect"
+echo "== kbert inspect (teacher)"
 $K inspect --model "$M" | tail -4
 echo
-echo "== kbert bench (1x128, 2 threads)"
-$K bench --model "$M" --batch 1 --seq 128 --threads 2 --iters 10
+echo "== kbert compress --preset kb8 -> $OUT/minilm-kb8"
+$K compress --model "$M" --out "$OUT/minilm-kb8" --preset kb8 | tail -4
+echo
+echo "== kbert run on the student"
+$K run --model "$OUT/minilm-kb8" --input "$OUT/sentences.txt" --output "$OUT/student.safetensors" --threads 2
+echo
+echo "== kbert bench: teacher vs student (1x128, 2 threads)"
+printf "teacher: "; $K bench --model "$M" --batch 1 --seq 128 --threads 2 --iters 10
+printf "student: "; $K bench --model "$OUT/minilm-kb8" --batch 1 --seq 128 --threads 2 --iters 10
