@@ -21,7 +21,7 @@ extension BertModel {
         precondition(cache.training, "backward needs a cache from forwardTrain")
         let c = config, input = cache.input
         let B = input.batch, T = input.seqLen, H = c.hiddenSize, NH = c.numAttentionHeads
-        let HD = c.headDim, I = c.intermediateSize, BT = B * T, L = layers.count
+        let I = c.intermediateSize, BT = B * T, L = layers.count
         let pDrop = Dropout(p: c.attentionProbsDropoutProb), hDrop = Dropout(p: c.hiddenDropoutProb)
         let G = grads
         let dh = FloatBuffer(count: BT * H)                 // ∂L/∂h_l, walking down   [B·T, H]
@@ -33,7 +33,6 @@ extension BertModel {
             // Heads.
             if let lg = up.logits {
                 if let classifier, let pooler, let pin = cache.poolIn, let pooled = cache.pooled, let cin = cache.pooledDrop {
-                    let C = classifier.outFeatures
                     let dpool = FloatBuffer(count: B * H)
                     linearBackward(classifier, cin.ptr, dy: lg, rows: B, P: P, G: G, dx: dpool.ptr)
                     if cache.dropout { hDrop.apply(dpool.ptr, mask: cache.poolMask, count: B * H) }

@@ -119,7 +119,7 @@ extension BertModel {
         try validate(input)
         let c = config
         let B = input.batch, T = input.seqLen, H = c.hiddenSize, NH = c.numAttentionHeads
-        let HD = c.headDim, I = c.intermediateSize, BT = B * T
+        let I = c.intermediateSize, BT = B * T
         let useDropout = training && dropout != nil
         let cache = BertCache(input: input, config: c, training: training, dropout: useDropout)
         var hiddenStates: [Tensor] = []

@@ -249,7 +249,7 @@ func truncateLog(_ path: String, keepingStepsUpTo step: Int) throws {
 final class JSONLWriter {
     let handle: FileHandle
     init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         guard let h = FileHandle(forWritingAtPath: path) else { throw TrainError.setup("\(path): cannot open for writing") }
         h.seekToEndOfFile()
         handle = h
