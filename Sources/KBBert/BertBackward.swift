@@ -106,10 +106,12 @@ extension BertModel {
                                mean: cache.embMean.ptr, rstd: cache.embRstd.ptr, dx: dA.ptr,
                                dGamma: G + embeddingNorm.weight.offset, dBeta: G + embeddingNorm.bias.offset)
             wordEmbeddingBackward(input.ids, dy: dA.ptr, P: P, G: G)
+            let dPos = FloatBuffer(count: T * H)                 // ∂L/∂(position rows 0..<T)
             for i in 0..<BT {
-                Kernels.add(G + positionEmbeddings.offset + (i % T) * H, dA.ptr + i * H, count: H)
+                Kernels.add(dPos.ptr + (i % T) * H, dA.ptr + i * H, count: H)
                 Kernels.add(G + tokenTypeEmbeddings.offset + Int(input.typeIds[i]) * H, dA.ptr + i * H, count: H)
             }
+            positionBackward(dPos.ptr, T, P: P, G: G)
         }
     }
 }

@@ -134,9 +134,10 @@ extension BertModel {
             // Embeddings: word[ids] + position[t] + type[types] -> LayerNorm -> dropout   [B·T, H]
             let e = cache.embSum.ptr
             wordEmbeddingForward(input.ids, P: P, out: e)
+            let pos = positionTable(T, P: P)                      // [T, H]
             for i in 0..<BT {
                 let row = e + i * H
-                Kernels.add(row, P + positionEmbeddings.offset + (i % T) * H, count: H)
+                Kernels.add(row, pos.ptr + (i % T) * H, count: H)
                 Kernels.add(row, P + tokenTypeEmbeddings.offset + Int(input.typeIds[i]) * H, count: H)
             }
             let h0 = cache.h(0).ptr

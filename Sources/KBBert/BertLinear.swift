@@ -54,6 +54,32 @@ extension BertModel {
         }
     }
 
+    /// Rows 0..<T of the position embedding (dense, or A[t] ⊗ B when factored).   [T, H]
+    func positionTable(_ T: Int, P: UnsafePointer<Float>) -> FloatBuffer {
+        let H = config.hiddenSize
+        let out = FloatBuffer(count: T * H, zeroed: false)
+        if let w = positionEmbeddings {
+            out.ptr.update(from: P + w.offset, count: T * H)
+        } else if let k = positionKron {
+            let ids = (0..<T).map(Int32.init)
+            ids.withUnsafeBufferPointer { k.embedding.forward(ids: $0, a: P + k.a.offset, b: P + k.b.offset, out: out.ptr) }
+        }
+        return out
+    }
+
+    /// Accumulates ∂L/∂(position rows 0..<T) into the dense table or its factors.
+    func positionBackward(_ dPos: UnsafePointer<Float>, _ T: Int, P: UnsafePointer<Float>, G: UnsafeMutablePointer<Float>) {
+        let H = config.hiddenSize
+        if let w = positionEmbeddings {
+            Kernels.add(G + w.offset, dPos, count: T * H)
+        } else if let k = positionKron {
+            let ids = (0..<T).map(Int32.init)
+            ids.withUnsafeBufferPointer {
+                k.embedding.backward(ids: $0, dy: dPos, a: P + k.a.offset, b: P + k.b.offset, dA: G + k.a.offset, dB: G + k.b.offset)
+            }
+        }
+    }
+
     func wordEmbeddingBackward(_ ids: [Int32], dy: UnsafePointer<Float>, P: UnsafePointer<Float>, G: UnsafeMutablePointer<Float>) {
         ids.withUnsafeBufferPointer { idp in
             if let w = wordEmbeddings {

@@ -102,7 +102,8 @@ public struct BertModel: Sendable {
     public var params: ParameterStore
     public let wordEmbeddings: ParamRef?       // [V, H] (dense)
     public let wordKron: (embedding: KroneckerEmbedding, a: ParamRef, b: ParamRef)?  // A [r, V, H/n], B [r, n]
-    public let positionEmbeddings: ParamRef    // [P, H]
+    public let positionEmbeddings: ParamRef?   // [P, H] (dense)
+    public let positionKron: (embedding: KroneckerEmbedding, a: ParamRef, b: ParamRef)?  // A [r, P, H/n], B [r, n]
     public let tokenTypeEmbeddings: ParamRef   // [types, H]
     public let embeddingNorm: LayerNormRef
     public let layers: [BertLayerRefs]
@@ -144,7 +145,15 @@ public struct BertModel: Sendable {
             wordEmbeddings = p.allocate("embeddings.word_embeddings.weight", [config.vocabSize, H])
             wordKron = nil
         }
-        positionEmbeddings = p.allocate("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, H])
+        if let spec = kronecker["embeddings.position_embeddings"] {
+            let s = spec.shape
+            positionEmbeddings = nil
+            positionKron = (KroneckerEmbedding(spec: spec), p.allocate("embeddings.position_embeddings.kron_a", [spec.rank, s.m1, s.n1]),
+                            p.allocate("embeddings.position_embeddings.kron_b", [spec.rank, s.m2 * s.n2]))
+        } else {
+            positionEmbeddings = p.allocate("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, H])
+            positionKron = nil
+        }
         tokenTypeEmbeddings = p.allocate("embeddings.token_type_embeddings.weight", [config.typeVocabSize, H])
         embeddingNorm = norm("embeddings.LayerNorm")
         var ls: [BertLayerRefs] = []

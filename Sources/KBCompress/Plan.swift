@@ -72,8 +72,9 @@ public struct CompressionPlan: Sendable, Equatable {
             guard n >= 1, H % n == 0 else { throw .badPlan("embedding n = \(n) does not divide the hidden size \(H)") }
             try add("embeddings.word_embeddings", rows: c.vocabSize, cols: H, m1: c.vocabSize, n1: H / n)
         }
-        if positionEmbedding != nil {
-            throw .badPlan("factoring the position embedding is not implemented yet")
+        if let n = positionEmbedding {
+            guard n >= 1, H % n == 0 else { throw .badPlan("position n = \(n) does not divide the hidden size \(H)") }
+            try add("embeddings.position_embeddings", rows: c.maxPositionEmbeddings, cols: H, m1: c.maxPositionEmbeddings, n1: H / n)
         }
         return out
     }

@@ -22,6 +22,7 @@ struct Compress: ParsableCommand {
     @Option(help: "A's shape for Q, K, V and O, as M1xN1.") var attention: String?
     @Option(help: "A's shape for the first FFN matrix, as M1xN1 (the second uses it swapped).") var ffn: String?
     @Option(help: "Embedding: B^E is 1xN.") var embedding: Int?
+    @Option(help: "Also factor the position embedding the same way: B is 1xN.") var positionEmbedding: Int?
     @Option(help: "Terms per matrix (sum of r Kronecker products).") var rank: Int = 1
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var threads: ThreadOptions
@@ -42,6 +43,7 @@ struct Compress: ParsableCommand {
             throw ValidationError("give --preset, --ratio, or explicit shapes (--attention, --ffn, --embedding)")
         }
         plan.rank = rank
+        plan.positionEmbedding = positionEmbedding
         let specs = try plan.specs(for: teacher.config)
         let t0 = Date()
         let (student, report) = try Compressor.compress(teacher, specs: specs)

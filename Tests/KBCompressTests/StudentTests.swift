@@ -14,11 +14,11 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
     @Test func fullRankStudentEqualsTeacher() throws {
         let teacher = try BertModel.load(folder: tinyCls)
         // hidden 32, intermediate 37, vocab 99: rank 4 is the maximum of each of these shapes.
-        let plan = CompressionPlan(attention: (2, 2), ffn: (1, 4), embedding: 4, rank: 4)
+        let plan = CompressionPlan(attention: (2, 2), ffn: (1, 4), embedding: 4, positionEmbedding: 4, rank: 4)
         let specs = try plan.specs(for: teacher.config)
         #expect(specs.values.allSatisfy { $0.rank == $0.shape.maxRank })
         let (student, report) = try Compressor.compress(teacher, specs: specs)
-        #expect(report.count == 2 * 6 + 1)
+        #expect(report.count == 2 * 6 + 2)
         #expect(report.allSatisfy { $0.relativeError < 1e-5 })
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kb-student-\(UUID().uuidString)").path
         try student.save(folder: dir)
@@ -37,7 +37,7 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
     /// forward pass and in every gradient (chain rule through the factors).
     @Test func rankOneStudentMatchesReconstructedDense() throws {
         let teacher = try BertModel.load(folder: tinyCls)
-        let specs = try CompressionPlan(attention: (4, 8), ffn: (37, 2), embedding: 8).specs(for: teacher.config)
+        let specs = try CompressionPlan(attention: (4, 8), ffn: (37, 2), embedding: 8, positionEmbedding: 2).specs(for: teacher.config)
         let (student, report) = try Compressor.compress(teacher, specs: specs)
         #expect(report.allSatisfy { $0.relativeError > 0.01 }, "rank 1 is lossy on random weights")
         var dense = teacher
