@@ -366,3 +366,19 @@ void kb_small_left(const float *a, ptrdiff_t m1, ptrdiff_t n1, const float *z, p
         }
     }
 }
+
+// d[i1][j1] += sum_t sum_c g[t][i1][c] * z[t][j1][c] for t in [t0, t0 + nt): the gradient of a small
+// A from per-token products (g [N][m1][d], z [N][n1][d]).
+void kb_small_outer(const float *g, ptrdiff_t m1, const float *z, ptrdiff_t n1, ptrdiff_t d,
+                    ptrdiff_t t0, ptrdiff_t nt, float *out) {
+    for (ptrdiff_t t = t0; t < t0 + nt; t++) {
+        const float *gt = g + t * m1 * d, *zt = z + t * n1 * d;
+        for (ptrdiff_t i1 = 0; i1 < m1; i1++)
+            for (ptrdiff_t j1 = 0; j1 < n1; j1++) {
+                const float *gr = gt + i1 * d, *zr = zt + j1 * d;
+                float s = 0.0f;
+                for (ptrdiff_t c = 0; c < d; c++) s += gr[c] * zr[c];
+                out[i1 * n1 + j1] += s;
+            }
+    }
+}

@@ -121,6 +121,11 @@ public struct KroneckerLinear: Sendable, Equatable {
                          dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?,
                          dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
         let s = shape
+        if s.m1 * s.n1 <= 64 {
+            if let dBias { Linear.biasGrad(dy, rows: N, cols: s.rows, ld: s.rows, into: dBias) }
+            backwardSmallA(x, dy: dy, rows: N, a: a, b: b, dA: dA, dB: dB, dx: dx, accumulate: accumulate)
+            return
+        }
         let big = N * max(s.n1 * max(s.n2, s.m2), s.m1 * max(s.n2, s.m2))
         let dyp = FloatBuffer(count: N * s.m1 * s.m2, zeroed: false)  // [m1][N][m2]
         swapAxes(dy, d0: N, d1: s.m1, d2: s.m2, into: dyp.ptr)
@@ -177,6 +182,55 @@ public struct KroneckerLinear: Sendable, Equatable {
         } else {
             if accumulate { Kernels.add(dx, dxAcc.ptr, count: N * s.cols) } else { dx.update(from: dxAcc.ptr, count: N * s.cols) }
         }
+    }
+}
+
+extension KroneckerLinear {
+    /// Backward of `forwardSmallA` (no axis moves): with G_t = ∂L/∂Y_t,
+    /// `.bFirst` (Z_t = X_t Bᵀ, Y_t = A Z_t): ∂Z_t = Aᵀ G_t, ∂A += Σ_t G_t Z_tᵀ, ∂B += ∂Zᵀ X, ∂X = ∂Z B;
+    /// `.aFirst` (W_t = A X_t, Y = W Bᵀ): ∂B += Gᵀ W, ∂W = G B, ∂A += Σ_t ∂W_t X_tᵀ, ∂X_t = Aᵀ ∂W_t.
+    func backwardSmallA(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                        dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulate: Bool) {
+        let s = shape
+        let z = FloatBuffer(count: N * max(s.n1 * s.m2, s.m1 * s.n2), zeroed: false)
+        let dz = FloatBuffer(count: N * max(s.n1 * s.m2, s.m1 * s.n2), zeroed: false)
+        let dxAcc = FloatBuffer(count: dx == nil ? 0 : N * s.cols)
+        for k in 0..<rank {
+            let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
+            let dak = dA + k * s.m1 * s.n1, dbk = dB + k * s.m2 * s.n2
+            var at = [Float](repeating: 0, count: s.m1 * s.n1)   // Aᵀ (n1 × m1)
+            for i in 0..<s.m1 { for j in 0..<s.n1 { at[j * s.m1 + i] = ak[i * s.n1 + j] } }
+            var partial = [Float](repeating: 0, count: s.m1 * s.n1)
+            switch order {
+            case .bFirst:
+                rightMultiplyBt(x, rows: N * s.n1, k: s.n2, b: bk, n: s.m2, into: z.ptr, accumulate: false)   // Z [N][n1][m2]
+                at.withUnsafeBufferPointer { atp in
+                    kb_small_left(atp.baseAddress!, s.n1, s.m1, dy, s.m2, 0, N, dz.ptr, 0)                    // ∂Z [N][n1][m2]
+                }
+                partial.withUnsafeMutableBufferPointer { kb_small_outer(dy, s.m1, z.ptr, s.n1, s.m2, 0, N, $0.baseAddress!) }
+                sgemm(transA: true, transB: false, m: s.m2, n: s.n2, k: N * s.n1, a: dz.ptr, lda: s.m2, b: x, ldb: s.n2,
+                      beta: 1, c: dbk, ldc: s.n2)
+                if dx != nil {
+                    sgemm(transA: false, transB: false, m: N * s.n1, n: s.n2, k: s.m2, a: dz.ptr, lda: s.m2, b: bk, ldb: s.n2,
+                          beta: 1, c: dxAcc.ptr, ldc: s.n2)
+                }
+            case .aFirst:
+                kb_small_left(ak, s.m1, s.n1, x, s.n2, 0, N, z.ptr, 0)                                          // W [N][m1][n2]
+                sgemm(transA: true, transB: false, m: s.m2, n: s.n2, k: N * s.m1, a: dy, lda: s.m2, b: z.ptr, ldb: s.n2,
+                      beta: 1, c: dbk, ldc: s.n2)
+                sgemm(transA: false, transB: false, m: N * s.m1, n: s.n2, k: s.m2, a: dy, lda: s.m2, b: bk, ldb: s.n2,
+                      c: dz.ptr, ldc: s.n2)                                                                      // ∂W [N][m1][n2]
+                partial.withUnsafeMutableBufferPointer { kb_small_outer(dz.ptr, s.m1, x, s.n1, s.n2, 0, N, $0.baseAddress!) }
+                if dx != nil {
+                    at.withUnsafeBufferPointer { atp in
+                        kb_small_left(atp.baseAddress!, s.n1, s.m1, dz.ptr, s.n2, 0, N, dxAcc.ptr, 1)
+                    }
+                }
+            }
+            for i in 0..<(s.m1 * s.n1) { dak[i] += partial[i] }
+        }
+        guard let dx else { return }
+        if accumulate { Kernels.add(dx, dxAcc.ptr, count: N * s.cols) } else { dx.update(from: dxAcc.ptr, count: N * s.cols) }
     }
 }
 

@@ -49,4 +49,7 @@ void kb_apply_bt_swapped(const float *x, ptrdiff_t N, ptrdiff_t n1, ptrdiff_t n2
 // y[t][i1][:] (+)= sum_j1 a[i1][j1] z[t][j1][:] for t in [t0, t0 + nt) (small A, no axis moves).
 void kb_small_left(const float *a, ptrdiff_t m1, ptrdiff_t n1, const float *z, ptrdiff_t d,
                    ptrdiff_t t0, ptrdiff_t nt, float *y, int accumulate);
+// out[i1][j1] += sum_t sum_c g[t][i1][c] z[t][j1][c] for t in [t0, t0 + nt) (small-A gradient).
+void kb_small_outer(const float *g, ptrdiff_t m1, const float *z, ptrdiff_t n1, ptrdiff_t d,
+                    ptrdiff_t t0, ptrdiff_t nt, float *out);
 #endif
