@@ -136,24 +136,15 @@ public struct BertModel: Sendable {
         func norm(_ name: String) -> LayerNormRef {
             LayerNormRef(weight: p.allocate(name + ".weight", [H]), bias: p.allocate(name + ".bias", [H]))
         }
-        if let spec = kronecker["embeddings.word_embeddings"] {
+        /// A dense table [rows, H], or its factors A [r, rows, H/n] and B [r, n] when planned.
+        func table(_ name: String, rows: Int) -> (ParamRef?, (embedding: KroneckerEmbedding, a: ParamRef, b: ParamRef)?) {
+            guard let spec = kronecker[name] else { return (p.allocate(name + ".weight", [rows, H]), nil) }
             let s = spec.shape
-            wordEmbeddings = nil
-            wordKron = (KroneckerEmbedding(spec: spec), p.allocate("embeddings.word_embeddings.kron_a", [spec.rank, s.m1, s.n1]),
-                        p.allocate("embeddings.word_embeddings.kron_b", [spec.rank, s.m2 * s.n2]))
-        } else {
-            wordEmbeddings = p.allocate("embeddings.word_embeddings.weight", [config.vocabSize, H])
-            wordKron = nil
+            return (nil, (KroneckerEmbedding(spec: spec), p.allocate(name + ".kron_a", [spec.rank, s.m1, s.n1]),
+                          p.allocate(name + ".kron_b", [spec.rank, s.m2 * s.n2])))
         }
-        if let spec = kronecker["embeddings.position_embeddings"] {
-            let s = spec.shape
-            positionEmbeddings = nil
-            positionKron = (KroneckerEmbedding(spec: spec), p.allocate("embeddings.position_embeddings.kron_a", [spec.rank, s.m1, s.n1]),
-                            p.allocate("embeddings.position_embeddings.kron_b", [spec.rank, s.m2 * s.n2]))
-        } else {
-            positionEmbeddings = p.allocate("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, H])
-            positionKron = nil
-        }
+        (wordEmbeddings, wordKron) = table("embeddings.word_embeddings", rows: config.vocabSize)
+        (positionEmbeddings, positionKron) = table("embeddings.position_embeddings", rows: config.maxPositionEmbeddings)
         tokenTypeEmbeddings = p.allocate("embeddings.token_type_embeddings.weight", [config.typeVocabSize, H])
         embeddingNorm = norm("embeddings.LayerNorm")
         var ls: [BertLayerRefs] = []
