@@ -39,7 +39,7 @@ let package = Package(
         // Kronecker compression: nearest Kronecker product, Kronecker layers, plans.
         .target(name: "KBCompress", dependencies: ["KBTensor", "KBLayers", "KBBert"], swiftSettings: optimize),
         // Distillation: loss terms (the two-stage loops come with issue 6).
-        .target(name: "KBDistill", dependencies: ["KBLayers"], swiftSettings: optimize),
+        .target(name: "KBDistill", dependencies: ["KBLayers", "KBBert"], swiftSettings: optimize),
         // Task data (GLUE readers, batching) and metrics.
         .target(name: "KBData", dependencies: ["KBTensor", "KBTokenizer"], swiftSettings: optimize),
         // Training: optimizer, schedules, loops, checkpoints.
@@ -57,7 +57,8 @@ let package = Package(
         .testTarget(name: "KBTensorTests", dependencies: ["KBTensor"]),
         .testTarget(name: "KBLayersTests", dependencies: ["KBLayers", "KBTensor"]),
         .testTarget(name: "KBCompressTests", dependencies: ["KBCompress", "KBTensor", "KBLayers", "KBBert"]),
-        .testTarget(name: "KBDistillTests", dependencies: ["KBDistill", "KBLayers", "KBSafeTensors", "KBTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KBDistillTests", dependencies: ["KBDistill", "KBLayers", "KBSafeTensors", "KBTensor", "KBBert", "KBCompress"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "KBDataTests", dependencies: ["KBData", "KBTokenizer", "KBTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KBTrainTests", dependencies: ["KBTrain", "KBBert", "KBLayers", "KBTensor", "KBSafeTensors"],
                     resources: [.copy("Fixtures")]),

@@ -1,0 +1,75 @@
+import KBBert
+import KBLayers
+
+/// Which terms a distillation step uses.
+public struct DistillTerms: Sendable, Equatable {
+    /// Embedding output, attention scores and layer outputs (stage 1 and stage 2).
+    public var intermediate = true
+    /// Soft logits against the teacher (stage 2).
+    public var prediction = false
+    /// Cross-entropy / MSE against the labels (stage 2).
+    public var supervised = false
+    public init(intermediate: Bool = true, prediction: Bool = false, supervised: Bool = false) {
+        self.intermediate = intermediate; self.prediction = prediction; self.supervised = supervised
+    }
+}
+
+/// One distillation step's losses, each named, and the gradients they send into the student.
+public struct DistillResult {
+    /// Weighted total.
+    public var total: Float
+    /// Unweighted value of each term: "embedding", "attention", "hidden", "logits", "supervised".
+    public var terms: [(String, Float)]
+    /// Gradients for `BertModel.backward` (weights applied).
+    public var upstream: BertUpstream
+}
+
+/// Combines teacher and student outputs of one batch into the KroneckerBERT loss
+/// (PAPER.md §3): the student keeps the teacher's depth and widths, so layer l maps to layer l.
+/// Both forward passes must be run with `hiddenStates` and `attentionScores`.
+public enum DistillStep {
+    public static func compute(teacher t: BertOutput, student s: BertOutput, input: BertInput, heads NH: Int,
+                               weights w: DistillWeights, terms: DistillTerms,
+                               labels: [Int]? = nil, targets: [Float]? = nil) -> DistillResult {
+        let B = input.batch, T = input.seqLen
+        var up = BertUpstream()
+        var named: [(String, Float)] = []
+        var total: Float = 0
+        if terms.intermediate, let th = t.hiddenStates, let sh = s.hiddenStates, let ts = t.attentionScores, let ss = s.attentionScores {
+            let H = th[0].shape[2]
+            let e = DistillLoss.hiddenMSE(student: sh[0].data, teacher: th[0].data, mask: input.mask, hidden: H)
+            named.append(("embedding", e.loss)); total += w.embedding * e.loss
+            up.hidden[0] = e.grad.map { $0 * w.embedding }
+            var attn: Float = 0, hid: Float = 0
+            for l in 0..<min(ts.count, ss.count) {
+                let a = DistillLoss.attentionMSE(student: ss[l].data, teacher: ts[l].data, mask: input.mask, batch: B, heads: NH, seqLen: T)
+                attn += a.loss
+                up.scores[l] = a.grad.map { $0 * w.attention }
+                let h = DistillLoss.hiddenMSE(student: sh[l + 1].data, teacher: th[l + 1].data, mask: input.mask, hidden: H)
+                hid += h.loss
+                up.hidden[l + 1] = h.grad.map { $0 * w.hidden }
+            }
+            named.append(("attention", attn)); total += w.attention * attn
+            named.append(("hidden", hid)); total += w.hidden * hid
+        }
+        var dLogits: [Float]? = nil
+        if terms.prediction, let tl = t.logits, let sl = s.logits {
+            let C = sl.shape.last ?? 1
+            let r = DistillLoss.logits(student: sl.data, teacher: tl.data, classes: C, temperature: w.temperature)
+            named.append(("logits", r.loss)); total += w.logits * r.loss
+            dLogits = r.grad.map { $0 * w.logits }
+        }
+        if terms.supervised, let sl = s.logits {
+            let C = sl.shape.last ?? 1
+            let r: (loss: Float, grad: [Float])
+            if C == 1, let targets { r = Loss.mse(sl.data, targets) }
+            else if let labels { r = Loss.crossEntropy(logits: sl.data, labels: labels, classes: C) }
+            else { r = (0, [Float](repeating: 0, count: sl.count)) }
+            named.append(("supervised", r.loss)); total += w.supervised * r.loss
+            let g = r.grad.map { $0 * w.supervised }
+            dLogits = dLogits.map { zip($0, g).map { $0 + $1 } } ?? g
+        }
+        up.logits = dLogits
+        return DistillResult(total: total, terms: named, upstream: up)
+    }
+}
