@@ -43,13 +43,13 @@ let package = Package(
         // Task data (GLUE readers, batching) and metrics.
         .target(name: "KBData", dependencies: ["KBTensor", "KBTokenizer"], swiftSettings: optimize),
         // Training: optimizer, schedules, loops, checkpoints.
-        .target(name: "KBTrain", dependencies: ["CKBKernels", "KBTensor", "KBLayers", "KBBert", "KBSafeTensors", "KBData", "KBTokenizer"],
+        .target(name: "KBTrain", dependencies: ["CKBKernels", "KBTensor", "KBLayers", "KBBert", "KBSafeTensors", "KBData", "KBTokenizer", "KBDistill"],
                 swiftSettings: optimize),
         // Command-line program.
         .executableTarget(
             name: "kbert",
             dependencies: [
-                "KBTensor", "KBSafeTensors", "KBTokenizer", "KBLayers", "KBBert", "KBCompress", "KBData", "KBTrain",
+                "KBTensor", "KBSafeTensors", "KBTokenizer", "KBLayers", "KBBert", "KBCompress", "KBDistill", "KBData", "KBTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize

@@ -1,6 +1,7 @@
 import Foundation
 import KBBert
 import KBData
+import KBDistill
 import KBLayers
 import KBSafeTensors
 import KBTensor
@@ -28,6 +29,12 @@ public struct FineTuneConfig: Codable, Sendable {
     public var maxLoss: Float = 1e4
     /// Test hook: SIGKILL the process right after this optimizer step.
     public var debugKillAtStep: Int? = nil
+    /// Task distillation (stage 2): the fine-tuned teacher; `modelDir` is then the student.
+    public var teacherDir: String? = nil
+    /// "joint" (the paper: intermediate + prediction + supervised every step) or "two-phase"
+    /// (intermediate terms for the first half of the epochs, then prediction + supervised).
+    public var schedule: String = "joint"
+    public var distillWeights = DistillWeights()
 
     public init(task: String, modelDir: String, dataDir: String, outDir: String) {
         self.task = task; self.modelDir = modelDir; self.dataDir = dataDir; self.outDir = outDir
@@ -36,13 +43,15 @@ public struct FineTuneConfig: Codable, Sendable {
     /// What must match for `--resume` to continue a run.
     var resumeKey: String {
         "\(task)|\(modelDir)|\(epochs)|\(lr)|\(batchSize)|\(maxLength)|\(warmup)|\(weightDecay)|\(seed)|\(maxSteps ?? -1)|\(gradAccum)|\(clipNorm)"
+            + (teacherDir.map { "|teacher=\($0)|\(schedule)|\(distillWeights)" } ?? "")
     }
 }
 
 /// Progress and results reported while training (the CLI prints them; the library does not).
 public enum TrainEvent {
     case note(String)
-    case step(step: Int, total: Int, epoch: Int, loss: Float, lr: Float, examplesPerSecond: Double, etaSeconds: Double)
+    case step(step: Int, total: Int, epoch: Int, loss: Float, lr: Float, examplesPerSecond: Double, etaSeconds: Double,
+              terms: [(String, Float)])
     case evaluation(epoch: Int, step: Int, metrics: [(String, Double)], best: Bool)
     case checkpoint(step: Int)
 }
@@ -65,6 +74,8 @@ public final class FineTuner {
     public let config: FineTuneConfig
     public let task: GlueTask
     public private(set) var model: BertModel
+    /// The teacher of task distillation, when distilling.
+    let teacher: BertModel?
     let tokenizer: BertTokenizer
     let train: TaskDataset
     let dev: TaskDataset
@@ -93,6 +104,20 @@ public final class FineTuner {
             m.initializeRandomly(seed: config.seed &+ 1, only: ["pooler."])
         }
         model = m
+        if let td = config.teacherDir {
+            let t = try BertModel.load(folder: td)
+            guard t.config.numHiddenLayers == cfg.numHiddenLayers, t.config.hiddenSize == cfg.hiddenSize,
+                  t.config.numAttentionHeads == cfg.numAttentionHeads else {
+                throw TrainError.setup("\(td): the teacher's layers / hidden size / heads differ from the student's")
+            }
+            guard t.head == .classification(numLabels: task.numLabels) else {
+                throw TrainError.setup("\(td): the teacher needs a \(task.numLabels)-way classifier for \(task.rawValue) (found \(t.head)); fine-tune it first")
+            }
+            teacher = t
+            onEvent(.note("distilling from \(td) (\(config.schedule) schedule)"))
+        } else {
+            teacher = nil
+        }
         let maxLen = min(config.maxLength, cfg.maxPositionEmbeddings)
         train = try TaskDataset(examples: task.read(root: config.dataDir, split: .train), tokenizer: tokenizer, maxLength: maxLen)
         dev = try TaskDataset(examples: task.read(root: config.dataDir, split: .dev), tokenizer: tokenizer, maxLength: maxLen)
@@ -158,20 +183,40 @@ public final class FineTuner {
             while state.batchInEpoch < batches.count && state.step < total {
                 for i in grads.indices { grads[i] = 0 }
                 var lossSum: Float = 0
+                var termSums: [(String, Float)] = []
                 let group = batches[state.batchInEpoch..<min(batches.count, state.batchInEpoch + c.gradAccum)]
                 let examplesInGroup = group.map(\.count).reduce(0, +)
                 for idx in group {
                     let t = train.tokens(idx)
                     let input = BertInput(ids: t.ids, typeIds: t.types, padId: tokenizer.padId)
                     var drop: DropoutState? = DropoutState(rng: state.dropoutRNG)
-                    let (out, cache) = try model.forwardTrain(input, dropout: &drop)
-                    state.dropoutRNG = drop!.rng
-                    var (loss, g) = lossAndGrad(out.logits!, idx)
                     // Each batch's mean loss, weighted by its share of the group's examples.
                     let w = Float(idx.count) / Float(examplesInGroup)
-                    for k in g.indices { g[k] *= w }
-                    lossSum += loss * w
-                    grads.withUnsafeMutableBufferPointer { model.backward(cache, BertUpstream(logits: g), into: $0.baseAddress!) }
+                    if let teacher {
+                        let all = ForwardOptions(hiddenStates: true, attentionScores: true)
+                        let tOut = try teacher.forward(input, options: all)
+                        let (out, cache) = try model.forwardTrain(input, options: all, dropout: &drop)
+                        state.dropoutRNG = drop!.rng
+                        let r = DistillStep.compute(teacher: tOut, student: out, input: input, heads: model.config.numAttentionHeads,
+                                                    weights: c.distillWeights, terms: distillTerms(epoch: state.epoch),
+                                                    labels: task.isRegression ? nil : idx.map { train.examples[$0].label ?? 0 },
+                                                    targets: task.isRegression ? idx.map { train.examples[$0].score ?? 0 } : nil)
+                        var up = r.upstream
+                        up.logits = up.logits?.map { $0 * w }
+                        for (k, v) in up.hidden { up.hidden[k] = v.map { $0 * w } }
+                        for (k, v) in up.scores { up.scores[k] = v.map { $0 * w } }
+                        lossSum += r.total * w
+                        if termSums.isEmpty { termSums = r.terms.map { ($0.0, 0) } }
+                        for (i, term) in r.terms.enumerated() where i < termSums.count { termSums[i].1 += term.1 * w }
+                        grads.withUnsafeMutableBufferPointer { model.backward(cache, up, into: $0.baseAddress!) }
+                    } else {
+                        let (out, cache) = try model.forwardTrain(input, dropout: &drop)
+                        state.dropoutRNG = drop!.rng
+                        var (loss, g) = lossAndGrad(out.logits!, idx)
+                        for k in g.indices { g[k] *= w }
+                        lossSum += loss * w
+                        grads.withUnsafeMutableBufferPointer { model.backward(cache, BertUpstream(logits: g), into: $0.baseAddress!) }
+                    }
                 }
                 guard lossSum.isFinite, lossSum < c.maxLoss else {
                     throw TrainError.divergence(step: state.step, loss: lossSum, checkpoint: checkpoint.dir)
@@ -186,8 +231,10 @@ public final class FineTuner {
                 let rate = Double(seen) / max(elapsed, 1e-9)
                 let stepsLeft = Double(total - state.step)
                 let eta = state.step > stepAtStart ? elapsed / Double(state.step - stepAtStart) * stepsLeft : 0
-                try log.append("{\"step\": \(state.step), \"epoch\": \(state.epoch + 1), \"loss\": \(lossSum), \"lr\": \(lr), \"grad_norm\": \(norm), \"examples_per_s\": \(rate)}")
-                onEvent(.step(step: state.step, total: total, epoch: state.epoch + 1, loss: lossSum, lr: lr, examplesPerSecond: rate, etaSeconds: eta))
+                let termJSON = termSums.map { ", \"\($0.0)\": \($0.1)" }.joined()
+                try log.append("{\"step\": \(state.step), \"epoch\": \(state.epoch + 1), \"loss\": \(lossSum), \"lr\": \(lr), \"grad_norm\": \(norm), \"examples_per_s\": \(rate)\(termJSON)}")
+                onEvent(.step(step: state.step, total: total, epoch: state.epoch + 1, loss: lossSum, lr: lr, examplesPerSecond: rate,
+                              etaSeconds: eta, terms: termSums))
                 if c.saveEvery > 0 && state.step % c.saveEvery == 0 { try save() }
                 if let k = c.debugKillAtStep, state.step == k { log.flush(); kill(getpid(), SIGKILL) }
             }
@@ -200,6 +247,14 @@ public final class FineTuner {
         }
         log.flush()
         return state.history
+    }
+
+    /// Terms of task distillation at an epoch, by schedule.
+    func distillTerms(epoch: Int) -> DistillTerms {
+        if config.schedule == "two-phase" {
+            return epoch < max(1, config.epochs / 2) ? DistillTerms(intermediate: true) : DistillTerms(intermediate: false, prediction: true, supervised: true)
+        }
+        return DistillTerms(intermediate: true, prediction: true, supervised: true)
     }
 
     func evaluateAndKeepBest(_ state: inout TrainState, onEvent: (TrainEvent) -> Void) throws {

@@ -68,12 +68,13 @@ final class EventPrinter {
         switch e {
         case let .note(s):
             endLine(); err.write(Data("\(s)\n".utf8))
-        case let .step(step, total, epoch, loss, lr, rate, eta):
+        case let .step(step, total, epoch, loss, lr, rate, eta, terms):
             let now = DispatchTime.now().uptimeNanoseconds
             guard now - lastDraw > 250_000_000 || step == total else { return }
             lastDraw = now
-            let line = String(format: "\rstep %d/%d | epoch %d | loss %.4f | lr %.2e | %.1f ex/s | ETA %@   ",
-                              step, total, epoch, loss, lr, rate, formatDuration(eta))
+            let t = terms.map { String(format: " %@ %.4f", $0.0, $0.1) }.joined()
+            let line = String(format: "\rstep %d/%d | epoch %d | loss %.4f%@ | lr %.2e | %.1f ex/s | ETA %@   ",
+                              step, total, epoch, loss, t.isEmpty ? "" : " (\(t.dropFirst()))", lr, rate, formatDuration(eta))
             err.write(Data(line.utf8)); onLine = true
         case let .evaluation(epoch, step, metrics, best):
             endLine()

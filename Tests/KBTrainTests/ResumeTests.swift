@@ -107,3 +107,29 @@ func tinySetup() throws -> (model: String, glue: String, root: String) {
         #expect(dev.status != 0 && dev.stderr.contains("RTE/dev.tsv: no such file"), "missing data: a clear error naming the file")
     }
 }
+
+@Suite(.serialized) struct DistillCommandTests {
+    /// finetune a tiny teacher -> compress -> distill --stage task: runs, logs each term, keeps a best student.
+    @Test func taskDistillationEndToEnd() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, glue, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let ft = try runKbert(bin, ["finetune", "--model", model, "--task", "sst2", "--data", glue, "--epochs", "1",
+                                    "--batch-size", "8", "--threads", "1", "--out", root + "/teacher", "--max-length", "16"])
+        #expect(ft.status == 0, "\(ft.stderr)")
+        let cp = try runKbert(bin, ["compress", "--model", root + "/teacher", "--out", root + "/student",
+                                    "--attention", "4x8", "--ffn", "37x2", "--embedding", "8"])
+        #expect(cp.status == 0, "\(cp.stderr)")
+        let d = try runKbert(bin, ["distill", "--stage", "task", "--teacher", root + "/teacher", "--student", root + "/student",
+                                   "--task", "sst2", "--data", glue, "--out", root + "/distilled", "--epochs", "2", "--batch-size", "8",
+                                   "--threads", "1", "--max-length", "16", "--temperature", "2", "--schedule", "two-phase"])
+        #expect(d.status == 0, "\(d.stderr)")
+        let log = try String(contentsOfFile: root + "/distilled/log.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(log.count == 12)
+        #expect(log.first!.contains("\"attention\"") && !log.first!.contains("\"logits\""), "two-phase: intermediate terms first")
+        #expect(log.last!.contains("\"logits\"") && log.last!.contains("\"supervised\""), "then the prediction terms")
+        #expect(FileManager.default.fileExists(atPath: root + "/distilled/model.safetensors"))
+        let general = try runKbert(bin, ["distill", "--stage", "general", "--teacher", model, "--student", root + "/student", "--out", root + "/g"])
+        #expect(general.status != 0 && general.stderr.contains("not implemented"))
+    }
+}

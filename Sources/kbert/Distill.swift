@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import KBDistill
+import KBTrain
+
+struct Distill: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Knowledge distillation from a teacher into a (compressed) student.",
+        discussion: """
+        --stage task: the fine-tuned teacher teaches the student on the task's training set with the
+        intermediate terms (embedding output, every layer's attention scores and output: MSE) plus the
+        prediction terms (soft cross-entropy at --temperature, or MSE for regression) and the
+        supervised loss. Each term has a weight option (default 1) and is logged on its own in
+        OUT/log.jsonl. Dev evaluation each epoch keeps the best student in OUT; checkpoints and
+        --resume work as in `kbert finetune`.
+        --stage general (unlabeled Wikipedia) is not implemented yet.
+        """)
+
+    @Option(help: "general or task.") var stage: String
+    @Option(help: "Teacher folder (fine-tuned on the task for --stage task).") var teacher: String
+    @Option(help: "Student folder (e.g. from kbert compress; its classifier copied from the teacher).") var student: String
+    @Option(help: "Task name (for --stage task).") var task: String?
+    @Option(help: "GLUE root (default: $KBERT_DATA/glue or ../shared/data/glue).") var data: String?
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "joint (the paper) or two-phase (intermediate first, then prediction).") var schedule: String = "joint"
+    @Option(help: "Epochs.") var epochs: Int = 3
+    @Option(help: "Peak learning rate.") var lr: Float = 1e-4
+    @Option(help: "Examples per batch.") var batchSize: Int = 32
+    @Option(help: "Tokens per example.") var maxLength: Int = 128
+    @Option(help: "Warm-up fraction or steps.") var warmup: Double = 0.1
+    @Option(help: "Seed.") var seed: UInt64 = 42
+    @Option(help: "Stop after this many steps.") var maxSteps: Int?
+    @Option(help: "Checkpoint every N steps.") var saveEvery: Int = 200
+    @Option(help: "Temperature of the soft logit loss.") var temperature: Float = 1
+    @Option(help: "Weight of the embedding-output MSE.") var wEmbedding: Float = 1
+    @Option(help: "Weight of the attention-score MSE (summed over layers).") var wAttention: Float = 1
+    @Option(help: "Weight of the layer-output MSE (summed over layers).") var wHidden: Float = 1
+    @Option(help: "Weight of the logit loss.") var wLogits: Float = 1
+    @Option(help: "Weight of the supervised loss.") var wSupervised: Float = 1
+    @Flag(help: "Continue from OUT/checkpoint.") var resume = false
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        try threads.apply()
+        guard stage == "task" else {
+            if stage == "general" { throw CLIError("--stage general (distillation on unlabeled text) is not implemented yet") }
+            throw ValidationError("--stage must be general or task")
+        }
+        guard let task else { throw ValidationError("--stage task needs --task") }
+        guard ["joint", "two-phase"].contains(schedule) else { throw ValidationError("--schedule must be joint or two-phase") }
+        var c = FineTuneConfig(task: task, modelDir: student, dataDir: defaultGlueRoot(data), outDir: out)
+        c.teacherDir = teacher; c.schedule = schedule
+        c.epochs = epochs; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.warmup = warmup
+        c.seed = seed; c.maxSteps = maxSteps; c.saveEvery = saveEvery
+        var w = DistillWeights()
+        w.temperature = temperature; w.embedding = wEmbedding; w.attention = wAttention; w.hidden = wHidden
+        w.logits = wLogits; w.supervised = wSupervised
+        c.distillWeights = w
+        let printer = EventPrinter()
+        let tuner = try FineTuner(c, onEvent: printer.handle)
+        try tuner.run(resume: resume, onEvent: printer.handle)
+        printer.finish()
+        if let d = FileManager.default.contents(atPath: out + "/eval_results.json") { print(String(decoding: d, as: UTF8.self)) }
+    }
+}
