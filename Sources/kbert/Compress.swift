@@ -15,7 +15,8 @@ struct Compress: ParsableCommand {
         tokenizer files. Every other command loads it.
         """)
 
-    @Option(help: "Dense teacher folder.") var model: String
+    @Option(help: "Dense teacher folder.") var model: String?
+    @Option(help: "Instead of --model: a config.json with seeded random weights (for timing on BERT-base).") var config: String?
     @Option(help: "Student folder to write.") var out: String
     @Option(help: "Preset: kb8 or kb21 (the paper's shapes on BERT-base).") var preset: String?
     @Option(help: "Target compression factor for the whole model; shapes are planned automatically.") var ratio: Double?
@@ -29,7 +30,7 @@ struct Compress: ParsableCommand {
 
     func run() throws {
         try threads.apply()
-        let teacher = try BertModel.load(folder: model)
+        let teacher = try loadModel(model: model, config: config)
         var plan: CompressionPlan
         if let preset {
             plan = try CompressionPlan.preset(preset, config: teacher.config)
@@ -49,7 +50,7 @@ struct Compress: ParsableCommand {
         let (student, report) = try Compressor.compress(teacher, specs: specs)
         let secs = Date().timeIntervalSince(t0)
         try student.save(folder: out)
-        try copyTokenizerFiles(from: model, to: out)
+        if let model { try copyTokenizerFiles(from: model, to: out) }
         let cf = Double(teacher.parameterCount) / Double(student.parameterCount)
         if json {
             let layers = report.map { "{\"name\": \"\($0.name)\", \"relative_error\": \($0.relativeError)}" }.joined(separator: ", ")
