@@ -1,0 +1,64 @@
+import Foundation
+import KBTokenizer
+
+/// Unlabeled text for general distillation: WikiExtractor files (`<doc id=.. url=.. title=..>` …
+/// `</doc>`), packed into fixed-length token sequences.
+public enum WikiCorpus {
+    /// The documents of every `wiki_*` file under `dir` (sorted by name), title line dropped.
+    /// Malformed markup (a `<doc` without its `</doc>`) is an error naming the file and line.
+    public static func documents(dir: String, maxFiles: Int? = nil) throws(DataError) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { throw .missingFile(path: dir) }
+        let files = names.filter { $0.hasPrefix("wiki_") }.sorted().prefix(maxFiles ?? Int.max)
+        guard !files.isEmpty else { throw .unreadable(path: dir, reason: "no wiki_* files") }
+        var docs: [String] = []
+        for f in files { docs += try parse(path: dir + "/" + f) }
+        return docs
+    }
+
+    public static func parse(path: String) throws(DataError) -> [String] {
+        guard let d = FileManager.default.contents(atPath: path) else { throw .unreadable(path: path, reason: "cannot read") }
+        guard let text = String(validating: d, as: UTF8.self) else { throw .unreadable(path: path, reason: "not valid UTF-8") }
+        var docs: [String] = []
+        var current: [Substring]? = nil
+        var openLine = 0
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if line.hasPrefix("<doc ") || line == "<doc>" {
+                if current != nil { throw .malformedRow(path: path, line: i + 1, reason: "<doc> inside the document opened at line \(openLine)") }
+                current = []; openLine = i + 1
+            } else if line == "</doc>" {
+                guard let lines = current else { throw .malformedRow(path: path, line: i + 1, reason: "</doc> without <doc>") }
+                // The first line repeats the title; the body follows.
+                let body = lines.dropFirst().filter { !$0.isEmpty }.joined(separator: "\n")
+                if !body.isEmpty { docs.append(body) }
+                current = nil
+            } else if current != nil {
+                current!.append(line)
+            }
+        }
+        if current != nil { throw .malformedRow(path: path, line: openLine, reason: "<doc> never closed") }
+        return docs
+    }
+
+    /// Packs documents into sequences of exactly `maxLength` tokens ([CLS] … [SEP]); text flows
+    /// across document boundaries, each document ending with [SEP]. Stops after `maxTokens`
+    /// content tokens; a last partial sequence is dropped (and counted in `droppedTokens`).
+    public static func pack(_ docs: [String], tokenizer: BertTokenizer, maxLength: Int, maxTokens: Int? = nil)
+        -> (sequences: [[Int32]], droppedTokens: Int) {
+        let body = maxLength - 2
+        precondition(body > 0, "max length must leave room for [CLS] and [SEP]")
+        var sequences: [[Int32]] = []
+        var buffer: [Int32] = []
+        var used = 0
+        for doc in docs {
+            buffer += tokenizer.tokenize(doc).map(\.id)
+            buffer.append(tokenizer.sepId)
+            while buffer.count >= body {
+                sequences.append([tokenizer.clsId] + buffer[0..<body] + [tokenizer.sepId])
+                buffer.removeFirst(body)
+                used += body
+                if let m = maxTokens, used >= m { return (sequences, 0) }
+            }
+        }
+        return (sequences, buffer.count)
+    }
+}
