@@ -18,6 +18,15 @@ public struct TaskDataset: Sendable {
         encodings = enc
     }
 
+    /// Unlabeled, already tokenized sequences (general distillation): type ids 0, no padding.
+    public init(sequences: [[Int32]]) {
+        examples = sequences.indices.map { Example(id: String($0), textA: "", textB: nil, label: nil, score: nil) }
+        encodings = sequences.map {
+            Encoding(ids: $0, typeIds: [Int32](repeating: 0, count: $0.count), attentionMask: [Int32](repeating: 1, count: $0.count),
+                     offsets: [Offset](repeating: Offset(0, 0), count: $0.count), sequenceIds: [Int8?](repeating: 0, count: $0.count))
+        }
+    }
+
     public var count: Int { examples.count }
 
     /// Example indices of each batch for one epoch.

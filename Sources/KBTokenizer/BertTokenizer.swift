@@ -35,6 +35,10 @@ public struct Encoding: Sendable, Equatable {
     /// 0 for the first text, 1 for the second, nil for special tokens.
     public var sequenceIds: [Int8?]
     public var count: Int { ids.count }
+
+    public init(ids: [Int32], typeIds: [Int32], attentionMask: [Int32], offsets: [Offset], sequenceIds: [Int8?]) {
+        self.ids = ids; self.typeIds = typeIds; self.attentionMask = attentionMask; self.offsets = offsets; self.sequenceIds = sequenceIds
+    }
 }
 
 /// Hugging Face's BERT WordPiece tokenizer, reproduced exactly (`tokenizers`' BertNormalizer,

@@ -35,6 +35,13 @@ public struct FineTuneConfig: Codable, Sendable {
     /// (intermediate terms for the first half of the epochs, then prediction + supervised).
     public var schedule: String = "joint"
     public var distillWeights = DistillWeights()
+    /// General distillation (stage 1): a WikiExtractor folder instead of a task; intermediate
+    /// terms only; the best student is the one with the lowest held-out loss.
+    public var corpusDir: String? = nil
+    /// Content tokens of the corpus to use (default: 2M).
+    public var generalTokens: Int = 2_000_000
+    /// Share of the packed sequences held out for validation.
+    public var validationFraction: Double = 0.01
 
     public init(task: String, modelDir: String, dataDir: String, outDir: String) {
         self.task = task; self.modelDir = modelDir; self.dataDir = dataDir; self.outDir = outDir
@@ -44,6 +51,7 @@ public struct FineTuneConfig: Codable, Sendable {
     var resumeKey: String {
         "\(task)|\(modelDir)|\(epochs)|\(lr)|\(batchSize)|\(maxLength)|\(warmup)|\(weightDecay)|\(seed)|\(maxSteps ?? -1)|\(gradAccum)|\(clipNorm)"
             + (teacherDir.map { "|teacher=\($0)|\(schedule)|\(distillWeights)" } ?? "")
+            + (corpusDir.map { "|corpus=\($0)|\(generalTokens)|\(validationFraction)" } ?? "")
     }
 }
 
@@ -72,7 +80,8 @@ public enum TrainError: Error, CustomStringConvertible {
 /// atomic checkpoints in `outDir/checkpoint` and exact resumption.
 public final class FineTuner {
     public let config: FineTuneConfig
-    public let task: GlueTask
+    /// The task; nil for general distillation.
+    public let task: GlueTask?
     public private(set) var model: BertModel
     /// The teacher of task distillation, when distilling.
     let teacher: BertModel?
@@ -85,32 +94,39 @@ public final class FineTuner {
         guard config.batchSize > 0, config.epochs > 0, config.gradAccum > 0, config.maxLength > 2 else {
             throw TrainError.setup("batch size, epochs and grad-accum must be positive, max length above 2")
         }
-        task = try GlueTask(name: config.task)
+        let general = config.corpusDir != nil
+        guard !general || config.teacherDir != nil else { throw TrainError.setup("general distillation needs a teacher") }
+        let task: GlueTask? = general ? nil : try GlueTask(name: config.task)
+        self.task = task
         tokenizer = try BertTokenizer(folder: config.modelDir)
         var cfg = try BertConfig(file: config.modelDir + "/config.json")
-        cfg.id2label = task.isRegression ? ["LABEL_0"] : task.labels
-        cfg.problemType = task.isRegression ? "regression" : "single_label_classification"
-        let wpath = config.modelDir + "/model.safetensors"
-        guard FileManager.default.fileExists(atPath: wpath) else { throw ModelError.missingFile(path: wpath) }
-        let file = try SafeTensorsFile(path: wpath)
-        let found = try BertWeights.inspect(file)
-        var m = try BertModel.load(config: cfg, weights: file, head: .classification(numLabels: task.numLabels), allowMissingHead: true)
-        if found.head != .classification(numLabels: task.numLabels) {
-            onEvent(.note("\(config.modelDir): no \(task.numLabels)-way classifier (found \(found.head)); starting a fresh head"))
-            m.initializeRandomly(seed: config.seed, only: ["classifier."])
+        if let task {
+            cfg.id2label = task.isRegression ? ["LABEL_0"] : task.labels
+            cfg.problemType = task.isRegression ? "regression" : "single_label_classification"
+            let wpath = config.modelDir + "/model.safetensors"
+            guard FileManager.default.fileExists(atPath: wpath) else { throw ModelError.missingFile(path: wpath) }
+            let file = try SafeTensorsFile(path: wpath)
+            let found = try BertWeights.inspect(file)
+            var m = try BertModel.load(config: cfg, weights: file, head: .classification(numLabels: task.numLabels), allowMissingHead: true)
+            if found.head != .classification(numLabels: task.numLabels) {
+                onEvent(.note("\(config.modelDir): no \(task.numLabels)-way classifier (found \(found.head)); starting a fresh head"))
+                m.initializeRandomly(seed: config.seed, only: ["classifier."])
+            }
+            if !found.pooler {
+                onEvent(.note("\(config.modelDir): no pooler; starting a fresh one"))
+                m.initializeRandomly(seed: config.seed &+ 1, only: ["pooler."])
+            }
+            model = m
+        } else {
+            model = try BertModel.load(folder: config.modelDir)   // general: the student as it is, head untouched
         }
-        if !found.pooler {
-            onEvent(.note("\(config.modelDir): no pooler; starting a fresh one"))
-            m.initializeRandomly(seed: config.seed &+ 1, only: ["pooler."])
-        }
-        model = m
         if let td = config.teacherDir {
             let t = try BertModel.load(folder: td)
             guard t.config.numHiddenLayers == cfg.numHiddenLayers, t.config.hiddenSize == cfg.hiddenSize,
                   t.config.numAttentionHeads == cfg.numAttentionHeads else {
                 throw TrainError.setup("\(td): the teacher's layers / hidden size / heads differ from the student's")
             }
-            guard t.head == .classification(numLabels: task.numLabels) else {
+            if let task, t.head != .classification(numLabels: task.numLabels) {
                 throw TrainError.setup("\(td): the teacher needs a \(task.numLabels)-way classifier for \(task.rawValue) (found \(t.head)); fine-tune it first")
             }
             teacher = t
@@ -119,15 +135,26 @@ public final class FineTuner {
             teacher = nil
         }
         let maxLen = min(config.maxLength, cfg.maxPositionEmbeddings)
-        train = try TaskDataset(examples: task.read(root: config.dataDir, split: .train), tokenizer: tokenizer, maxLength: maxLen)
-        dev = try TaskDataset(examples: task.read(root: config.dataDir, split: .dev), tokenizer: tokenizer, maxLength: maxLen)
-        onEvent(.note("\(task.rawValue): \(train.count) train / \(dev.count) dev examples"))
+        if let task {
+            train = try TaskDataset(examples: task.read(root: config.dataDir, split: .train), tokenizer: tokenizer, maxLength: maxLen)
+            dev = try TaskDataset(examples: task.read(root: config.dataDir, split: .dev), tokenizer: tokenizer, maxLength: maxLen)
+            onEvent(.note("\(task.rawValue): \(train.count) train / \(dev.count) dev examples"))
+        } else {
+            let docs = try WikiCorpus.documents(dir: config.corpusDir!)
+            let (seqs, _) = WikiCorpus.pack(docs, tokenizer: tokenizer, maxLength: maxLen, maxTokens: config.generalTokens)
+            guard seqs.count >= 2 else { throw TrainError.setup("\(config.corpusDir!): too little text for sequences of \(maxLen) tokens") }
+            let held = max(1, Int(Double(seqs.count) * config.validationFraction))
+            train = TaskDataset(sequences: Array(seqs.dropLast(held)))
+            dev = TaskDataset(sequences: Array(seqs.suffix(held)))
+            onEvent(.note("corpus: \(docs.count) documents -> \(train.count) train / \(dev.count) held-out sequences of \(maxLen) tokens"))
+        }
     }
 
     var checkpoint: Checkpoint { Checkpoint(dir: config.outDir + "/checkpoint") }
 
     /// Loss and ∂L/∂logits for a batch.
     func lossAndGrad(_ logits: Tensor, _ idx: [Int]) -> (Float, [Float]) {
+        guard let task else { return (0, [Float](repeating: 0, count: logits.count)) }
         if task.isRegression {
             return Loss.mse(logits.data, idx.map { train.examples[$0].score ?? 0 })
         }
@@ -199,8 +226,8 @@ public final class FineTuner {
                         state.dropoutRNG = drop!.rng
                         let r = DistillStep.compute(teacher: tOut, student: out, input: input, heads: model.config.numAttentionHeads,
                                                     weights: c.distillWeights, terms: distillTerms(epoch: state.epoch),
-                                                    labels: task.isRegression ? nil : idx.map { train.examples[$0].label ?? 0 },
-                                                    targets: task.isRegression ? idx.map { train.examples[$0].score ?? 0 } : nil)
+                                                    labels: task.map { $0.isRegression } == false ? idx.map { train.examples[$0].label ?? 0 } : nil,
+                                                    targets: task?.isRegression == true ? idx.map { train.examples[$0].score ?? 0 } : nil)
                         var up = r.upstream
                         up.logits = up.logits?.map { $0 * w }
                         for (k, v) in up.hidden { up.hidden[k] = v.map { $0 * w } }
@@ -251,6 +278,7 @@ public final class FineTuner {
 
     /// Terms of task distillation at an epoch, by schedule.
     func distillTerms(epoch: Int) -> DistillTerms {
+        if task == nil { return DistillTerms(intermediate: true) }
         if config.schedule == "two-phase" {
             return epoch < max(1, config.epochs / 2) ? DistillTerms(intermediate: true) : DistillTerms(intermediate: false, prediction: true, supervised: true)
         }
@@ -258,7 +286,13 @@ public final class FineTuner {
     }
 
     func evaluateAndKeepBest(_ state: inout TrainState, onEvent: (TrainEvent) -> Void) throws {
-        let metrics = try Evaluator.evaluate(model, task: task, data: dev, padId: tokenizer.padId)
+        let metrics: [(String, Double)]
+        if let task {
+            metrics = try Evaluator.evaluate(model, task: task, data: dev, padId: tokenizer.padId)
+        } else {
+            // General distillation: the held-out intermediate loss, negated so that higher is better.
+            metrics = [("neg_intermediate_loss", -(try heldOutLoss()))]
+        }
         var row = Dictionary(uniqueKeysWithValues: metrics)
         row["epoch"] = Double(state.epoch + 1); row["step"] = Double(state.step)
         state.history.append(row)
@@ -269,12 +303,30 @@ public final class FineTuner {
             state.bestEpoch = state.epoch + 1
             try model.save(folder: config.outDir)
             try copyTokenizerFiles(from: config.modelDir, to: config.outDir)
-            let summary: [String: Any] = ["task": task.rawValue, "epoch": state.epoch + 1, "step": state.step,
+            let summary: [String: Any] = ["task": task?.rawValue ?? "general", "epoch": state.epoch + 1, "step": state.step,
                                           "metrics": Dictionary(uniqueKeysWithValues: metrics)]
             let d = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
             try AtomicFile.write(d, to: config.outDir + "/eval_results.json")
         }
         onEvent(.evaluation(epoch: state.epoch + 1, step: state.step, metrics: metrics, best: best))
+    }
+}
+
+extension FineTuner {
+    /// Mean intermediate distillation loss of the student on the held-out sequences.
+    func heldOutLoss() throws -> Double {
+        guard let teacher else { return 0 }
+        let all = ForwardOptions(hiddenStates: true, attentionScores: true)
+        var total = 0.0, n = 0
+        for idx in dev.batches(batchSize: config.batchSize, epoch: 0, seed: 0, shuffle: false) {
+            let t = dev.tokens(idx)
+            let input = BertInput(ids: t.ids, typeIds: t.types, padId: tokenizer.padId)
+            let r = DistillStep.compute(teacher: try teacher.forward(input, options: all), student: try model.forward(input, options: all),
+                                        input: input, heads: model.config.numAttentionHeads, weights: config.distillWeights,
+                                        terms: DistillTerms(intermediate: true))
+            total += Double(r.total) * Double(idx.count); n += idx.count
+        }
+        return total / Double(max(n, 1))
     }
 }
 

@@ -13,13 +13,17 @@ struct Distill: ParsableCommand {
         supervised loss. Each term has a weight option (default 1) and is logged on its own in
         OUT/log.jsonl. Dev evaluation each epoch keeps the best student in OUT; checkpoints and
         --resume work as in `kbert finetune`.
-        --stage general (unlabeled Wikipedia) is not implemented yet.
+        --stage general: the pre-trained teacher teaches the freshly compressed student the
+        intermediate terms only, on WikiExtractor text packed into sequences of --max-length tokens
+        (--general-tokens of them; 1% held out); the best student has the lowest held-out loss.
         """)
 
     @Option(help: "general or task.") var stage: String
     @Option(help: "Teacher folder (fine-tuned on the task for --stage task).") var teacher: String
     @Option(help: "Student folder (e.g. from kbert compress; its classifier copied from the teacher).") var student: String
     @Option(help: "Task name (for --stage task).") var task: String?
+    @Option(help: "WikiExtractor folder (for --stage general; default: $KBERT_DATA/corpus/wikipedia_en).") var corpus: String?
+    @Option(help: "Content tokens of the corpus to distill on (--stage general).") var generalTokens: Int = 2_000_000
     @Option(help: "GLUE root (default: $KBERT_DATA/glue or ../shared/data/glue).") var data: String?
     @Option(help: "Output folder.") var out: String
     @Option(help: "joint (the paper) or two-phase (intermediate first, then prediction).") var schedule: String = "joint"
@@ -42,13 +46,19 @@ struct Distill: ParsableCommand {
 
     func run() throws {
         try threads.apply()
-        guard stage == "task" else {
-            if stage == "general" { throw CLIError("--stage general (distillation on unlabeled text) is not implemented yet") }
-            throw ValidationError("--stage must be general or task")
-        }
-        guard let task else { throw ValidationError("--stage task needs --task") }
+        guard stage == "task" || stage == "general" else { throw ValidationError("--stage must be general or task") }
         guard ["joint", "two-phase"].contains(schedule) else { throw ValidationError("--schedule must be joint or two-phase") }
-        var c = FineTuneConfig(task: task, modelDir: student, dataDir: defaultGlueRoot(data), outDir: out)
+        var c: FineTuneConfig
+        if stage == "general" {
+            let dir = corpus ?? (ProcessInfo.processInfo.environment["KBERT_DATA"].map { $0 + "/corpus/wikipedia_en" }
+                ?? FileManager.default.currentDirectoryPath + "/../shared/data/corpus/wikipedia_en")
+            c = FineTuneConfig(task: "general", modelDir: student, dataDir: "", outDir: out)
+            c.corpusDir = dir
+            c.generalTokens = generalTokens
+        } else {
+            guard let task else { throw ValidationError("--stage task needs --task") }
+            c = FineTuneConfig(task: task, modelDir: student, dataDir: defaultGlueRoot(data), outDir: out)
+        }
         c.teacherDir = teacher; c.schedule = schedule
         c.epochs = epochs; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.warmup = warmup
         c.seed = seed; c.maxSteps = maxSteps; c.saveEvery = saveEvery

@@ -129,7 +129,17 @@ func tinySetup() throws -> (model: String, glue: String, root: String) {
         #expect(log.first!.contains("\"attention\"") && !log.first!.contains("\"logits\""), "two-phase: intermediate terms first")
         #expect(log.last!.contains("\"logits\"") && log.last!.contains("\"supervised\""), "then the prediction terms")
         #expect(FileManager.default.fileExists(atPath: root + "/distilled/model.safetensors"))
-        let general = try runKbert(bin, ["distill", "--stage", "general", "--teacher", model, "--student", root + "/student", "--out", root + "/g"])
-        #expect(general.status != 0 && general.stderr.contains("not implemented"))
+        // Stage 1 on a written WikiExtractor folder: intermediate terms only, held-out loss kept.
+        try FileManager.default.createDirectory(atPath: root + "/wiki", withIntermediateDirectories: true)
+        var wiki = ""
+        for k in 0..<30 { wiki += "<doc id=\"\(k)\" url=\"x\" title=\"T\">\nT\n" + (0..<20).map { "w\(($0 * 7 + k) % 94)" }.joined(separator: " ") + "\n</doc>\n" }
+        try wiki.write(toFile: root + "/wiki/wiki_00", atomically: true, encoding: .utf8)
+        let g = try runKbert(bin, ["distill", "--stage", "general", "--teacher", model, "--student", root + "/student", "--corpus", root + "/wiki",
+                                   "--out", root + "/general", "--epochs", "1", "--batch-size", "4", "--max-length", "16", "--threads", "1"])
+        #expect(g.status == 0, "\(g.stderr)")
+        let glog = try String(contentsOfFile: root + "/general/log.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(!glog.isEmpty && glog.allSatisfy { $0.contains("\"hidden\"") && !$0.contains("\"logits\"") })
+        let ev = try String(contentsOfFile: root + "/general/eval_results.json", encoding: .utf8)
+        #expect(ev.contains("neg_intermediate_loss"))
     }
 }
