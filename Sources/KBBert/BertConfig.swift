@@ -180,6 +180,13 @@ public struct BertConfig: Equatable {
         guard !id2label.isEmpty else { throw .invalidConfig(file: file, field: "num_labels", reason: "must be at least 1") }
     }
 
+    /// The same config with another set of factored matrices.
+    public func with(kronecker k: [String: KroneckerSpec]) -> BertConfig {
+        var c = self
+        c.kronecker = k
+        return c
+    }
+
     /// JSON for writing a model folder: the original fields, updated with ours.
     public func jsonObject() -> [String: Any] {
         var o = raw

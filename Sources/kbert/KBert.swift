@@ -7,7 +7,7 @@ struct KBert: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kbert",
         abstract: "KroneckerBERT: run, compress and distill BERT models on CPUs.",
-        subcommands: [Tokenize.self, Run.self, Inspect.self, Bench.self, FineTune.self, Evaluate.self, Compress.self, Distill.self]
+        subcommands: [Tokenize.self, Run.self, Inspect.self, Bench.self, FineTune.self, Evaluate.self, Compress.self, Distill.self, Pipeline.self]
     )
 }
 

@@ -143,3 +143,26 @@ func tinySetup() throws -> (model: String, glue: String, root: String) {
         #expect(ev.contains("neg_intermediate_loss"))
     }
 }
+
+@Suite(.serialized) struct PipelineCommandTests {
+    /// The whole pipeline on the tiny model: teacher, compress (--ratio), stage 1, stage 2, table.
+    @Test func pipelineEndToEnd() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, glue, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/wiki", withIntermediateDirectories: true)
+        var wiki = ""
+        for k in 0..<30 { wiki += "<doc id=\"\(k)\" url=\"x\" title=\"T\">\nT\n" + (0..<20).map { "w\(($0 * 7 + k) % 94)" }.joined(separator: " ") + "\n</doc>\n" }
+        try wiki.write(toFile: root + "/wiki/wiki_00", atomically: true, encoding: .utf8)
+        let p = try runKbert(bin, ["pipeline", "--model", model, "--task", "sst2", "--data", glue, "--corpus", root + "/wiki",
+                                   "--out", root + "/pipe", "--ratio", "2", "--general-tokens", "400", "--teacher-epochs", "1",
+                                   "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--threads", "1"])
+        #expect(p.status == 0, "\(p.stderr)")
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/pipe/results.json"))) as! [String: Any]
+        #expect((results["compression_factor"] as! Double) >= 2)
+        #expect(results["retention_percent"] != nil && results["speedup"] != nil)
+        for d in ["teacher", "student-init", "student-general", "student"] {
+            #expect(FileManager.default.fileExists(atPath: root + "/pipe/\(d)/model.safetensors"), "\(d)")
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import ArgumentParser
+import Foundation
+import KBBert
+import KBCompress
+import KBData
+import KBDistill
+import KBSafeTensors
+import KBTensor
+import KBTokenizer
+import KBTrain
+
+struct Pipeline: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Every step: fine-tune the teacher, compress, general distillation, task distillation, evaluate.",
+        discussion: """
+        OUT/teacher (fine-tuned, unless --teacher is given), OUT/student-init (nearest Kronecker
+        product of --model), OUT/student-general (stage 1, unless --general-student is given),
+        OUT/student (stage 2, the classifier copied from the teacher), then a results table, also
+        written as OUT/results.json: dev metric and retention, parameters and compression factor,
+        file sizes, measured forward speed-up (1×128, the chosen threads).
+        """)
+
+    @Option(help: "Pre-trained BERT folder (the stage-1 teacher and the source of the student).") var model: String
+    @Option(help: "Task name.") var task: String
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Preset: kb8 or kb21.") var preset: String?
+    @Option(help: "Target compression factor (planned shapes).") var ratio: Double?
+    @Option(help: "Reuse a fine-tuned teacher instead of fine-tuning one.") var teacher: String?
+    @Option(help: "Reuse a stage-1 student instead of running stage 1.") var generalStudent: String?
+    @Option(help: "GLUE root.") var data: String?
+    @Option(help: "WikiExtractor folder for stage 1.") var corpus: String?
+    @Option(help: "Content tokens for stage 1 (0 skips it).") var generalTokens: Int = 1_000_000
+    @Option(help: "Teacher fine-tuning epochs.") var teacherEpochs: Int = 3
+    @Option(help: "Teacher fine-tuning steps at most.") var teacherSteps: Int?
+    @Option(help: "Stage-2 epochs.") var epochs: Int = 3
+    @Option(help: "Stage-2 steps at most.") var steps: Int?
+    @Option(help: "Stage-1 epochs over its tokens.") var generalEpochs: Int = 1
+    @Option(help: "Examples per batch.") var batchSize: Int = 32
+    @Option(help: "Tokens per example.") var maxLength: Int = 128
+    @Option(help: "Teacher learning rate.") var teacherLr: Float = 5e-5
+    @Option(help: "Distillation learning rate.") var lr: Float = 1e-4
+    @Option(help: "joint or two-phase.") var schedule: String = "joint"
+    @Option(help: "Seed.") var seed: UInt64 = 42
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        try threads.apply()
+        let t = try GlueTask(name: task)
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let printer = EventPrinter()
+        func stage(_ s: String) { printer.endLine(); FileHandle.standardError.write(Data("\n== \(s)\n".utf8)) }
+        // 1. Teacher.
+        let teacherDir = teacher ?? out + "/teacher"
+        if teacher == nil {
+            stage("fine-tune the teacher -> \(teacherDir)")
+            var c = FineTuneConfig(task: task, modelDir: model, dataDir: defaultGlueRoot(data), outDir: teacherDir)
+            c.epochs = teacherEpochs; c.maxSteps = teacherSteps; c.lr = teacherLr; c.batchSize = batchSize
+            c.maxLength = maxLength; c.seed = seed
+            try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
+        }
+        // 2. Compress the pre-trained model.
+        stage("compress \(model) -> \(out)/student-init")
+        let pre = try BertModel.load(folder: model)
+        var plan: CompressionPlan
+        if let preset { plan = try CompressionPlan.preset(preset, config: pre.config) }
+        else if let ratio { plan = try Planner.plan(teacher: pre, targetRatio: ratio).plan }
+        else { throw ValidationError("give --preset or --ratio") }
+        plan.rank = 1
+        let (initStudent, report) = try Compressor.compress(pre, specs: try plan.specs(for: pre.config))
+        try initStudent.save(folder: out + "/student-init")
+        try copyTokenizerFiles(from: model, to: out + "/student-init")
+        FileHandle.standardError.write(Data("plan: \(plan.summary); mean relative error \(String(format: "%.3f", report.map(\.relativeError).reduce(0, +) / Double(max(report.count, 1))))\n".utf8))
+        // 3. Stage 1.
+        var generalDir = out + "/student-init"
+        if let g = generalStudent { generalDir = g }
+        else if generalTokens > 0 {
+            stage("stage 1: general distillation on \(generalTokens) tokens -> \(out)/student-general")
+            var c = FineTuneConfig(task: "general", modelDir: out + "/student-init", dataDir: "", outDir: out + "/student-general")
+            c.teacherDir = model
+            c.corpusDir = corpus ?? (ProcessInfo.processInfo.environment["KBERT_DATA"].map { $0 + "/corpus/wikipedia_en" }
+                ?? FileManager.default.currentDirectoryPath + "/../shared/data/corpus/wikipedia_en")
+            c.generalTokens = generalTokens; c.epochs = generalEpochs; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed
+            try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
+            generalDir = out + "/student-general"
+        }
+        // 4. Stage 2: the classifier (and pooler) come from the fine-tuned teacher.
+        stage("stage 2: task distillation -> \(out)/student")
+        let fineTuned = try BertModel.load(folder: teacherDir)
+        let general = try BertModel.load(folder: generalDir)
+        var withHead = BertModel(config: fineTuned.config.with(kronecker: general.kronecker), pooler: true, head: fineTuned.head,
+                                 kronecker: general.kronecker)
+        for (name, ref) in withHead.params.entries {
+            let src = (name.hasPrefix("classifier.") || name.hasPrefix("pooler.")) ? fineTuned : general
+            guard let r = src.params.ref(name) else { throw CLIError("\(name): missing in the source models") }
+            withHead.params.set(ref, src.params.values(r))
+        }
+        try withHead.save(folder: out + "/student-head")
+        try copyTokenizerFiles(from: model, to: out + "/student-head")
+        var c = FineTuneConfig(task: task, modelDir: out + "/student-head", dataDir: defaultGlueRoot(data), outDir: out + "/student")
+        c.teacherDir = teacherDir; c.schedule = schedule
+        c.epochs = epochs; c.maxSteps = steps; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed
+        try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
+        printer.finish()
+        // 5. Evaluate and compare.
+        let tok = try BertTokenizer(folder: teacherDir)
+        let dev = try TaskDataset(examples: t.read(root: defaultGlueRoot(data), split: .dev), tokenizer: tok, maxLength: maxLength)
+        let tm = try BertModel.load(folder: teacherDir), sm = try BertModel.load(folder: out + "/student")
+        let tMetrics = try Evaluator.evaluate(tm, task: t, data: dev, padId: tok.padId)
+        let sMetrics = try Evaluator.evaluate(sm, task: t, data: dev, padId: tok.padId)
+        let tMs = try latency(tm), sMs = try latency(sm)
+        let size = { (d: String) -> Int in ((try? FileManager.default.attributesOfItem(atPath: d + "/model.safetensors"))?[.size] as? Int) ?? 0 }
+        let main = tMetrics[0].0
+        let tv = tMetrics[0].1, sv = sMetrics[0].1
+        let rows: [[String]] = [
+            ["", "teacher", "student", "student / teacher"],
+            ["dev \(main)", String(format: "%.2f", tv * 100), String(format: "%.2f", sv * 100), String(format: "%.1f%% retained", tv != 0 ? sv / tv * 100 : 0)],
+            ["parameters", fmtInt(tm.parameterCount), fmtInt(sm.parameterCount), String(format: "%.2fx smaller", Double(tm.parameterCount) / Double(sm.parameterCount))],
+            ["file (bytes)", fmtInt(size(teacherDir)), fmtInt(size(out + "/student")), String(format: "%.2fx smaller", Double(size(teacherDir)) / Double(max(1, size(out + "/student"))))],
+            ["FLOPs (128 tokens)", String(format: "%.3g", tm.encoderLinearFLOPs()), String(format: "%.3g", sm.encoderLinearFLOPs()), String(format: "%.2fx fewer", tm.encoderLinearFLOPs() / sm.encoderLinearFLOPs())],
+            ["latency 1x128, \(Threads.count) thr", String(format: "%.1f ms", tMs), String(format: "%.1f ms", sMs), String(format: "%.2fx faster", tMs / sMs)],
+        ]
+        print("")
+        for r in rows { print(pad(r[0], 24) + pad(r[1], 16, right: true) + pad(r[2], 16, right: true) + "   " + r[3]) }
+        let json: [String: Any] = [
+            "task": t.rawValue, "plan": plan.summary,
+            "teacher": ["dir": teacherDir, "metrics": Dictionary(uniqueKeysWithValues: tMetrics), "parameters": tm.parameterCount,
+                        "file_bytes": size(teacherDir), "flops": tm.encoderLinearFLOPs(), "latency_ms": tMs],
+            "student": ["dir": out + "/student", "metrics": Dictionary(uniqueKeysWithValues: sMetrics), "parameters": sm.parameterCount,
+                        "file_bytes": size(out + "/student"), "flops": sm.encoderLinearFLOPs(), "latency_ms": sMs],
+            "retention_percent": tv != 0 ? sv / tv * 100 : 0,
+            "compression_factor": Double(tm.parameterCount) / Double(sm.parameterCount),
+            "speedup": tMs / sMs,
+        ]
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: out + "/results.json")
+        print("\nwrote \(out)/results.json")
+    }
+
+    /// Median forward latency at 1×128 (or the model's maximum length) over 10 runs after 2 warm-ups.
+    func latency(_ m: BertModel) throws -> Double {
+        var rng = SplitMix64(seed: 1)
+        let T = min(128, m.config.maxPositionEmbeddings)
+        let input = BertInput(ids: [(0..<T).map { _ in Int32(rng.next() % UInt64(m.config.vocabSize)) }])
+        var times: [Double] = []
+        for i in 0..<12 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = try m.forward(input)
+            if i >= 2 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
+        }
+        return median(times)
+    }
+}
