@@ -50,10 +50,8 @@ struct Distill: ParsableCommand {
         guard ["joint", "two-phase"].contains(schedule) else { throw ValidationError("--schedule must be joint or two-phase") }
         var c: FineTuneConfig
         if stage == "general" {
-            let dir = corpus ?? (ProcessInfo.processInfo.environment["KBERT_DATA"].map { $0 + "/corpus/wikipedia_en" }
-                ?? FileManager.default.currentDirectoryPath + "/../shared/data/corpus/wikipedia_en")
             c = FineTuneConfig(task: "general", modelDir: student, dataDir: "", outDir: out)
-            c.corpusDir = dir
+            c.corpusDir = defaultCorpusDir(corpus)
             c.generalTokens = generalTokens
         } else {
             guard let task else { throw ValidationError("--stage task needs --task") }

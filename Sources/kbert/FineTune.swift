@@ -13,6 +13,13 @@ func defaultGlueRoot(_ explicit: String?) -> String {
     return FileManager.default.currentDirectoryPath + "/../shared/data/glue"
 }
 
+/// The corpus folder: --corpus, else $KBERT_DATA/corpus/wikipedia_en, else ../shared/data/corpus/wikipedia_en.
+func defaultCorpusDir(_ explicit: String?) -> String {
+    if let explicit { return explicit }
+    if let env = ProcessInfo.processInfo.environment["KBERT_DATA"] { return env + "/corpus/wikipedia_en" }
+    return FileManager.default.currentDirectoryPath + "/../shared/data/corpus/wikipedia_en"
+}
+
 struct FineTune: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "finetune",

@@ -77,8 +77,7 @@ struct Pipeline: ParsableCommand {
             stage("stage 1: general distillation on \(generalTokens) tokens -> \(out)/student-general")
             var c = FineTuneConfig(task: "general", modelDir: out + "/student-init", dataDir: "", outDir: out + "/student-general")
             c.teacherDir = model
-            c.corpusDir = corpus ?? (ProcessInfo.processInfo.environment["KBERT_DATA"].map { $0 + "/corpus/wikipedia_en" }
-                ?? FileManager.default.currentDirectoryPath + "/../shared/data/corpus/wikipedia_en")
+            c.corpusDir = defaultCorpusDir(corpus)
             c.generalTokens = generalTokens; c.epochs = generalEpochs; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed
             try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
             generalDir = out + "/student-general"

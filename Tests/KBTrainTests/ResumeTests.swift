@@ -48,6 +48,14 @@ func tinySetup() throws -> (model: String, glue: String, root: String) {
     return (model, glue, root)
 }
 
+/// A WikiExtractor folder of 30 short documents over the tiny vocabulary.
+func writeTinyWiki(_ dir: String) throws {
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    var wiki = ""
+    for k in 0..<30 { wiki += "<doc id=\"\(k)\" url=\"x\" title=\"T\">\nT\n" + (0..<20).map { "w\(($0 * 7 + k) % 94)" }.joined(separator: " ") + "\n</doc>\n" }
+    try wiki.write(toFile: dir + "/wiki_00", atomically: true, encoding: .utf8)
+}
+
 @Suite(.serialized) struct ResumeTests {
     /// A run SIGKILLed mid-epoch and resumed ends with the same weights (and the same losses) as
     /// an uninterrupted run.
@@ -130,10 +138,7 @@ func tinySetup() throws -> (model: String, glue: String, root: String) {
         #expect(log.last!.contains("\"logits\"") && log.last!.contains("\"supervised\""), "then the prediction terms")
         #expect(FileManager.default.fileExists(atPath: root + "/distilled/model.safetensors"))
         // Stage 1 on a written WikiExtractor folder: intermediate terms only, held-out loss kept.
-        try FileManager.default.createDirectory(atPath: root + "/wiki", withIntermediateDirectories: true)
-        var wiki = ""
-        for k in 0..<30 { wiki += "<doc id=\"\(k)\" url=\"x\" title=\"T\">\nT\n" + (0..<20).map { "w\(($0 * 7 + k) % 94)" }.joined(separator: " ") + "\n</doc>\n" }
-        try wiki.write(toFile: root + "/wiki/wiki_00", atomically: true, encoding: .utf8)
+        try writeTinyWiki(root + "/wiki")
         let g = try runKbert(bin, ["distill", "--stage", "general", "--teacher", model, "--student", root + "/student", "--corpus", root + "/wiki",
                                    "--out", root + "/general", "--epochs", "1", "--batch-size", "4", "--max-length", "16", "--threads", "1"])
         #expect(g.status == 0, "\(g.stderr)")
@@ -150,10 +155,7 @@ func tinySetup() throws -> (model: String, glue: String, root: String) {
         guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
         let (model, glue, root) = try tinySetup()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try FileManager.default.createDirectory(atPath: root + "/wiki", withIntermediateDirectories: true)
-        var wiki = ""
-        for k in 0..<30 { wiki += "<doc id=\"\(k)\" url=\"x\" title=\"T\">\nT\n" + (0..<20).map { "w\(($0 * 7 + k) % 94)" }.joined(separator: " ") + "\n</doc>\n" }
-        try wiki.write(toFile: root + "/wiki/wiki_00", atomically: true, encoding: .utf8)
+        try writeTinyWiki(root + "/wiki")
         let p = try runKbert(bin, ["pipeline", "--model", model, "--task", "sst2", "--data", glue, "--corpus", root + "/wiki",
                                    "--out", root + "/pipe", "--ratio", "2", "--general-tokens", "400", "--teacher-epochs", "1",
                                    "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--threads", "1"])
