@@ -5,7 +5,7 @@ export KBERT_DATA
 MODEL ?= models/all-MiniLM-L6-v2
 KBERT := .build/release/kbert
 
-.PHONY: setup build test demo bench bench-gemm bench-tokenizer golden clean
+.PHONY: setup build test demo bench bench-gemm bench-tokenizer bench-forward bench-train bench-compress golden finetune-all clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,7 +21,8 @@ demo: build
 	@bash scripts/demo.sh
 
 # Benchmarks (not tests): ratios against baselines measured in the same run.
-bench: bench-gemm bench-tokenizer
+# Needs the pinned Python packages: bash scripts/setup.sh --python
+bench: bench-gemm bench-tokenizer bench-forward bench-train bench-compress
 
 bench-gemm: build
 	python3 tools/bench_gemm.py --kbert $(KBERT)
@@ -29,10 +30,28 @@ bench-gemm: build
 bench-tokenizer: build
 	python3 tools/bench_tokenizer.py --kbert $(KBERT) --model $(MODEL)
 
+bench-forward: build
+	python3 tools/bench_forward.py --kbert $(KBERT)
+
+bench-train: build
+	python3 tools/bench_train.py --kbert $(KBERT)
+
+bench-compress: build
+	python3 tools/bench_compress.py --kbert $(KBERT)
+
+# Fine-tune the five GLUE teachers with kbert and the PyTorch reference (long; see README).
+finetune-all: build
+	bash scripts/finetune_all.sh --ref
+	python3 tools/finetune_table.py
+
 # Regenerate the golden fixtures (needs `bash scripts/setup.sh --python`).
 golden:
 	python3 tools/gen_safetensors_golden.py
 	python3 tools/gen_tokenizer_golden.py
+	python3 tools/gen_bert_golden.py
+	python3 tools/gen_train_golden.py
+	python3 tools/gen_metric_golden.py
+	python3 tools/gen_distill_golden.py
 
 clean:
 	rm -rf .build
