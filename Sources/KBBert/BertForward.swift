@@ -149,6 +149,24 @@ extension BertModel {
                 hDrop.apply(h0, mask: cache.embMask, count: BT * H)
             }
             if options.hiddenStates { hiddenStates.append(cache.h(0).tensor([B, T, H])) }
+            /// sum = dropout(sum + bias) + residual, out = LN(sum); returns the dropout mask (empty
+            /// without dropout, where bias, residual and LayerNorm run as one fused pass).
+            func residualBranch(_ sum: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>,
+                                norm: LayerNormRef, out: UnsafeMutablePointer<Float>,
+                                mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) -> [UInt8] {
+                var b = bias
+                var mask: [UInt8] = []
+                if useDropout {
+                    Kernels.addBias(sum, rows: BT, cols: H, bias: bias)
+                    mask = hDrop.mask(count: BT * H, using: &dropout!.rng)
+                    hDrop.apply(sum, mask: mask, count: BT * H)
+                    b = UnsafePointer(zeroBias.ptr)
+                }
+                Kernels.biasResidualLayerNorm(sum, bias: b, residual: residual, out: out, rows: BT, cols: H,
+                                              gamma: P + norm.weight.offset, beta: P + norm.bias.offset,
+                                              eps: c.layerNormEps, mean: mean, rstd: rstd)
+                return mask
+            }
             for (l, layer) in layers.enumerated() {
                 let lc = cache.layers[l]
                 let x = cache.h(l).ptr, hOut = cache.h(l + 1).ptr
@@ -165,16 +183,8 @@ extension BertModel {
                 let ctx = lc.ctx.ptr
                 // aSum = dropout(ctx · W_oᵀ + b_o) + x;  h1 = LN(aSum)                 [B·T, H]
                 linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: lc.aSum.ptr)
-                var ab = UnsafePointer(P + layer.attentionOutput.bias.offset)
-                if useDropout {
-                    Kernels.addBias(lc.aSum.ptr, rows: BT, cols: H, bias: ab)
-                    lc.maskA = hDrop.mask(count: BT * H, using: &dropout!.rng)
-                    hDrop.apply(lc.aSum.ptr, mask: lc.maskA, count: BT * H)
-                    ab = UnsafePointer(zeroBias.ptr)
-                }
-                Kernels.biasResidualLayerNorm(lc.aSum.ptr, bias: ab, residual: x, out: lc.h1.ptr, rows: BT, cols: H,
-                                              gamma: P + layer.attentionNorm.weight.offset, beta: P + layer.attentionNorm.bias.offset,
-                                              eps: c.layerNormEps, mean: lc.aMean.ptr, rstd: lc.aRstd.ptr)
+                lc.maskA = residualBranch(lc.aSum.ptr, bias: P + layer.attentionOutput.bias.offset, residual: x, norm: layer.attentionNorm,
+                                          out: lc.h1.ptr, mean: lc.aMean.ptr, rstd: lc.aRstd.ptr)
                 // g1 = act(h1 · W_1ᵀ + b_1)                                            [B·T, I]
                 linearForward(layer.intermediate, lc.h1.ptr, rows: BT, P: P, withBias: false, out: lc.g1.ptr)
                 if training {
@@ -186,16 +196,8 @@ extension BertModel {
                 }
                 // fSum = dropout(g1 · W_2ᵀ + b_2) + h1;  h_l = LN(fSum)                [B·T, H]
                 linearForward(layer.output, lc.g1.ptr, rows: BT, P: P, withBias: false, out: lc.fSum.ptr)
-                var fb = UnsafePointer(P + layer.output.bias.offset)
-                if useDropout {
-                    Kernels.addBias(lc.fSum.ptr, rows: BT, cols: H, bias: fb)
-                    lc.maskF = hDrop.mask(count: BT * H, using: &dropout!.rng)
-                    hDrop.apply(lc.fSum.ptr, mask: lc.maskF, count: BT * H)
-                    fb = UnsafePointer(zeroBias.ptr)
-                }
-                Kernels.biasResidualLayerNorm(lc.fSum.ptr, bias: fb, residual: lc.h1.ptr, out: hOut, rows: BT, cols: H,
-                                              gamma: P + layer.outputNorm.weight.offset, beta: P + layer.outputNorm.bias.offset,
-                                              eps: c.layerNormEps, mean: lc.fMean.ptr, rstd: lc.fRstd.ptr)
+                lc.maskF = residualBranch(lc.fSum.ptr, bias: P + layer.output.bias.offset, residual: lc.h1.ptr, norm: layer.outputNorm,
+                                          out: hOut, mean: lc.fMean.ptr, rstd: lc.fRstd.ptr)
                 if training { lc.x.ptr.update(from: x, count: BT * H) }
                 if options.hiddenStates { hiddenStates.append(cache.h(l + 1).tensor([B, T, H])) }
             }

@@ -63,8 +63,8 @@ public struct Tensor: Sendable, Equatable {
         var m: Float = 0
         for i in 0..<data.count {
             let d = abs(data[i] - other.data[i])
-            if d > m || d.isNaN { m = d.isNaN ? .nan : d }
-            if m.isNaN { return m }
+            if d.isNaN { return .nan }
+            m = max(m, d)
         }
         return m
     }

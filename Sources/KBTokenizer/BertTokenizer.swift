@@ -181,12 +181,10 @@ public final class BertTokenizer: Sendable {
     @inline(__always)
     private func matchSpecial(_ buf: UnsafeBufferPointer<UInt32>, at i: Int) -> (Int, Int32)? {
         let c = buf[i]
-        if c == 0x5B /* [ */ || c >= 0x80 || specials.contains(where: { $0.scalars.first == c }) {
-            for s in specials where s.scalars.first == c && i + s.scalars.count <= buf.count {
-                var ok = true
-                for k in 1..<s.scalars.count where buf[i + k] != s.scalars[k] { ok = false; break }
-                if ok { return (s.scalars.count, s.id) }
-            }
+        for s in specials where s.scalars.first == c && i + s.scalars.count <= buf.count {
+            var ok = true
+            for k in 1..<s.scalars.count where buf[i + k] != s.scalars[k] { ok = false; break }
+            if ok { return (s.scalars.count, s.id) }
         }
         return nil
     }
