@@ -100,6 +100,19 @@ public final class FineTuner {
         self.task = task
         tokenizer = try BertTokenizer(folder: config.modelDir)
         var cfg = try BertConfig(file: config.modelDir + "/config.json")
+        // The teacher first: in task distillation the student's missing head comes from it.
+        var t: BertModel? = nil
+        if let td = config.teacherDir {
+            let tm = try BertModel.load(folder: td)
+            guard tm.config.numHiddenLayers == cfg.numHiddenLayers, tm.config.hiddenSize == cfg.hiddenSize,
+                  tm.config.numAttentionHeads == cfg.numAttentionHeads else {
+                throw TrainError.setup("\(td): the teacher's layers / hidden size / heads differ from the student's")
+            }
+            if let task, tm.head != .classification(numLabels: task.numLabels) {
+                throw TrainError.setup("\(td): the teacher needs a \(task.numLabels)-way classifier for \(task.rawValue) (found \(tm.head)); fine-tune it first")
+            }
+            t = tm
+        }
         if let task {
             cfg.id2label = task.isRegression ? ["LABEL_0"] : task.labels
             cfg.problemType = task.isRegression ? "regression" : "single_label_classification"
@@ -109,10 +122,25 @@ public final class FineTuner {
             let found = try BertWeights.inspect(file)
             var m = try BertModel.load(config: cfg, weights: file, head: .classification(numLabels: task.numLabels), allowMissingHead: true)
             if found.head != .classification(numLabels: task.numLabels) {
-                onEvent(.note("\(config.modelDir): no \(task.numLabels)-way classifier (found \(found.head)); starting a fresh head"))
-                m.initializeRandomly(seed: config.seed, only: ["classifier."])
-            }
-            if !found.pooler {
+                if let t {
+                    // Stage 2 (PAPER.md §1): the prediction head, and the pooler under it, come from
+                    // the fine-tuned teacher.
+                    onEvent(.note("\(config.modelDir): no \(task.numLabels)-way classifier (found \(found.head)); copying the classifier and pooler from the teacher \(config.teacherDir!)"))
+                    for (name, ref) in m.params.entries where name.hasPrefix("classifier.") || name.hasPrefix("pooler.") {
+                        guard let r = t.params.ref(name), r.count == ref.count else {
+                            throw TrainError.setup("\(config.teacherDir!): \(name) missing or of another size in the teacher")
+                        }
+                        m.params.set(ref, t.params.values(r))
+                    }
+                } else {
+                    onEvent(.note("\(config.modelDir): no \(task.numLabels)-way classifier (found \(found.head)); starting a fresh head"))
+                    m.initializeRandomly(seed: config.seed, only: ["classifier."])
+                    if !found.pooler {
+                        onEvent(.note("\(config.modelDir): no pooler; starting a fresh one"))
+                        m.initializeRandomly(seed: config.seed &+ 1, only: ["pooler."])
+                    }
+                }
+            } else if !found.pooler {
                 onEvent(.note("\(config.modelDir): no pooler; starting a fresh one"))
                 m.initializeRandomly(seed: config.seed &+ 1, only: ["pooler."])
             }
@@ -121,16 +149,14 @@ public final class FineTuner {
             model = try BertModel.load(folder: config.modelDir)   // general: the student as it is, head untouched
         }
         if let td = config.teacherDir {
-            let t = try BertModel.load(folder: td)
-            guard t.config.numHiddenLayers == cfg.numHiddenLayers, t.config.hiddenSize == cfg.hiddenSize,
-                  t.config.numAttentionHeads == cfg.numAttentionHeads else {
-                throw TrainError.setup("\(td): the teacher's layers / hidden size / heads differ from the student's")
+            let w = config.distillWeights
+            if task != nil && w.embedding == 0 && w.attention == 0 && w.hidden == 0 && w.logits == 0 {
+                teacher = nil   // no distillation term is weighted: plain supervised training, no teacher pass
+                onEvent(.note("every distillation weight is 0: training on the labels only (the teacher \(td) only gave the head)"))
+            } else {
+                teacher = t
+                onEvent(.note("distilling from \(td) (\(config.schedule) schedule)"))
             }
-            if let task, t.head != .classification(numLabels: task.numLabels) {
-                throw TrainError.setup("\(td): the teacher needs a \(task.numLabels)-way classifier for \(task.rawValue) (found \(t.head)); fine-tune it first")
-            }
-            teacher = t
-            onEvent(.note("distilling from \(td) (\(config.schedule) schedule)"))
         } else {
             teacher = nil
         }

@@ -18,33 +18,14 @@ struct Compress: ParsableCommand {
     @Option(help: "Dense teacher folder.") var model: String?
     @Option(help: "Instead of --model: a config.json with seeded random weights (for timing on BERT-base).") var config: String?
     @Option(help: "Student folder to write.") var out: String
-    @Option(help: "Preset: kb8 or kb21 (the paper's shapes on BERT-base).") var preset: String?
-    @Option(help: "Target compression factor for the whole model; shapes are planned automatically.") var ratio: Double?
-    @Option(help: "A's shape for Q, K, V and O, as M1xN1.") var attention: String?
-    @Option(help: "A's shape for the first FFN matrix, as M1xN1 (the second uses it swapped).") var ffn: String?
-    @Option(help: "Embedding: B^E is 1xN.") var embedding: Int?
-    @Option(help: "Also factor the position embedding the same way: B is 1xN.") var positionEmbedding: Int?
-    @Option(help: "Terms per matrix (sum of r Kronecker products).") var rank: Int = 1
+    @OptionGroup var planOptions: PlanOptions
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         try threads.apply()
         let teacher = try loadModel(model: model, config: config)
-        var plan: CompressionPlan
-        if let preset {
-            plan = try CompressionPlan.preset(preset, config: teacher.config)
-        } else if let ratio {
-            let planned = try Planner.plan(teacher: teacher, targetRatio: ratio, rank: rank)
-            plan = planned.plan
-            FileHandle.standardError.write(Data("planned for ratio \(ratio): \(plan.summary) (compression \(String(format: "%.2f", planned.ratio))x)\n".utf8))
-        } else if attention != nil || ffn != nil || embedding != nil {
-            plan = CompressionPlan(attention: try attention.map(parseShape), ffn: try ffn.map(parseShape), embedding: embedding)
-        } else {
-            throw ValidationError("give --preset, --ratio, or explicit shapes (--attention, --ffn, --embedding)")
-        }
-        plan.rank = rank
-        plan.positionEmbedding = positionEmbedding
+        let plan = try planOptions.resolve(teacher: teacher)
         let specs = try plan.specs(for: teacher.config)
         let t0 = Date()
         let (student, report) = try Compressor.compress(teacher, specs: specs)
@@ -62,6 +43,35 @@ struct Compress: ParsableCommand {
         print(String(format: "\nplan: %@\nparameters %@ -> %@ (compression %.2fx); encoder linear FLOPs at 128 tokens %.3g -> %.3g; decomposed in %.2f s\nwrote %@",
                      plan.summary, fmtInt(teacher.parameterCount), fmtInt(student.parameterCount), cf,
                      teacher.encoderLinearFLOPs(), student.encoderLinearFLOPs(), secs, out))
+    }
+}
+
+/// How to choose the factor shapes: a preset, a target ratio (planned), or explicit shapes.
+struct PlanOptions: ParsableArguments {
+    @Option(help: "Preset: kb8 or kb21 (the paper's shapes on BERT-base).") var preset: String?
+    @Option(help: "Target compression factor for the whole model; shapes are planned automatically.") var ratio: Double?
+    @Option(help: "A's shape for Q, K, V and O, as M1xN1.") var attention: String?
+    @Option(help: "A's shape for the first FFN matrix, as M1xN1 (the second uses it swapped).") var ffn: String?
+    @Option(help: "Embedding: B^E is 1xN.") var embedding: Int?
+    @Option(help: "Also factor the position embedding the same way: B is 1xN.") var positionEmbedding: Int?
+    @Option(help: "Terms per matrix (sum of r Kronecker products).") var rank: Int = 1
+
+    func resolve(teacher: BertModel) throws -> CompressionPlan {
+        var plan: CompressionPlan
+        if let preset {
+            plan = try CompressionPlan.preset(preset, config: teacher.config)
+        } else if let ratio {
+            let planned = try Planner.plan(teacher: teacher, targetRatio: ratio, rank: rank)
+            plan = planned.plan
+            FileHandle.standardError.write(Data("planned for ratio \(ratio): \(plan.summary) (compression \(String(format: "%.2f", planned.ratio))x)\n".utf8))
+        } else if attention != nil || ffn != nil || embedding != nil {
+            plan = CompressionPlan(attention: try attention.map(parseShape), ffn: try ffn.map(parseShape), embedding: embedding)
+        } else {
+            throw ValidationError("give --preset, --ratio, or explicit shapes (--attention, --ffn, --embedding)")
+        }
+        plan.rank = rank
+        plan.positionEmbedding = positionEmbedding
+        return plan
     }
 }
 

@@ -23,8 +23,7 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Pre-trained BERT folder (the stage-1 teacher and the source of the student).") var model: String
     @Option(help: "Task name.") var task: String
     @Option(help: "Output folder.") var out: String
-    @Option(help: "Preset: kb8 or kb21.") var preset: String?
-    @Option(help: "Target compression factor (planned shapes).") var ratio: Double?
+    @OptionGroup(title: "Compression plan (as in `kbert compress`)") var planOptions: PlanOptions
     @Option(help: "Reuse a fine-tuned teacher instead of fine-tuning one.") var teacher: String?
     @Option(help: "Reuse a stage-1 student instead of running stage 1.") var generalStudent: String?
     @Option(help: "GLUE root.") var data: String?
@@ -61,11 +60,7 @@ struct Pipeline: ParsableCommand {
         // 2. Compress the pre-trained model.
         stage("compress \(model) -> \(out)/student-init")
         let pre = try BertModel.load(folder: model)
-        var plan: CompressionPlan
-        if let preset { plan = try CompressionPlan.preset(preset, config: pre.config) }
-        else if let ratio { plan = try Planner.plan(teacher: pre, targetRatio: ratio).plan }
-        else { throw ValidationError("give --preset or --ratio") }
-        plan.rank = 1
+        let plan = try planOptions.resolve(teacher: pre)
         let (initStudent, report) = try Compressor.compress(pre, specs: try plan.specs(for: pre.config))
         try initStudent.save(folder: out + "/student-init")
         try copyTokenizerFiles(from: model, to: out + "/student-init")
@@ -82,20 +77,9 @@ struct Pipeline: ParsableCommand {
             try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
             generalDir = out + "/student-general"
         }
-        // 4. Stage 2: the classifier (and pooler) come from the fine-tuned teacher.
+        // 4. Stage 2: the classifier (and pooler) come from the fine-tuned teacher (FineTuner copies them).
         stage("stage 2: task distillation -> \(out)/student")
-        let fineTuned = try BertModel.load(folder: teacherDir)
-        let general = try BertModel.load(folder: generalDir)
-        var withHead = BertModel(config: fineTuned.config.with(kronecker: general.kronecker), pooler: true, head: fineTuned.head,
-                                 kronecker: general.kronecker)
-        for (name, ref) in withHead.params.entries {
-            let src = (name.hasPrefix("classifier.") || name.hasPrefix("pooler.")) ? fineTuned : general
-            guard let r = src.params.ref(name) else { throw CLIError("\(name): missing in the source models") }
-            withHead.params.set(ref, src.params.values(r))
-        }
-        try withHead.save(folder: out + "/student-head")
-        try copyTokenizerFiles(from: model, to: out + "/student-head")
-        var c = FineTuneConfig(task: task, modelDir: out + "/student-head", dataDir: defaultGlueRoot(data), outDir: out + "/student")
+        var c = FineTuneConfig(task: task, modelDir: generalDir, dataDir: defaultGlueRoot(data), outDir: out + "/student")
         c.teacherDir = teacherDir; c.schedule = schedule
         c.epochs = epochs; c.maxSteps = steps; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed
         try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)

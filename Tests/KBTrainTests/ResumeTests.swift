@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KBSafeTensors
 
 /// The `kbert` binary built next to this test bundle.
 func kbertBinary() -> String? {
@@ -146,6 +147,37 @@ func writeTinyWiki(_ dir: String) throws {
         #expect(!glog.isEmpty && glog.allSatisfy { $0.contains("\"hidden\"") && !$0.contains("\"logits\"") })
         let ev = try String(contentsOfFile: root + "/general/eval_results.json", encoding: .utf8)
         #expect(ev.contains("neg_intermediate_loss"))
+    }
+}
+
+extension DistillCommandTests {
+    /// Stage 2 from a student without the task's head: the classifier and pooler are copied from
+    /// the fine-tuned teacher (checked at lr 0, where they cannot move); with every distillation
+    /// weight at 0 the run trains on the labels only (the "no KD in stage 2" ablation).
+    @Test func headFromTeacherAndLabelOnlyAblation() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, glue, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let ft = try runKbert(bin, ["finetune", "--model", model, "--task", "sst2", "--data", glue, "--epochs", "1",
+                                    "--batch-size", "8", "--threads", "1", "--out", root + "/teacher", "--max-length", "16"])
+        #expect(ft.status == 0, "\(ft.stderr)")
+        // The pre-trained tiny model has a 3-way head: not SST-2's.
+        let cp = try runKbert(bin, ["compress", "--model", model, "--out", root + "/student", "--attention", "4x8", "--ffn", "37x2", "--embedding", "8"])
+        #expect(cp.status == 0, "\(cp.stderr)")
+        let d = try runKbert(bin, ["distill", "--stage", "task", "--teacher", root + "/teacher", "--student", root + "/student",
+                                   "--task", "sst2", "--data", glue, "--out", root + "/ablation", "--epochs", "1", "--batch-size", "8",
+                                   "--threads", "1", "--max-length", "16", "--lr", "0", "--w-embedding", "0", "--w-attention", "0",
+                                   "--w-hidden", "0", "--w-logits", "0"])
+        #expect(d.status == 0, "\(d.stderr)")
+        #expect(d.stderr.contains("copying the classifier and pooler from the teacher"), "\(d.stderr)")
+        #expect(d.stderr.contains("training on the labels only"), "\(d.stderr)")
+        let t = try SafeTensorsFile(path: root + "/teacher/model.safetensors")
+        let s = try SafeTensorsFile(path: root + "/ablation/model.safetensors")
+        for name in ["classifier.weight", "classifier.bias", "bert.pooler.dense.weight"] {
+            #expect(try t.floatTensor(name).data == s.floatTensor(name).data, "\(name) copied from the teacher")
+        }
+        let log = try String(contentsOfFile: root + "/ablation/log.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(!log.isEmpty && log.allSatisfy { !$0.contains("\"attention\"") }, "no distillation terms logged")
     }
 }
 
