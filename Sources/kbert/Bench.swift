@@ -3,6 +3,7 @@ import Foundation
 import KBTensor
 import KBBert
 import KBCompress
+import KBDistill
 import KBLayers
 import KBTrain
 import KBTokenizer
@@ -15,9 +16,10 @@ struct Bench: ParsableCommand {
         Ratios against baselines are computed by tools/bench_*.py in the same run.
         """)
 
-    enum Mode: String, ExpressibleByArgument { case forward, train, gemm, tokenize }
+    enum Mode: String, ExpressibleByArgument { case forward, train, distill, gemm, tokenize }
 
-    @Option(help: "What to time: forward | train (forward + backward + AdamW) | gemm | tokenize.") var mode: Mode = .forward
+    @Option(help: "What to time: forward | train (forward + backward + AdamW) | distill (teacher forward + student forward/backward on every distillation term + AdamW) | gemm | tokenize.") var mode: Mode = .forward
+    @Option(help: "Student folder (distill mode; else --preset gives a random-weight student of the teacher's config).") var student: String?
     @Option(help: "A config.json to benchmark with seeded random weights (forward mode).") var config: String?
     @Option(help: "With --config: benchmark a random-weight student of this preset (kb8, kb21).") var preset: String?
     @Option(help: "Batch size (forward mode).") var batch: Int = 1
@@ -38,6 +40,7 @@ struct Bench: ParsableCommand {
         switch mode {
         case .forward: try benchForward()
         case .train: try benchTrain()
+        case .distill: try benchDistill()
         case .gemm: try benchGemm()
         case .tokenize: try benchTokenize()
         }
@@ -113,6 +116,63 @@ struct Bench: ParsableCommand {
         }
         report(times, extra: ["tokens_per_s": Double(batch * seq) / median(times), "peak_rss_mb": peakRSSMegabytes(),
                               "parameters": Double(m.parameterCount)])
+    }
+
+    /// A model with a fresh 2-way classifier (and pooler when missing) over `base`'s weights.
+    func withTwoWayHead(_ base: BertModel, seed: UInt64) -> BertModel {
+        var cfg = base.config
+        cfg.id2label = ["LABEL_0", "LABEL_1"]
+        var m = BertModel(config: cfg, pooler: true, head: .classification(numLabels: 2), kronecker: base.kronecker)
+        for (name, ref) in base.params.entries { if let r = m.params.ref(name), r.count == ref.count { m.params.set(r, base.params.values(ref)) } }
+        m.initializeRandomly(seed: seed, only: ["classifier.", base.pooler == nil ? "pooler." : "-"])
+        return m
+    }
+
+    /// One stage-2 distillation step (batch × seq, 2-way task): teacher forward with hidden states
+    /// and scores, student forward with dropout, every term (embedding, attention, hidden, soft
+    /// logits, cross-entropy), backward, clipping, AdamW.
+    func benchDistill() throws {
+        guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
+        let base = try loadModel(model: model, config: config)
+        let teacher = withTwoWayHead(base, seed: 3)
+        var sbase: BertModel
+        if let student {
+            sbase = try BertModel.load(folder: student)
+        } else if let preset {
+            let specs = try CompressionPlan.preset(preset, config: base.config).specs(for: base.config)
+            sbase = BertModel(config: base.config.with(kronecker: specs), pooler: true, kronecker: specs)
+            sbase.initializeRandomly(seed: 4)
+        } else { throw ValidationError("distill mode needs --student DIR or --preset") }
+        var s = withTwoWayHead(sbase, seed: 5)
+        guard s.config.numHiddenLayers == teacher.config.numHiddenLayers, s.config.hiddenSize == teacher.config.hiddenSize else {
+            throw ValidationError("the student's layers / hidden size differ from the teacher's")
+        }
+        var rng = SplitMix64(seed: 1)
+        let ids = (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(base.config.vocabSize)) } }
+        let labels = (0..<batch).map { _ in Int(rng.next() % 2) }
+        let input = BertInput(ids: ids)
+        let entries = s.params.entries.map { (name: $0.name, offset: $0.ref.offset, count: $0.ref.count) }
+        var opt = AdamW(count: s.params.count, decayMask: AdamW.decayMask(entries: entries, total: s.params.count))
+        var grads = [Float](repeating: 0, count: s.params.count)
+        var drop: DropoutState? = DropoutState(seed: 5)
+        let all = ForwardOptions(hiddenStates: true, attentionScores: true)
+        var times: [Double] = []
+        for it in 0..<(warmup + iters) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for i in grads.indices { grads[i] = 0 }
+            let tOut = try teacher.forward(input, options: all)
+            let (out, cache) = try s.forwardTrain(input, options: all, dropout: &drop)
+            let r = DistillStep.compute(teacher: tOut, student: out, input: input, heads: s.config.numAttentionHeads,
+                                        weights: DistillWeights(), terms: DistillTerms(intermediate: true, prediction: true, supervised: true),
+                                        labels: labels)
+            grads.withUnsafeMutableBufferPointer { s.backward(cache, r.upstream, into: $0.baseAddress!) }
+            clipGradNorm(&grads, maxNorm: 1)
+            s.params.withMutableStorage { opt.update(params: &$0, grads: grads, lr: 1e-5) }
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            if it >= warmup { times.append(dt) }
+        }
+        report(times, extra: ["tokens_per_s": Double(batch * seq) / median(times), "peak_rss_mb": peakRSSMegabytes(),
+                              "student_parameters": Double(s.parameterCount)])
     }
 
     func benchGemm() throws {
