@@ -329,21 +329,79 @@ void kb_swap01_window(const float *src, ptrdiff_t d0, ptrdiff_t d1, ptrdiff_t d2
     }
 }
 
-// out[j1][t][i2] = sum_j2 x[t][j1][j2] * b[i2][j2] for t in [t0, t0 + nt): X·Bᵀ per token, written
-// with the token and row axes swapped (so A can multiply all tokens in one GEMM).
-void kb_apply_bt_swapped(const float *x, ptrdiff_t N, ptrdiff_t n1, ptrdiff_t n2, const float *b, ptrdiff_t m2,
-                         ptrdiff_t t0, ptrdiff_t nt, float *out) {
+// z[t][i2][j1] = sum_j2 b[i2][j2] * x[t][j1][j2] for t in [t0, t0 + nt): X_t·Bᵀ for a small B,
+// written transposed per token (so A can multiply all tokens in one contiguous GEMM, and no axis
+// is moved across tokens). x [N][n1][n2], z [N][m2][n1].
+void kb_bmix_tr(const float *x, ptrdiff_t n1, ptrdiff_t n2, const float *b, ptrdiff_t m2,
+                ptrdiff_t t0, ptrdiff_t nt, float *z) {
     for (ptrdiff_t t = t0; t < t0 + nt; t++) {
         const float *xt = x + t * n1 * n2;
-        for (ptrdiff_t j1 = 0; j1 < n1; j1++) {
-            const float *xr = xt + j1 * n2;
-            float *o = out + (j1 * N + t) * m2;
-            for (ptrdiff_t i2 = 0; i2 < m2; i2++) {
-                const float *bi = b + i2 * n2;
-                float s = 0.0f;
-                for (ptrdiff_t j2 = 0; j2 < n2; j2++) s += xr[j2] * bi[j2];
-                o[i2] = s;
+        float *zt = z + t * m2 * n1;
+        for (ptrdiff_t i2 = 0; i2 < m2; i2++) {
+            const float *bi = b + i2 * n2;
+            float *zr = zt + i2 * n1;
+            if (n2 == 2) {
+                const float b0 = bi[0], b1 = bi[1];
+                for (ptrdiff_t j1 = 0; j1 < n1; j1++) zr[j1] = b0 * xt[2 * j1] + b1 * xt[2 * j1 + 1];
+            } else {
+                for (ptrdiff_t j1 = 0; j1 < n1; j1++) zr[j1] = 0.0f;
+                for (ptrdiff_t j2 = 0; j2 < n2; j2++) {
+                    const float bv = bi[j2];
+                    for (ptrdiff_t j1 = 0; j1 < n1; j1++) zr[j1] += bv * xt[j1 * n2 + j2];
+                }
             }
+        }
+    }
+}
+
+// dx[t][j1][j2] += sum_i2 dz[t][i2][j1] * b[i2][j2]: the input gradient of kb_bmix_tr.
+void kb_bmix_tr_back_x(const float *dz, ptrdiff_t n1, ptrdiff_t n2, const float *b, ptrdiff_t m2,
+                       ptrdiff_t t0, ptrdiff_t nt, float *dx) {
+    for (ptrdiff_t t = t0; t < t0 + nt; t++) {
+        const float *dzt = dz + t * m2 * n1;
+        float *dxt = dx + t * n1 * n2;
+        for (ptrdiff_t i2 = 0; i2 < m2; i2++) {
+            const float *dr = dzt + i2 * n1, *bi = b + i2 * n2;
+            if (n2 == 2) {
+                const float b0 = bi[0], b1 = bi[1];
+                for (ptrdiff_t j1 = 0; j1 < n1; j1++) { dxt[2 * j1] += dr[j1] * b0; dxt[2 * j1 + 1] += dr[j1] * b1; }
+            } else {
+                for (ptrdiff_t j1 = 0; j1 < n1; j1++) {
+                    const float d = dr[j1];
+                    for (ptrdiff_t j2 = 0; j2 < n2; j2++) dxt[j1 * n2 + j2] += d * bi[j2];
+                }
+            }
+        }
+    }
+}
+
+// db[i2][j2] += sum_t sum_j1 dz[t][i2][j1] * x[t][j1][j2]: the gradient of B in kb_bmix_tr.
+void kb_bmix_tr_back_b(const float *dz, const float *x, ptrdiff_t n1, ptrdiff_t n2, ptrdiff_t m2,
+                       ptrdiff_t t0, ptrdiff_t nt, float *db) {
+    for (ptrdiff_t t = t0; t < t0 + nt; t++) {
+        const float *dzt = dz + t * m2 * n1, *xt = x + t * n1 * n2;
+        for (ptrdiff_t i2 = 0; i2 < m2; i2++) {
+            const float *dr = dzt + i2 * n1;
+            for (ptrdiff_t j2 = 0; j2 < n2; j2++) {
+                float acc = 0.0f;
+                for (ptrdiff_t j1 = 0; j1 < n1; j1++) acc += dr[j1] * xt[j1 * n2 + j2];
+                db[i2 * n2 + j2] += acc;
+            }
+        }
+    }
+}
+
+// y[t][i][j] (+)= w[t][j][i] for t in [t0, t0 + nt): each token's [r][c] block transposed to [c][r].
+void kb_tr_tokens(const float *w, ptrdiff_t r, ptrdiff_t c, ptrdiff_t t0, ptrdiff_t nt, float *y, int accumulate) {
+    for (ptrdiff_t t = t0; t < t0 + nt; t++) {
+        const float *wt = w + t * r * c;
+        float *yt = y + t * r * c;
+        if (r == 2 && !accumulate) {
+            for (ptrdiff_t i = 0; i < c; i++) { yt[2 * i] = wt[i]; yt[2 * i + 1] = wt[c + i]; }
+        } else if (accumulate) {
+            for (ptrdiff_t j = 0; j < r; j++) for (ptrdiff_t i = 0; i < c; i++) yt[i * r + j] += wt[j * c + i];
+        } else {
+            for (ptrdiff_t j = 0; j < r; j++) for (ptrdiff_t i = 0; i < c; i++) yt[i * r + j] = wt[j * c + i];
         }
     }
 }

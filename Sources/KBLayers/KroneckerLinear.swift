@@ -62,6 +62,11 @@ public struct KroneckerLinear: Sendable, Equatable {
             if let bias { Kernels.addBias(y, rows: N, cols: s.rows, bias: bias) }
             return
         }
+        if s.m2 * s.n2 <= 64 && order == .bFirst {
+            forwardSmallB(x, rows: N, a: a, b: b, out: y, z: t1, w: yp)
+            if let bias { Kernels.addBias(y, rows: N, cols: s.rows, bias: bias) }
+            return
+        }
         if order == .aFirst { swapAxes(x, d0: N, d1: s.n1, d2: s.n2, into: t1) }  // Xp [n1][N·n2]
         for k in 0..<rank {
             let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
@@ -69,14 +74,8 @@ public struct KroneckerLinear: Sendable, Equatable {
             switch order {
             case .bFirst:
                 // Zp = (X · B_kᵀ) with axes swapped: [n1][N·m2]
-                if s.m2 * s.n2 <= 64 {
-                    parallelChunks(N, minPerThread: max(1, 32768 / max(1, s.n1 * s.n2))) { r in
-                        kb_apply_bt_swapped(x, N, s.n1, s.n2, bk, s.m2, r.lowerBound, r.count, t2)
-                    }
-                } else {
-                    rightMultiplyBt(x, rows: N * s.n1, k: s.n2, b: bk, n: s.m2, into: t1, accumulate: false)
-                    swapAxes(t1, d0: N, d1: s.n1, d2: s.m2, into: t2)
-                }
+                rightMultiplyBt(x, rows: N * s.n1, k: s.n2, b: bk, n: s.m2, into: t1, accumulate: false)
+                swapAxes(t1, d0: N, d1: s.n1, d2: s.m2, into: t2)
                 // Yp += A_k · Zp: [m1, n1] × [n1, N·m2]
                 sgemm(transA: false, transB: false, m: s.m1, n: N * s.m2, k: s.n1, a: ak, lda: s.n1, b: t2, ldb: N * s.m2,
                       beta: beta, c: yp, ldc: N * s.m2)
@@ -124,6 +123,11 @@ public struct KroneckerLinear: Sendable, Equatable {
         if s.m1 * s.n1 <= 64 {
             if let dBias { Linear.biasGrad(dy, rows: N, cols: s.rows, ld: s.rows, into: dBias) }
             backwardSmallA(x, dy: dy, rows: N, a: a, b: b, dA: dA, dB: dB, dx: dx, accumulate: accumulate)
+            return
+        }
+        if s.m2 * s.n2 <= 64 && order == .bFirst {
+            if let dBias { Linear.biasGrad(dy, rows: N, cols: s.rows, ld: s.rows, into: dBias) }
+            backwardSmallB(x, dy: dy, rows: N, a: a, b: b, dA: dA, dB: dB, dx: dx, accumulate: accumulate)
             return
         }
         let big = N * max(s.n1 * max(s.n2, s.m2), s.m1 * max(s.n2, s.m2))
@@ -186,6 +190,52 @@ public struct KroneckerLinear: Sendable, Equatable {
 }
 
 extension KroneckerLinear {
+    /// A small B (m2·n2 ≤ 64, `.bFirst`): every move of data stays inside a token. Per term,
+    /// Z'_t = B·X_tᵀ ([m2, n1], one token-local pass), then W = Z'·Aᵀ as one contiguous
+    /// [N·m2, n1]×[n1, m1] GEMM (W_t = (X_t Bᵀ)ᵀ Aᵀ = Y_tᵀ), and Y_t = W_tᵀ (a token-local transpose).
+    /// Replaces the cross-token axis swaps, which ran at a few GB/s on the kb8 attention shapes.
+    func forwardSmallB(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                       out y: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>) {
+        let s = shape
+        let per = max(1, 16384 / max(1, s.cols))
+        for k in 0..<rank {
+            let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
+            parallelChunks(N, minPerThread: per) { r in kb_bmix_tr(x, s.n1, s.n2, bk, s.m2, r.lowerBound, r.count, z) }
+            sgemm(transA: false, transB: true, m: N * s.m2, n: s.m1, k: s.n1, a: z, lda: s.n1, b: ak, ldb: s.n1,
+                  beta: k == 0 ? 0 : 1, c: w, ldc: s.m1)
+        }
+        parallelChunks(N, minPerThread: per) { r in kb_tr_tokens(w, s.m2, s.m1, r.lowerBound, r.count, y, 0) }
+    }
+
+    /// Backward of `forwardSmallB`: with G'_t = (∂L/∂Y_t)ᵀ ([m2, m1], token-local),
+    /// ∂A += G'ᵀ Z' and ∂Z' = G' A (GEMMs over N·m2 rows), then ∂B and ∂X from ∂Z' token by token.
+    func backwardSmallB(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                        dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulate: Bool) {
+        let s = shape
+        let per = max(1, 16384 / max(1, s.cols))
+        let g = FloatBuffer(count: N * s.m2 * s.m1, zeroed: false)
+        parallelChunks(N, minPerThread: per) { r in kb_tr_tokens(dy, s.m1, s.m2, r.lowerBound, r.count, g.ptr, 0) }
+        let z = FloatBuffer(count: N * s.m2 * s.n1, zeroed: false), dz = FloatBuffer(count: N * s.m2 * s.n1, zeroed: false)
+        let dxAcc = FloatBuffer(count: dx == nil ? 0 : N * s.cols)
+        for k in 0..<rank {
+            let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
+            let dak = dA + k * s.m1 * s.n1, dbk = dB + k * s.m2 * s.n2
+            parallelChunks(N, minPerThread: per) { r in kb_bmix_tr(x, s.n1, s.n2, bk, s.m2, r.lowerBound, r.count, z.ptr) }
+            // ∂A_k += G'ᵀ · Z': [m1, N·m2] × [N·m2, n1]
+            sgemm(transA: true, transB: false, m: s.m1, n: s.n1, k: N * s.m2, a: g.ptr, lda: s.m1, b: z.ptr, ldb: s.n1,
+                  beta: 1, c: dak, ldc: s.n1)
+            // ∂Z' = G' · A_k: [N·m2, m1] × [m1, n1]
+            sgemm(transA: false, transB: false, m: N * s.m2, n: s.n1, k: s.m1, a: g.ptr, lda: s.m1, b: ak, ldb: s.n1,
+                  c: dz.ptr, ldc: s.n1)
+            kb_bmix_tr_back_b(dz.ptr, x, s.n1, s.n2, s.m2, 0, N, dbk)
+            if dx != nil {
+                parallelChunks(N, minPerThread: per) { r in kb_bmix_tr_back_x(dz.ptr, s.n1, s.n2, bk, s.m2, r.lowerBound, r.count, dxAcc.ptr) }
+            }
+        }
+        guard let dx else { return }
+        if accumulate { Kernels.add(dx, dxAcc.ptr, count: N * s.cols) } else { dx.update(from: dxAcc.ptr, count: N * s.cols) }
+    }
+
     /// Backward of `forwardSmallA` (no axis moves): with G_t = ∂L/∂Y_t,
     /// `.bFirst` (Z_t = X_t Bᵀ, Y_t = A Z_t): ∂Z_t = Aᵀ G_t, ∂A += Σ_t G_t Z_tᵀ, ∂B += ∂Zᵀ X, ∂X = ∂Z B;
     /// `.aFirst` (W_t = A X_t, Y = W Bᵀ): ∂B += Gᵀ W, ∂W = G B, ∂A += Σ_t ∂W_t X_tᵀ, ∂X_t = Aᵀ ∂W_t.

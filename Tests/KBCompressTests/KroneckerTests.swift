@@ -113,17 +113,20 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
     }
 
     /// Finite differences (Double) on the loss Σ w ⊙ y, for A and x.
-    @Test func finiteDifferences() {
-        let s = KroneckerShape(m1: 2, n1: 3, m2: 3, n2: 2), r = 2, N = 3
+    /// (2×3 ⊗ 3×2 runs the small-A path; 9×8 ⊗ 2×3 the small-B path in `.bFirst`.)
+    @Test(arguments: [KroneckerShape(m1: 2, n1: 3, m2: 3, n2: 2), KroneckerShape(m1: 9, n1: 8, m2: 2, n2: 3)])
+    func finiteDifferences(shape s: KroneckerShape) {
+        let r = 2, N = 3
+        let p1 = s.m1 * s.n1, p2 = s.m2 * s.n2
         var rng = R(s: 5)
-        let a = rng.array(r * 6), b = rng.array(r * 6), x = rng.array(N * s.cols), wy = rng.array(N * s.rows)
+        let a = rng.array(r * p1), b = rng.array(r * p2), x = rng.array(N * s.cols), wy = rng.array(N * s.rows)
         func loss(_ a: [Double], _ b: [Double], _ x: [Double]) -> Double {
             var tot = 0.0
             for t in 0..<N { for k in 0..<r {
                 for i1 in 0..<s.m1 { for i2 in 0..<s.m2 {
                     var acc = 0.0
                     for j1 in 0..<s.n1 { for j2 in 0..<s.n2 {
-                        acc += a[k * 6 + i1 * s.n1 + j1] * b[k * 6 + i2 * s.n2 + j2] * x[t * s.cols + j1 * s.n2 + j2]
+                        acc += a[k * p1 + i1 * s.n1 + j1] * b[k * p2 + i2 * s.n2 + j2] * x[t * s.cols + j1 * s.n2 + j2]
                     } }
                     tot += acc * Double(wy[t * s.rows + i1 * s.m2 + i2])
                 } }

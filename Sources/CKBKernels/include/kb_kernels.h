@@ -43,9 +43,13 @@ void kb_scale(float *x, float s, ptrdiff_t n);
 void kb_swap01_window(const float *src, ptrdiff_t d0, ptrdiff_t d1, ptrdiff_t d2, ptrdiff_t j0, ptrdiff_t nj, float *dst);
 // y = x · bᵀ (+ y with accumulate) for x [rows, k], b [n, k] with small k, n (no BLAS call overhead).
 void kb_small_right(const float *x, ptrdiff_t rows, ptrdiff_t k, const float *b, ptrdiff_t n, float *y, int accumulate);
-// out[j1][t][:] = x[t][j1][:] · bᵀ for t in [t0, t0 + nt) (X·Bᵀ with the token axis moved inside).
-void kb_apply_bt_swapped(const float *x, ptrdiff_t N, ptrdiff_t n1, ptrdiff_t n2, const float *b, ptrdiff_t m2,
-                         ptrdiff_t t0, ptrdiff_t nt, float *out);
+void kb_bmix_tr(const float *x, ptrdiff_t n1, ptrdiff_t n2, const float *b, ptrdiff_t m2,
+                ptrdiff_t t0, ptrdiff_t nt, float *z);
+void kb_bmix_tr_back_x(const float *dz, ptrdiff_t n1, ptrdiff_t n2, const float *b, ptrdiff_t m2,
+                       ptrdiff_t t0, ptrdiff_t nt, float *dx);
+void kb_bmix_tr_back_b(const float *dz, const float *x, ptrdiff_t n1, ptrdiff_t n2, ptrdiff_t m2,
+                       ptrdiff_t t0, ptrdiff_t nt, float *db);
+void kb_tr_tokens(const float *w, ptrdiff_t r, ptrdiff_t c, ptrdiff_t t0, ptrdiff_t nt, float *y, int accumulate);
 // y[t][i1][:] (+)= sum_j1 a[i1][j1] z[t][j1][:] for t in [t0, t0 + nt) (small A, no axis moves).
 void kb_small_left(const float *a, ptrdiff_t m1, ptrdiff_t n1, const float *z, ptrdiff_t d,
                    ptrdiff_t t0, ptrdiff_t nt, float *y, int accumulate);
