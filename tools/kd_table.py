@@ -1,0 +1,119 @@
+"""Results of scripts/kd_full.sh: teacher vs student dev scores, retention, size, and the ablation,
+as a Markdown table (stdout), runs/kd/results.json and an SVG plot (docs/kd_retention.svg).
+
+    python3 tools/kd_table.py [--runs runs/kd] [--teachers runs/finetune] [--kbert .build/release/kbert]
+
+Main metric per task as GLUE reports it: SST-2 and RTE accuracy, MRPC F1, STS-B Spearman, CoLA
+Matthews correlation. Retention = student / teacher on that metric. Only finished runs (a
+DONE marker or an eval_results.json) are listed; a missing run is shown as "-".
+"""
+import argparse, json, pathlib, subprocess
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ap = argparse.ArgumentParser()
+ap.add_argument("--runs", default=str(ROOT / "runs/kd"))
+ap.add_argument("--teachers", default=str(ROOT / "runs/finetune"))
+ap.add_argument("--kbert", default=str(ROOT / ".build/release/kbert"))
+ap.add_argument("--svg", default=str(ROOT / "docs/kd_retention.svg"))
+args = ap.parse_args()
+
+TASKS = ["sst2", "mrpc", "stsb", "rte", "cola"]
+MAIN = {"sst2": "accuracy", "mrpc": "f1", "stsb": "spearman", "rte": "accuracy", "cola": "mcc"}
+NAMES = {"sst2": "SST-2", "mrpc": "MRPC", "stsb": "STS-B", "rte": "RTE", "cola": "CoLA"}
+GOAL = {"r8": {"cola": 85.0}, "r21": {}}
+PAPER = {"r8": {"sst2": 98.4, "mrpc": 100.7, "stsb": 99.2, "rte": 100.3, "cola": 75.4},
+         "r21": {"sst2": 94.6, "mrpc": 99.1, "stsb": 95.4, "rte": 96.6, "cola": 53.6}}
+runs, teachers = pathlib.Path(args.runs), pathlib.Path(args.teachers)
+
+def metrics(d):
+    f = pathlib.Path(d) / "eval_results.json"
+    return json.loads(f.read_text())["metrics"] if f.exists() else None
+
+def inspect(d):
+    try:
+        out = subprocess.run([args.kbert, "inspect", "--model", str(d), "--json"], capture_output=True, text=True, check=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+    except Exception:
+        return None
+
+def size(d):
+    f = pathlib.Path(d) / "model.safetensors"
+    return f.stat().st_size if f.exists() else None
+
+results = {"teachers": {}, "students": {}, "ablation": {}}
+for t in TASKS:
+    m = metrics(teachers / t)
+    if m: results["teachers"][t] = m
+rows = []
+for plan in ["r8", "r21"]:
+    info = inspect(runs / plan / "init")
+    for t in TASKS:
+        tm, sm = results["teachers"].get(t), metrics(runs / plan / t)
+        if not (tm and sm):
+            continue
+        ret = sm[MAIN[t]] / tm[MAIN[t]] * 100 if tm[MAIN[t]] else float("nan")
+        results["students"].setdefault(plan, {})[t] = {"metrics": sm, "retention_percent": ret,
+                                                       "parameters": info and info["parameters"],
+                                                       "compression_factor": info and info["compression_factor"],
+                                                       "file_bytes": size(runs / plan / t)}
+for name in ["mrpc-no-stage1", "mrpc-no-kd", "sst2-no-stage1", "sst2-no-kd"]:
+    m = metrics(runs / "r8" / name)
+    if m: results["ablation"][name] = m
+(runs / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+
+def pct(x): return f"{x * 100:.2f}"
+print("| task (metric) | teacher | ratio ≈ 8 student | retained | ratio ≈ 21 student | retained | paper retained (KB8 / KB21) |")
+print("|---|---|---|---|---|---|---|")
+for t in TASKS:
+    tm = results["teachers"].get(t)
+    cells = [f"{NAMES[t]} ({MAIN[t]})", pct(tm[MAIN[t]]) if tm else "-"]
+    for plan in ["r8", "r21"]:
+        s = results["students"].get(plan, {}).get(t)
+        cells += [pct(s["metrics"][MAIN[t]]), f"{s['retention_percent']:.1f}%"] if s else ["-", "-"]
+    cells.append(f"{PAPER['r8'][t]}% / {PAPER['r21'][t]}%")
+    print("| " + " | ".join(cells) + " |")
+print()
+for plan in ["r8", "r21"]:
+    s = next(iter(results["students"].get(plan, {}).values()), None)
+    if s:
+        print(f"- {plan}: {s['parameters']:,} parameters (compression {s['compression_factor']:.2f}x, embeddings and pooler counted, "
+              f"classifier not), student file {s['file_bytes']:,} bytes")
+if results["ablation"]:
+    print("\n| ablation (ratio ≈ 8) | SST-2 acc | MRPC F1 |\n|---|---|---|")
+    full = results["students"].get("r8", {})
+    def cell(task, name):
+        m = full.get(task, {}).get("metrics") if name == "full" else results["ablation"].get(f"{task}-{name}")
+        return pct(m[MAIN[task]]) if m else "-"
+    for name, label in [("full", "both stages"), ("no-stage1", "no stage 1 (general KD)"), ("no-kd", "no KD in stage 2 (labels only)")]:
+        print(f"| {label} | {cell('sst2', name)} | {cell('mrpc', name)} |")
+
+# SVG: retention per task, one bar per plan, the 100% line and the paper's retention as ticks.
+W, H, left, top, bottom = 640, 300, 50, 30, 40
+lo, hi = 40.0, 110.0
+y = lambda v: top + (hi - max(lo, min(hi, v))) / (hi - lo) * (H - top - bottom)
+group = (W - left - 20) / len(TASKS)
+svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
+       f'<text x="{W/2}" y="16" text-anchor="middle" font-size="13">Dev score retained by the Kronecker students (% of the teacher)</text>']
+for v in range(int(lo), int(hi) + 1, 10):
+    svg.append(f'<line x1="{left}" x2="{W-20}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/><text x="{left-6}" y="{y(v)+4:.1f}" text-anchor="end">{v}%</text>')
+svg.append(f'<line x1="{left}" x2="{W-20}" y1="{y(100):.1f}" y2="{y(100):.1f}" stroke="#555" stroke-dasharray="4 3"/>')
+colors = {"r8": "#3b6fb6", "r21": "#e08a2c"}
+for i, t in enumerate(TASKS):
+    x0 = left + i * group + group * 0.15
+    for j, plan in enumerate(["r8", "r21"]):
+        bw = group * 0.32
+        x = x0 + j * bw
+        s = results["students"].get(plan, {}).get(t)
+        if s:
+            r = s["retention_percent"]
+            svg.append(f'<rect x="{x:.1f}" y="{y(r):.1f}" width="{bw-2:.1f}" height="{y(lo)-y(r):.1f}" fill="{colors[plan]}"/>')
+            svg.append(f'<text x="{x+bw/2-1:.1f}" y="{y(r)-3:.1f}" text-anchor="middle" font-size="9">{r:.0f}</text>')
+        p = PAPER[plan][t]
+        svg.append(f'<line x1="{x:.1f}" x2="{x+bw-2:.1f}" y1="{y(p):.1f}" y2="{y(p):.1f}" stroke="#000" stroke-width="2"/>')
+    svg.append(f'<text x="{x0+group*0.32:.1f}" y="{H-bottom+16}" text-anchor="middle">{NAMES[t]}</text>')
+svg.append(f'<rect x="{left+10}" y="{H-14}" width="10" height="10" fill="{colors["r8"]}"/><text x="{left+24}" y="{H-5}">ratio ≈ 8</text>'
+           f'<rect x="{left+100}" y="{H-14}" width="10" height="10" fill="{colors["r21"]}"/><text x="{left+114}" y="{H-5}">ratio ≈ 21</text>'
+           f'<line x1="{left+200}" x2="{left+215}" y1="{H-9}" y2="{H-9}" stroke="#000" stroke-width="2"/><text x="{left+220}" y="{H-5}">paper (KB8 / KB21 on BERT-base)</text>')
+svg.append("</svg>")
+pathlib.Path(args.svg).write_text("\n".join(svg) + "\n")
+print(f"\nwrote {runs / 'results.json'} and {args.svg}")
