@@ -94,3 +94,47 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         #expect(throws: CompressionError.self) { _ = try CompressionPlan.preset("kb99", config: c) }
     }
 }
+
+@Suite struct PlannerTests {
+    /// The planned student reaches the target (and at most 1.5× it), and no feasible plan leaves its
+    /// most compressed component (embedding, attention, FFN) less compressed than the chosen one.
+    @Test(arguments: [2.0, 2.5, 3.0])
+    func meetsTargetAndBalancesComponents(target: Double) throws {
+        let teacher = try BertModel.load(folder: tinyCls)
+        let r = try Planner.plan(teacher: teacher, targetRatio: target)
+        let (student, _) = try Compressor.compress(teacher, specs: try r.plan.specs(for: teacher.config))
+        let cf = Double(teacher.parameterCount) / Double(student.parameterCount)
+        #expect(cf >= target && cf <= target * 1.5 && abs(cf - r.ratio) < 1e-9)
+        let c = teacher.config, H = c.hiddenSize, I = c.intermediateSize, L = c.numHiddenLayers
+        func worst(_ p: CompressionPlan) throws -> Double {
+            let specs = try p.specs(for: c)
+            let att = Double(specs["encoder.layer.0.attention.self.query"]!.parameters), ffn = Double(specs["encoder.layer.0.intermediate.dense"]!.parameters)
+            let emb = Double(specs["embeddings.word_embeddings"]!.parameters)
+            return [Double(4 * L * H * H) / (4 * Double(L) * att), Double(2 * L * H * I) / (2 * Double(L) * ffn), Double(c.vocabSize * H) / emb].max()!
+        }
+        let chosen = try worst(r.plan)
+        // Brute force over the same candidate family (B sides powers of two).
+        let pow2 = { (n: Int) in (0..<8).map { 1 << $0 }.filter { n % $0 == 0 } }
+        var feasible = 0
+        for am in pow2(H) { for an in pow2(H) where am * an > 1 && am * an < H * H {
+            for fm in pow2(I) { for fn in pow2(H) where fm * fn > 1 && fm * fn < I * H {
+                for n in pow2(H) where n > 1 && n < H {
+                    let p = CompressionPlan(attention: (H / am, H / an), ffn: (I / fm, H / fn), embedding: n)
+                    guard let specs = try? p.specs(for: c), specs.values.allSatisfy({ $0.shape.maxRank <= 256 }) else { continue }
+                    let (s, _) = try Compressor.compress(teacher, specs: specs)
+                    let ratio = Double(teacher.parameterCount) / Double(s.parameterCount)
+                    guard ratio >= target && ratio <= target * 1.5 else { continue }
+                    feasible += 1
+                    #expect(try worst(p) >= chosen * 0.99, "\(p.summary) is more balanced than \(r.plan.summary)")
+                }
+            } }
+        } }
+        #expect(feasible > 1, "the brute force saw alternatives")
+    }
+
+    @Test func unreachableTargetsFail() throws {
+        let teacher = try BertModel.load(folder: tinyCls)
+        #expect(throws: CompressionError.self) { try Planner.plan(teacher: teacher, targetRatio: 1000) }
+        #expect(throws: CompressionError.self) { try Planner.plan(teacher: teacher, targetRatio: 0.5) }
+    }
+}
