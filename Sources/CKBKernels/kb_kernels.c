@@ -440,3 +440,13 @@ void kb_small_outer(const float *g, ptrdiff_t m1, const float *z, ptrdiff_t n1, 
             }
     }
 }
+
+#include <malloc.h>
+// glibc: serve large blocks from the heap (no mmap) and never trim freed memory back, so buffers
+// freed after one step are reused, already paged in, by the next.
+void kb_keep_freed_pages(void) {
+#ifdef __GLIBC__
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, 0x7fffffff);
+#endif
+}

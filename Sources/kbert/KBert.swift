@@ -25,6 +25,7 @@ struct ThreadOptions: ParsableArguments {
     func apply() throws {
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         Threads.configure(threads)
+        Memory.keepFreedPages()
     }
 }
 
