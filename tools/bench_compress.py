@@ -1,7 +1,8 @@
 """Student vs dense teacher forward latency, measured in the same run (alternating), with the
 FLOP ratio beside each measured speed-up. Cases: kb8 / kb21 on the BERT-base config (random
-weights) and ratios 8 / 21 on all-MiniLM-L6-v2 (compressed with `kbert compress --ratio`), at
-1×128 and 32×128, with 1 and 2 threads.
+weights) and, on all-MiniLM-L6-v2, the ratio-8 and ratio-21 students of the distillation runs
+(scripts/kd_full.sh shapes) and the planner's (`kbert compress --ratio`), at 1×128 and 32×128,
+with 1 and 2 threads. `--cases` picks a subset by name prefix.
 
     python3 tools/bench_compress.py --kbert .build/release/kbert
 """
@@ -16,6 +17,7 @@ ap.add_argument("--work", default=str(ROOT / "out/bench-students"))
 ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
 ap.add_argument("--batches", type=int, nargs="+", default=[1, 32])
 ap.add_argument("--rounds", type=int, default=2)
+ap.add_argument("--cases", nargs="*", default=None, help="name prefixes to run (default: all)")
 args = ap.parse_args()
 
 def kb(*a):
@@ -34,11 +36,20 @@ cases = []
 base = ["--config", args.base_config]
 for p in ["kb8", "kb21"]:
     cases.append((f"BERT-base {p}", base, base + ["--preset", p]))
+KD_SHAPES = {8: ["--attention", "192x192", "--ffn", "8x4", "--embedding", "8"],
+             21: ["--attention", "192x24", "--ffn", "16x2", "--embedding", "32"]}
 for r in [8, 21]:
-    out = f"{args.work}/minilm-r{r}"
+    out = f"{args.work}/minilm-kd-r{r}"
+    if not os.path.exists(out + "/model.safetensors"):
+        kb("compress", "--model", args.model, "--out", out, *KD_SHAPES[r], "--threads", "1")
+    cases.append((f"MiniLM kd r{r}", ["--model", args.model], ["--model", out]))
+for r in [8, 21]:
+    out = f"{args.work}/minilm-planned-r{r}"
     if not os.path.exists(out + "/model.safetensors"):
         kb("compress", "--model", args.model, "--out", out, "--ratio", str(r), "--threads", "1")
-    cases.append((f"MiniLM ratio {r}", ["--model", args.model], ["--model", out]))
+    cases.append((f"MiniLM planned r{r}", ["--model", args.model], ["--model", out]))
+if args.cases:
+    cases = [c for c in cases if any(c[0].startswith(p) for p in args.cases)]
 
 print("| case | batch×seq | threads | teacher ms | student ms | measured speed-up | FLOP ratio | compression |")
 print("|---|---|---|---|---|---|---|---|")

@@ -32,7 +32,7 @@ public struct FineTuneConfig: Codable, Sendable {
     /// Task distillation (stage 2): the fine-tuned teacher; `modelDir` is then the student.
     public var teacherDir: String? = nil
     /// "joint" (the paper: intermediate + prediction + supervised every step) or "two-phase"
-    /// (intermediate terms for the first half of the epochs, then prediction + supervised).
+    /// (intermediate terms for the first half of the steps, then prediction + supervised).
     public var schedule: String = "joint"
     public var distillWeights = DistillWeights()
     /// General distillation (stage 1): a WikiExtractor folder instead of a task; intermediate
@@ -251,7 +251,7 @@ public final class FineTuner {
                         let (out, cache) = try model.forwardTrain(input, options: all, dropout: &drop)
                         state.dropoutRNG = drop!.rng
                         let r = DistillStep.compute(teacher: tOut, student: out, input: input, heads: model.config.numAttentionHeads,
-                                                    weights: c.distillWeights, terms: distillTerms(epoch: state.epoch),
+                                                    weights: c.distillWeights, terms: distillTerms(step: state.step, total: total),
                                                     labels: task.map { $0.isRegression } == false ? idx.map { train.examples[$0].label ?? 0 } : nil,
                                                     targets: task?.isRegression == true ? idx.map { train.examples[$0].score ?? 0 } : nil)
                         var up = r.upstream
@@ -302,11 +302,13 @@ public final class FineTuner {
         return state.history
     }
 
-    /// Terms of task distillation at an epoch, by schedule.
-    func distillTerms(epoch: Int) -> DistillTerms {
+    /// Terms of task distillation at an optimizer step, by schedule. Two-phase: the intermediate
+    /// terms for the first half of the steps, then the prediction terms (soft logits and labels)
+    /// alone, so that clipping driven by the large intermediate gradients no longer shrinks them.
+    func distillTerms(step: Int, total: Int) -> DistillTerms {
         if task == nil { return DistillTerms(intermediate: true) }
         if config.schedule == "two-phase" {
-            return epoch < max(1, config.epochs / 2) ? DistillTerms(intermediate: true) : DistillTerms(intermediate: false, prediction: true, supervised: true)
+            return step < total / 2 ? DistillTerms(intermediate: true) : DistillTerms(intermediate: false, prediction: true, supervised: true)
         }
         return DistillTerms(intermediate: true, prediction: true, supervised: true)
     }

@@ -73,12 +73,8 @@ struct Bench: ParsableCommand {
         var rng = SplitMix64(seed: 1)
         let ids = (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(m.config.vocabSize)) } }
         let input = BertInput(ids: ids)
-        var times: [Double] = []
-        for it in 0..<(warmup + iters) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+        let times = try timed {
             _ = try m.forward(input)
-            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            if it >= warmup { times.append(dt) }
         }
         let tokensPerS = Double(batch * seq) / median(times)
         report(times, extra: ["tokens_per_s": tokensPerS, "peak_rss_mb": peakRSSMegabytes(),
@@ -89,11 +85,8 @@ struct Bench: ParsableCommand {
     func benchTrain() throws {
         guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
         let base = try loadModel(model: model, config: config)
-        var cfg = base.config
-        cfg.id2label = ["LABEL_0", "LABEL_1"]
-        var m = BertModel(config: cfg, pooler: true, head: .classification(numLabels: 2))
-        for (name, ref) in base.params.entries { if let r = m.params.ref(name) { m.params.set(r, base.params.values(ref)) } }
-        m.initializeRandomly(seed: 3, only: ["classifier.", base.pooler == nil ? "pooler." : "-"])
+        var m = withTwoWayHead(base, seed: 3)
+        let cfg = m.config
         var rng = SplitMix64(seed: 1)
         let ids = (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(cfg.vocabSize)) } }
         let labels = (0..<batch).map { _ in Int(rng.next() % 2) }
@@ -102,20 +95,27 @@ struct Bench: ParsableCommand {
         var opt = AdamW(count: m.params.count, decayMask: AdamW.decayMask(entries: entries, total: m.params.count))
         var grads = [Float](repeating: 0, count: m.params.count)
         var drop: DropoutState? = DropoutState(seed: 5)
-        var times: [Double] = []
-        for it in 0..<(warmup + iters) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+        let times = try timed {
             for i in grads.indices { grads[i] = 0 }
             let (out, cache) = try m.forwardTrain(input, dropout: &drop)
             let (_, g) = Loss.crossEntropy(logits: out.logits!.data, labels: labels, classes: 2)
             grads.withUnsafeMutableBufferPointer { m.backward(cache, BertUpstream(logits: g), into: $0.baseAddress!) }
             clipGradNorm(&grads, maxNorm: 1)
             m.params.withMutableStorage { opt.update(params: &$0, grads: grads, lr: 1e-5) }
-            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            if it >= warmup { times.append(dt) }
         }
         report(times, extra: ["tokens_per_s": Double(batch * seq) / median(times), "peak_rss_mb": peakRSSMegabytes(),
                               "parameters": Double(m.parameterCount)])
+    }
+
+    /// Runs `body` `warmup + iters` times; the seconds of the last `iters`.
+    func timed(_ body: () throws -> Void) rethrows -> [Double] {
+        var times: [Double] = []
+        for it in 0..<(warmup + iters) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try body()
+            if it >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
+        }
+        return times
     }
 
     /// A model with a fresh 2-way classifier (and pooler when missing) over `base`'s weights.
@@ -156,9 +156,7 @@ struct Bench: ParsableCommand {
         var grads = [Float](repeating: 0, count: s.params.count)
         var drop: DropoutState? = DropoutState(seed: 5)
         let all = ForwardOptions(hiddenStates: true, attentionScores: true)
-        var times: [Double] = []
-        for it in 0..<(warmup + iters) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+        let times = try timed {
             for i in grads.indices { grads[i] = 0 }
             let tOut = try teacher.forward(input, options: all)
             let (out, cache) = try s.forwardTrain(input, options: all, dropout: &drop)
@@ -168,8 +166,6 @@ struct Bench: ParsableCommand {
             grads.withUnsafeMutableBufferPointer { s.backward(cache, r.upstream, into: $0.baseAddress!) }
             clipGradNorm(&grads, maxNorm: 1)
             s.params.withMutableStorage { opt.update(params: &$0, grads: grads, lr: 1e-5) }
-            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            if it >= warmup { times.append(dt) }
         }
         report(times, extra: ["tokens_per_s": Double(batch * seq) / median(times), "peak_rss_mb": peakRSSMegabytes(),
                               "student_parameters": Double(s.parameterCount)])
@@ -181,15 +177,11 @@ struct Bench: ParsableCommand {
         for i in a.indices { a[i] = Float(i % 13) * 0.01 - 0.06 }
         for i in b.indices { b[i] = Float(i % 7) * 0.02 - 0.06 }
         var c = [Float](repeating: 0, count: m * n)
-        var times: [Double] = []
-        for it in 0..<(warmup + iters) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+        let times = try timed {
             a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
                 sgemm(transA: false, transB: true, m: m, n: n, k: k, a: ap.baseAddress!, lda: k,
                       b: bp.baseAddress!, ldb: k, c: cp.baseAddress!, ldc: n)
             } } }
-            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            if it >= warmup { times.append(dt) }
         }
         let gflops = 2.0 * Double(m) * Double(n) * Double(k) / median(times) / 1e9
         report(times, extra: ["gflops": gflops])

@@ -26,7 +26,7 @@ struct Distill: ParsableCommand {
     @Option(help: "Content tokens of the corpus to distill on (--stage general).") var generalTokens: Int = 2_000_000
     @Option(help: "GLUE root (default: $KBERT_DATA/glue or ../shared/data/glue).") var data: String?
     @Option(help: "Output folder.") var out: String
-    @Option(help: "joint (the paper) or two-phase (intermediate first, then prediction).") var schedule: String = "joint"
+    @Option(help: "joint (the paper) or two-phase (intermediate terms for the first half of the steps, then prediction terms).") var schedule: String = "joint"
     @Option(help: "Epochs.") var epochs: Int = 3
     @Option(help: "Peak learning rate.") var lr: Float = 1e-4
     @Option(help: "Examples per batch.") var batchSize: Int = 32
