@@ -7,7 +7,7 @@ Main metric per task as GLUE reports it: SST-2 and RTE accuracy, MRPC F1, STS-B 
 Matthews correlation. Retention = student / teacher on that metric. Only finished runs (a
 DONE marker or an eval_results.json) are listed; a missing run is shown as "-".
 """
-import argparse, json, pathlib, subprocess
+import argparse, json, os, pathlib, subprocess
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ap = argparse.ArgumentParser()
@@ -24,6 +24,34 @@ GOAL = {"r8": {"cola": 85.0}, "r21": {}}
 PAPER = {"r8": {"sst2": 98.4, "mrpc": 100.7, "stsb": 99.2, "rte": 100.3, "cola": 75.4},
          "r21": {"sst2": 94.6, "mrpc": 99.1, "stsb": 95.4, "rte": 96.6, "cola": 53.6}}
 runs, teachers = pathlib.Path(args.runs), pathlib.Path(args.teachers)
+GLUE = pathlib.Path(os.environ.get("KBERT_DATA", str(ROOT.parent / "shared/data"))) / "glue"
+
+def labels(task, split):
+    """Dev / train labels of a classification task (None for STS-B or when the file is absent)."""
+    folder, col = {"sst2": ("SST-2", "label"), "mrpc": ("MRPC", 0), "rte": ("RTE", "label"), "cola": ("CoLA", 1)}.get(task, (None, None))
+    f = GLUE / str(folder) / f"{split}.tsv"
+    if folder is None or not f.exists():
+        return None
+    rows = [r.split("\t") for r in f.read_text(encoding="utf-8-sig").splitlines() if r.strip()]
+    if isinstance(col, str):
+        i = rows[0].index(col); rows = rows[1:]
+    else:
+        i = col
+        if task == "mrpc": rows = rows[1:]
+    return [r[i].strip() for r in rows]
+
+def majority_baseline(task):
+    """The task's metric for always predicting the most frequent training label (0 for STS-B / CoLA)."""
+    tr, dv = labels(task, "train"), labels(task, "dev")
+    if not tr or not dv:
+        return 0.0
+    top = max(set(tr), key=tr.count)
+    if task == "mrpc":   # F1 of the positive class when everything is called positive
+        p = sum(1 for y in dv if y == "1") / len(dv)
+        return 2 * p / (1 + p) if top == "1" else 0.0
+    if task == "cola":
+        return 0.0       # a constant prediction has MCC 0
+    return sum(1 for y in dv if y == top) / len(dv)
 
 def metrics(d):
     f = pathlib.Path(d) / "eval_results.json"
@@ -59,14 +87,15 @@ for plan in ["r8", "r21"]:
 for name in ["mrpc-no-stage1", "mrpc-no-kd", "sst2-no-stage1", "sst2-no-kd"]:
     m = metrics(runs / "r8" / name)
     if m: results["ablation"][name] = m
-(runs / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
 
 def pct(x): return f"{x * 100:.2f}"
-print("| task (metric) | teacher | ratio ≈ 8 student | retained | ratio ≈ 21 student | retained | paper retained (KB8 / KB21) |")
-print("|---|---|---|---|---|---|---|")
+print("| task (metric) | majority-class baseline | teacher | ratio ≈ 8 student | retained | ratio ≈ 21 student | retained | paper retained (KB8 / KB21) |")
+print("|---|---|---|---|---|---|---|---|")
 for t in TASKS:
     tm = results["teachers"].get(t)
-    cells = [f"{NAMES[t]} ({MAIN[t]})", pct(tm[MAIN[t]]) if tm else "-"]
+    base = majority_baseline(t)
+    results.setdefault("majority_baseline", {})[t] = base
+    cells = [f"{NAMES[t]} ({MAIN[t]})", pct(base), pct(tm[MAIN[t]]) if tm else "-"]
     for plan in ["r8", "r21"]:
         s = results["students"].get(plan, {}).get(t)
         cells += [pct(s["metrics"][MAIN[t]]), f"{s['retention_percent']:.1f}%"] if s else ["-", "-"]
@@ -86,6 +115,8 @@ if results["ablation"]:
         return pct(m[MAIN[task]]) if m else "-"
     for name, label in [("full", "both stages"), ("no-stage1", "no stage 1 (general KD)"), ("no-kd", "no KD in stage 2 (labels only)")]:
         print(f"| {label} | {cell('sst2', name)} | {cell('mrpc', name)} |")
+
+(runs / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
 
 # SVG: retention per task, one bar per plan, the 100% line and the paper's retention as ticks.
 W, H, left, top, bottom = 640, 300, 50, 30, 40
