@@ -182,9 +182,9 @@ public struct KroneckerLinear: Sendable, Equatable {
         guard let dx else { return }
         if order == .aFirst {
             swapAxes(dxAcc.ptr, d0: s.n1, d1: N, d2: s.n2, into: t1.ptr)
-            if accumulate { Kernels.add(dx, t1.ptr, count: N * s.cols) } else { dx.update(from: t1.ptr, count: N * s.cols) }
+            store(t1.ptr, into: dx, count: N * s.cols, accumulate: accumulate)
         } else {
-            if accumulate { Kernels.add(dx, dxAcc.ptr, count: N * s.cols) } else { dx.update(from: dxAcc.ptr, count: N * s.cols) }
+            store(dxAcc.ptr, into: dx, count: N * s.cols, accumulate: accumulate)
         }
     }
 }
@@ -232,8 +232,7 @@ extension KroneckerLinear {
                 parallelChunks(N, minPerThread: per) { r in kb_bmix_tr_back_x(dz.ptr, s.n1, s.n2, bk, s.m2, r.lowerBound, r.count, dxAcc.ptr) }
             }
         }
-        guard let dx else { return }
-        if accumulate { Kernels.add(dx, dxAcc.ptr, count: N * s.cols) } else { dx.update(from: dxAcc.ptr, count: N * s.cols) }
+        if let dx { store(dxAcc.ptr, into: dx, count: N * s.cols, accumulate: accumulate) }
     }
 
     /// Backward of `forwardSmallA` (no axis moves): with G_t = ∂L/∂Y_t,
@@ -279,9 +278,14 @@ extension KroneckerLinear {
             }
             for i in 0..<(s.m1 * s.n1) { dak[i] += partial[i] }
         }
-        guard let dx else { return }
-        if accumulate { Kernels.add(dx, dxAcc.ptr, count: N * s.cols) } else { dx.update(from: dxAcc.ptr, count: N * s.cols) }
+        if let dx { store(dxAcc.ptr, into: dx, count: N * s.cols, accumulate: accumulate) }
     }
+}
+
+/// dst (+)= src: how a layer hands back its input gradient (`accumulate` when dst already holds one).
+@inline(__always)
+func store(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int, accumulate: Bool) {
+    if accumulate { Kernels.add(dst, src, count: count) } else { dst.update(from: src, count: count) }
 }
 
 /// dst[j][i][:] = src[i][j][:] for src of shape [d0][d1][d2] (swap the two outer axes).

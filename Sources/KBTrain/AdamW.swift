@@ -1,5 +1,6 @@
 import CKBKernels
 import Foundation
+import KBBert
 import KBTensor
 
 /// AdamW with decoupled weight decay (PyTorch's `torch.optim.AdamW`), over one flat parameter
@@ -30,6 +31,12 @@ public struct AdamW: Sendable {
     }
 
     /// Decay mask for named parameters: no decay on biases and LayerNorm weights (HF's convention).
+    /// AdamW over every parameter of `params`, with no decay on biases and LayerNorms.
+    public init(parameters params: ParameterStore, weightDecay: Float = 0.01) {
+        let entries = params.entries.map { (name: $0.name, offset: $0.ref.offset, count: $0.ref.count) }
+        self.init(count: params.count, decayMask: AdamW.decayMask(entries: entries, total: params.count), weightDecay: weightDecay)
+    }
+
     public static func decayMask(entries: [(name: String, offset: Int, count: Int)], total: Int) -> [UInt8] {
         var mask = [UInt8](repeating: 0, count: total)
         for e in entries where !(e.name.hasSuffix(".bias") || e.name.contains("LayerNorm")) {

@@ -121,6 +121,7 @@ public final class FineTuner {
             let file = try SafeTensorsFile(path: wpath)
             let found = try BertWeights.inspect(file)
             var m = try BertModel.load(config: cfg, weights: file, head: .classification(numLabels: task.numLabels), allowMissingHead: true)
+            var poolerSet = found.pooler
             if found.head != .classification(numLabels: task.numLabels) {
                 if let t {
                     // Stage 2 (PAPER.md §1): the prediction head, and the pooler under it, come from
@@ -132,15 +133,13 @@ public final class FineTuner {
                         }
                         m.params.set(ref, t.params.values(r))
                     }
+                    poolerSet = true
                 } else {
                     onEvent(.note("\(config.modelDir): no \(task.numLabels)-way classifier (found \(found.head)); starting a fresh head"))
                     m.initializeRandomly(seed: config.seed, only: ["classifier."])
-                    if !found.pooler {
-                        onEvent(.note("\(config.modelDir): no pooler; starting a fresh one"))
-                        m.initializeRandomly(seed: config.seed &+ 1, only: ["pooler."])
-                    }
                 }
-            } else if !found.pooler {
+            }
+            if !poolerSet {
                 onEvent(.note("\(config.modelDir): no pooler; starting a fresh one"))
                 m.initializeRandomly(seed: config.seed &+ 1, only: ["pooler."])
             }
@@ -198,9 +197,7 @@ public final class FineTuner {
         let total = c.maxSteps.map { min($0, c.epochs * updatesPerEpoch) } ?? c.epochs * updatesPerEpoch
         let warmupSteps = c.warmup < 1 ? Int(c.warmup * Double(total)) : Int(c.warmup)
         let schedule = LinearSchedule(peak: c.lr, warmup: warmupSteps, total: total)
-        let entries = model.params.entries.map { (name: $0.name, offset: $0.ref.offset, count: $0.ref.count) }
-        var opt = AdamW(count: model.params.count, decayMask: AdamW.decayMask(entries: entries, total: model.params.count),
-                        weightDecay: c.weightDecay)
+        var opt = AdamW(parameters: model.params, weightDecay: c.weightDecay)
         var state = TrainState(generation: 0, step: 0, epoch: 0, batchInEpoch: 0, dropoutRNG: SplitMix64(seed: c.seed &+ 0xD0),
                                bestMetric: nil, bestEpoch: nil, history: [], configHash: c.resumeKey)
         let logPath = c.outDir + "/log.jsonl"

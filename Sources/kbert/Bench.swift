@@ -86,13 +86,8 @@ struct Bench: ParsableCommand {
         guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
         let base = try loadModel(model: model, config: config)
         var m = withTwoWayHead(base, seed: 3)
-        let cfg = m.config
-        var rng = SplitMix64(seed: 1)
-        let ids = (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(cfg.vocabSize)) } }
-        let labels = (0..<batch).map { _ in Int(rng.next() % 2) }
-        let input = BertInput(ids: ids)
-        let entries = m.params.entries.map { (name: $0.name, offset: $0.ref.offset, count: $0.ref.count) }
-        var opt = AdamW(count: m.params.count, decayMask: AdamW.decayMask(entries: entries, total: m.params.count))
+        let (input, labels) = randomBatch(vocab: m.config.vocabSize)
+        var opt = AdamW(parameters: m.params)
         var grads = [Float](repeating: 0, count: m.params.count)
         var drop: DropoutState? = DropoutState(seed: 5)
         let times = try timed {
@@ -116,6 +111,14 @@ struct Bench: ParsableCommand {
             if it >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
         }
         return times
+    }
+
+    /// `batch` × `seq` seeded random token ids and 2-way labels (the same for every mode and run).
+    func randomBatch(vocab: Int) -> (BertInput, [Int]) {
+        var rng = SplitMix64(seed: 1)
+        let ids = (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(vocab)) } }
+        let labels = (0..<batch).map { _ in Int(rng.next() % 2) }
+        return (BertInput(ids: ids), labels)
     }
 
     /// A model with a fresh 2-way classifier (and pooler when missing) over `base`'s weights.
@@ -147,12 +150,8 @@ struct Bench: ParsableCommand {
         guard s.config.numHiddenLayers == teacher.config.numHiddenLayers, s.config.hiddenSize == teacher.config.hiddenSize else {
             throw ValidationError("the student's layers / hidden size differ from the teacher's")
         }
-        var rng = SplitMix64(seed: 1)
-        let ids = (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(base.config.vocabSize)) } }
-        let labels = (0..<batch).map { _ in Int(rng.next() % 2) }
-        let input = BertInput(ids: ids)
-        let entries = s.params.entries.map { (name: $0.name, offset: $0.ref.offset, count: $0.ref.count) }
-        var opt = AdamW(count: s.params.count, decayMask: AdamW.decayMask(entries: entries, total: s.params.count))
+        let (input, labels) = randomBatch(vocab: base.config.vocabSize)
+        var opt = AdamW(parameters: s.params)
         var grads = [Float](repeating: 0, count: s.params.count)
         var drop: DropoutState? = DropoutState(seed: 5)
         let all = ForwardOptions(hiddenStates: true, attentionScores: true)

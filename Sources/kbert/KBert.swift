@@ -9,6 +9,12 @@ struct KBert: ParsableCommand {
         abstract: "KroneckerBERT: run, compress and distill BERT models on CPUs.",
         subcommands: [Tokenize.self, Run.self, Inspect.self, Bench.self, FineTune.self, Evaluate.self, Compress.self, Distill.self, Pipeline.self]
     )
+
+    /// Process-wide policy first (freed step buffers stay in the heap), then the subcommand.
+    static func main() {
+        Memory.keepFreedPages()
+        main(nil)
+    }
 }
 
 /// A user-facing failure: printed as "Error: <message>" with a non-zero exit.
@@ -25,7 +31,6 @@ struct ThreadOptions: ParsableArguments {
     func apply() throws {
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         Threads.configure(threads)
-        Memory.keepFreedPages()
     }
 }
 

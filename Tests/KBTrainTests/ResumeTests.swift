@@ -49,6 +49,13 @@ func tinySetup() throws -> (model: String, glue: String, root: String) {
     return (model, glue, root)
 }
 
+/// One epoch of SST-2 fine-tuning on the tiny setup (a teacher for the distillation tests).
+func finetuneTiny(_ bin: String, model: String, glue: String, out: String) throws {
+    let ft = try runKbert(bin, ["finetune", "--model", model, "--task", "sst2", "--data", glue, "--epochs", "1",
+                                "--batch-size", "8", "--threads", "1", "--out", out, "--max-length", "16"])
+    #expect(ft.status == 0, "\(ft.stderr)")
+}
+
 /// A WikiExtractor folder of 30 short documents over the tiny vocabulary.
 func writeTinyWiki(_ dir: String) throws {
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -102,9 +109,7 @@ func writeTinyWiki(_ dir: String) throws {
         guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
         let (model, glue, root) = try tinySetup()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let ft = try runKbert(bin, ["finetune", "--model", model, "--task", "sst2", "--data", glue, "--epochs", "1",
-                                    "--batch-size", "8", "--threads", "1", "--out", root + "/ft", "--max-length", "16"])
-        #expect(ft.status == 0, "\(ft.stderr)")
+        try finetuneTiny(bin, model: model, glue: glue, out: root + "/ft")
         try "index\tsentence\n0\tw1 w2 w3\n1\tw4\n".write(toFile: glue + "/SST-2/test.tsv", atomically: true, encoding: .utf8)
         let ev = try runKbert(bin, ["evaluate", "--model", root + "/ft", "--task", "sst2", "--split", "test", "--data", glue,
                                     "--output", root + "/SST-2.tsv"])
@@ -123,9 +128,7 @@ func writeTinyWiki(_ dir: String) throws {
         guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
         let (model, glue, root) = try tinySetup()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let ft = try runKbert(bin, ["finetune", "--model", model, "--task", "sst2", "--data", glue, "--epochs", "1",
-                                    "--batch-size", "8", "--threads", "1", "--out", root + "/teacher", "--max-length", "16"])
-        #expect(ft.status == 0, "\(ft.stderr)")
+        try finetuneTiny(bin, model: model, glue: glue, out: root + "/teacher")
         let cp = try runKbert(bin, ["compress", "--model", root + "/teacher", "--out", root + "/student",
                                     "--attention", "4x8", "--ffn", "37x2", "--embedding", "8"])
         #expect(cp.status == 0, "\(cp.stderr)")
@@ -158,9 +161,7 @@ extension DistillCommandTests {
         guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
         let (model, glue, root) = try tinySetup()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let ft = try runKbert(bin, ["finetune", "--model", model, "--task", "sst2", "--data", glue, "--epochs", "1",
-                                    "--batch-size", "8", "--threads", "1", "--out", root + "/teacher", "--max-length", "16"])
-        #expect(ft.status == 0, "\(ft.stderr)")
+        try finetuneTiny(bin, model: model, glue: glue, out: root + "/teacher")
         // The pre-trained tiny model has a 3-way head: not SST-2's.
         let cp = try runKbert(bin, ["compress", "--model", model, "--out", root + "/student", "--attention", "4x8", "--ffn", "37x2", "--embedding", "8"])
         #expect(cp.status == 0, "\(cp.stderr)")
