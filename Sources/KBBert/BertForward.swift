@@ -174,12 +174,20 @@ extension BertModel {
                 qkvForward(layer, x: x, rows: BT, H: H, P: P, out: lc.qkv.ptr)
                 // Attention: probs [B, NH, T, T], ctx [B·T, H]
                 if useDropout { lc.maskP = pDrop.mask(count: B * NH * T * T, using: &dropout!.rng) }
+                var scores = options.attentionScores ? Tensor(shape: [B, NH, T, T]) : nil
                 lc.maskP.withUnsafeBufferPointer { mp in
-                    Attention.forward(qkv: lc.qkv.ptr, batch: B, seqLen: T, hidden: H, heads: NH, mask: addMask.ptr,
-                                      probs: lc.probs.ptr,
-                                      onScores: options.attentionScores ? { s in scoresOut.append(Tensor(copying: s, shape: [B, NH, T, T])) } : nil,
-                                      dropout: useDropout ? (pDrop, mp.baseAddress!, lc.probsDrop.ptr) : nil, ctx: lc.ctx.ptr)
+                    let drop = useDropout ? (pDrop, mp.baseAddress!, lc.probsDrop.ptr) : nil
+                    if scores != nil {
+                        scores!.data.withUnsafeMutableBufferPointer { sp in
+                            Attention.forward(qkv: lc.qkv.ptr, batch: B, seqLen: T, hidden: H, heads: NH, mask: addMask.ptr,
+                                              probs: lc.probs.ptr, scores: sp.baseAddress!, dropout: drop, ctx: lc.ctx.ptr)
+                        }
+                    } else {
+                        Attention.forward(qkv: lc.qkv.ptr, batch: B, seqLen: T, hidden: H, heads: NH, mask: addMask.ptr,
+                                          probs: lc.probs.ptr, dropout: drop, ctx: lc.ctx.ptr)
+                    }
                 }
+                if let s = scores { scoresOut.append(s) }
                 let ctx = lc.ctx.ptr
                 // aSum = dropout(ctx · W_oᵀ + b_o) + x;  h1 = LN(aSum)                 [B·T, H]
                 linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: lc.aSum.ptr)

@@ -7,35 +7,35 @@ import KBTensor
 ///   S_bh = Q_bh K_bhᵀ / √HD,  P_bh = softmax(S_bh + mask_b),  ctx_bh = dropout(P_bh) V_bh
 /// The (b, h) problems are spread over the threads; each GEMM is single-threaded.
 public enum Attention {
-    /// Scores S (pre-mask) into `probs`; `onScores` may copy them out; then softmax in place and
+    /// Scores S (pre-mask) into `probs`; `scores`, when given, receives a copy [B, NH, T, T]; then softmax in place and
     /// the context. `probsDropped` (when given) receives dropout(P) and is used for the context.
     public static func forward(qkv: UnsafePointer<Float>, batch B: Int, seqLen T: Int, hidden H: Int, heads NH: Int,
                                mask: UnsafePointer<Float>, probs: UnsafeMutablePointer<Float>,
-                               onScores: ((UnsafePointer<Float>) -> Void)? = nil,
+                               scores: UnsafeMutablePointer<Float>? = nil,
                                dropout: (Dropout, mask: UnsafePointer<UInt8>, out: UnsafeMutablePointer<Float>)? = nil,
                                ctx: UnsafeMutablePointer<Float>) {
-        let HD = H / NH, scale = 1 / Float(HD).squareRoot()
+        let HD = H / NH, scale = 1 / Float(HD).squareRoot(), TT = T * T
+        // One (sequence, head) at a time from scores to context, so that its T×T block stays in
+        // cache between the two products and the softmax instead of streaming B·NH·T·T floats
+        // through memory three times.
         parallelChunks(B * NH, minPerThread: 1) { r in
             for bh in r {
                 let b = bh / NH, h = bh % NH, base = b * T * 3 * H
+                let p = probs + bh * TT
                 sgemm(transA: false, transB: true, m: T, n: T, k: HD, alpha: scale,
                       a: qkv + base + h * HD, lda: 3 * H, b: qkv + base + H + h * HD, ldb: 3 * H,
-                      c: probs + bh * T * T, ldc: T, parallel: false)
-            }
-        }
-        onScores?(probs)
-        Kernels.softmax(probs, rows: B * NH * T, cols: T, mask: mask, rowsPerMask: NH * T)
-        var used = UnsafePointer(probs)
-        if let d = dropout {
-            d.out.update(from: probs, count: B * NH * T * T)
-            d.0.apply(d.out, mask: d.mask, count: B * NH * T * T)
-            used = UnsafePointer(d.out)
-        }
-        parallelChunks(B * NH, minPerThread: 1) { r in
-            for bh in r {
-                let b = bh / NH, h = bh % NH
-                sgemm(transA: false, transB: false, m: T, n: HD, k: T, a: used + bh * T * T, lda: T,
-                      b: qkv + b * T * 3 * H + 2 * H + h * HD, ldb: 3 * H, c: ctx + b * T * H + h * HD, ldc: H, parallel: false)
+                      c: p, ldc: T, parallel: false)
+                scores?.advanced(by: bh * TT).update(from: p, count: TT)
+                Kernels.softmaxRows(p, rows: T, cols: T, mask: mask + b * T)
+                var used = UnsafePointer(p)
+                if let d = dropout {
+                    let o = d.out + bh * TT
+                    o.update(from: p, count: TT)
+                    d.0.apply(o, mask: d.mask + bh * TT, count: TT)
+                    used = UnsafePointer(o)
+                }
+                sgemm(transA: false, transB: false, m: T, n: HD, k: T, a: used, lda: T,
+                      b: qkv + base + 2 * H + h * HD, ldb: 3 * H, c: ctx + b * T * H + h * HD, ldc: H, parallel: false)
             }
         }
     }
