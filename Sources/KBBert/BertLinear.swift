@@ -12,14 +12,7 @@ extension BertModel {
             return
         }
         let k = l.kron!
-        let ld = ldOut ?? l.outFeatures
-        if ld == l.outFeatures {
-            k.layer.forward(x, rows: rows, a: P + k.a.offset, b: P + k.b.offset, bias: bias, out: out)
-        } else {
-            let tmp = FloatBuffer(count: rows * l.outFeatures, zeroed: false)
-            k.layer.forward(x, rows: rows, a: P + k.a.offset, b: P + k.b.offset, bias: bias, out: tmp.ptr)
-            for r in 0..<rows { (out + r * ld).update(from: tmp.ptr + r * l.outFeatures, count: l.outFeatures) }
-        }
+        k.layer.forward(x, rows: rows, a: P + k.a.offset, b: P + k.b.offset, bias: bias, out: out, ldOut: ldOut)
     }
 
     /// Accumulates ∂L/∂W (or ∂L/∂A, ∂L/∂B) and ∂L/∂b into `G`; dx (= or +=) ∂L/∂x.

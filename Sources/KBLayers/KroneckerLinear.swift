@@ -43,18 +43,26 @@ public struct KroneckerLinear: Sendable, Equatable {
         return 2 * n * max(s.n1 * max(s.n2, s.m2), s.m1 * max(s.n2, s.m2)) + n * s.m1 * s.m2
     }
 
-    /// y[N, m] = x[N, n] · (Σ A_k ⊗ B_k)ᵀ + bias.
+    /// y[N, m] = x[N, n] · (Σ A_k ⊗ B_k)ᵀ + bias. Row t of y starts at `y + t·ldOut` (default m),
+    /// so that y can be a column block of a wider matrix (Q | K | V).
     public func forward(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>) {
+                        bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, ldOut: Int? = nil) {
         let s = shape
+        let ld = ldOut ?? s.rows
         let big = N * max(s.n1 * max(s.n2, s.m2), s.m1 * s.n2)
-        ScratchPool.shared.with([big, big, N * s.m1 * s.m2]) { buf in
-            forward(x, rows: N, a: a, b: b, bias: bias, out: y, t1: buf[0], t2: buf[1], yp: buf[2])
+        let direct = ld == s.rows || (s.m2 * s.n2 <= 64 && s.m1 * s.n1 > 64 && order == .bFirst)
+        ScratchPool.shared.with([big, big, N * s.m1 * s.m2, direct ? 0 : N * s.rows]) { buf in
+            if direct {
+                forward(x, rows: N, a: a, b: b, bias: bias, out: y, ldOut: ld, t1: buf[0], t2: buf[1], yp: buf[2])
+            } else {
+                forward(x, rows: N, a: a, b: b, bias: bias, out: buf[3], ldOut: s.rows, t1: buf[0], t2: buf[1], yp: buf[2])
+                for r in 0..<N { (y + r * ld).update(from: buf[3] + r * s.rows, count: s.rows) }
+            }
         }
     }
 
     func forward(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                 bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>,
+                 bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, ldOut: Int,
                  t1: UnsafeMutablePointer<Float>, t2: UnsafeMutablePointer<Float>, yp: UnsafeMutablePointer<Float>) {
         let s = shape
         if s.m1 * s.n1 <= 64 {
@@ -63,8 +71,7 @@ public struct KroneckerLinear: Sendable, Equatable {
             return
         }
         if s.m2 * s.n2 <= 64 && order == .bFirst {
-            forwardSmallB(x, rows: N, a: a, b: b, out: y, z: t1, w: yp)
-            if let bias { Kernels.addBias(y, rows: N, cols: s.rows, bias: bias) }
+            forwardSmallB(x, rows: N, a: a, b: b, bias: bias, out: y, ldOut: ldOut, z: t1, w: yp)
             return
         }
         if order == .aFirst { swapAxes(x, d0: N, d1: s.n1, d2: s.n2, into: t1) }  // Xp [n1][N·n2]
@@ -195,7 +202,8 @@ extension KroneckerLinear {
     /// [N·m2, n1]×[n1, m1] GEMM (W_t = (X_t Bᵀ)ᵀ Aᵀ = Y_tᵀ), and Y_t = W_tᵀ (a token-local transpose).
     /// Replaces the cross-token axis swaps, which ran at a few GB/s on the kb8 attention shapes.
     func forwardSmallB(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                       out y: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>) {
+                       bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, ldOut: Int,
+                       z: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>) {
         let s = shape
         let per = max(1, 16384 / max(1, s.cols))
         for k in 0..<rank {
@@ -204,7 +212,7 @@ extension KroneckerLinear {
             sgemm(transA: false, transB: true, m: N * s.m2, n: s.m1, k: s.n1, a: z, lda: s.n1, b: ak, ldb: s.n1,
                   beta: k == 0 ? 0 : 1, c: w, ldc: s.m1)
         }
-        parallelChunks(N, minPerThread: per) { r in kb_tr_tokens(w, s.m2, s.m1, r.lowerBound, r.count, y, 0) }
+        parallelChunks(N, minPerThread: per) { r in kb_tr_tokens(w, s.m2, s.m1, r.lowerBound, r.count, y, ldOut, bias, 0) }
     }
 
     /// Backward of `forwardSmallB`: with G'_t = (∂L/∂Y_t)ᵀ ([m2, m1], token-local),
@@ -214,7 +222,7 @@ extension KroneckerLinear {
         let s = shape
         let per = max(1, 16384 / max(1, s.cols))
         let g = FloatBuffer(count: N * s.m2 * s.m1, zeroed: false)
-        parallelChunks(N, minPerThread: per) { r in kb_tr_tokens(dy, s.m1, s.m2, r.lowerBound, r.count, g.ptr, 0) }
+        parallelChunks(N, minPerThread: per) { r in kb_tr_tokens(dy, s.m1, s.m2, r.lowerBound, r.count, g.ptr, s.m1 * s.m2, nil, 0) }
         let z = FloatBuffer(count: N * s.m2 * s.n1, zeroed: false), dz = FloatBuffer(count: N * s.m2 * s.n1, zeroed: false)
         let dxAcc = FloatBuffer(count: dx == nil ? 0 : N * s.cols)
         for k in 0..<rank {

@@ -78,7 +78,8 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
     static let shapes = [KroneckerShape(m1: 3, n1: 2, m2: 4, n2: 5), KroneckerShape(m1: 2, n1: 7, m2: 3, n2: 1),
                          KroneckerShape(m1: 5, n1: 3, m2: 2, n2: 4), KroneckerShape(m1: 1, n1: 6, m2: 7, n2: 2),
                          // m1·n1 > 64 and m2·n2 > 64: the paths that move axes and use BLAS for B.
-                         KroneckerShape(m1: 9, n1: 8, m2: 2, n2: 3), KroneckerShape(m1: 9, n1: 8, m2: 11, n2: 7)]
+                         KroneckerShape(m1: 9, n1: 8, m2: 2, n2: 3), KroneckerShape(m1: 9, n1: 8, m2: 3, n2: 2),
+                         KroneckerShape(m1: 9, n1: 8, m2: 11, n2: 7)]
 
     @Test(arguments: shapes, [KroneckerLinear.Order.aFirst, .bFirst])
     func equalsDenseLayerForwardAndBackward(shape s: KroneckerShape, order: KroneckerLinear.Order) {
@@ -94,6 +95,14 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
         layer.forward(x, rows: N, a: a, b: b, bias: bias, out: &y)
         Linear.forward(x, rows: N, inF: s.cols, outF: s.rows, weight: w, bias: bias, out: &yd)
         #expect(frob(y, yd) < 1e-5 * norm(yd))
+        // Into a column block of a wider matrix (Q | K | V): same values, other columns untouched.
+        let ld = s.rows + 3
+        var wide = [Float](repeating: -7, count: N * ld)
+        wide.withUnsafeMutableBufferPointer { layer.forward(x, rows: N, a: a, b: b, bias: bias, out: $0.baseAddress! + 1, ldOut: ld) }
+        for t in 0..<N {
+            #expect(Array(wide[(t * ld + 1)..<(t * ld + 1 + s.rows)]) == Array(y[(t * s.rows)..<((t + 1) * s.rows)]))
+            #expect(wide[t * ld] == -7 && wide[t * ld + s.rows + 1] == -7 && wide[t * ld + s.rows + 2] == -7)
+        }
         // Backward against the dense layer: dX equal; dA_k = R(dW)·vec(B_k), dB_k = R(dW)ᵀ·vec(A_k).
         var dA = [Float](repeating: 0, count: a.count), dB = [Float](repeating: 0, count: b.count), dBias = [Float](repeating: 0, count: s.rows)
         var dx = [Float](repeating: 0, count: N * s.cols)
