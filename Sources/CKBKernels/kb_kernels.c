@@ -454,3 +454,9 @@ void kb_keep_freed_pages(void) {
     mallopt(M_TRIM_THRESHOLD, 0x7fffffff);
 #endif
 }
+
+// Nesting depth of parallelChunks on this thread (a nested call runs inline).
+static _Thread_local int kb_parallel_depth = 0;
+void kb_parallel_enter(void) { kb_parallel_depth++; }
+void kb_parallel_exit(void) { kb_parallel_depth--; }
+int kb_in_parallel(void) { return kb_parallel_depth > 0; }

@@ -194,13 +194,18 @@ extension BertModel {
                 lc.maskA = residualBranch(lc.aSum.ptr, bias: P + layer.attentionOutput.bias.offset, residual: x, norm: layer.attentionNorm,
                                           out: lc.h1.ptr, mean: lc.aMean.ptr, rstd: lc.aRstd.ptr)
                 // g1 = act(h1 · W_1ᵀ + b_1)                                            [B·T, I]
-                linearForward(layer.intermediate, lc.h1.ptr, rows: BT, P: P, withBias: false, out: lc.g1.ptr)
-                if training {
-                    Kernels.addBias(lc.g1.ptr, rows: BT, cols: I, bias: P + layer.intermediate.bias.offset)
-                    lc.z1.ptr.update(from: lc.g1.ptr, count: BT * I)
-                    activate(lc.g1.ptr, count: BT * I, c.hiddenAct)
-                } else {
-                    biasActivate(lc.g1.ptr, rows: BT, cols: I, bias: P + layer.intermediate.bias.offset, c.hiddenAct)
+                // (bias and activation applied to each block of finished rows while it is in cache)
+                let g1 = lc.g1.ptr, z1 = training ? lc.z1.ptr : nil, b1 = P + layer.intermediate.bias.offset
+                let act = c.hiddenAct
+                linearForward(layer.intermediate, lc.h1.ptr, rows: BT, P: P, withBias: false, out: g1) { r in
+                    let g = g1 + r.lowerBound * I
+                    if let z1 {
+                        Kernels.addBias(g, rows: r.count, cols: I, bias: b1)
+                        (z1 + r.lowerBound * I).update(from: g, count: r.count * I)
+                        activate(g, count: r.count * I, act)
+                    } else {
+                        biasActivate(g, rows: r.count, cols: I, bias: b1, act)
+                    }
                 }
                 // fSum = dropout(g1 · W_2ᵀ + b_2) + h1;  h_l = LN(fSum)                [B·T, H]
                 linearForward(layer.output, lc.g1.ptr, rows: BT, P: P, withBias: false, out: lc.fSum.ptr)

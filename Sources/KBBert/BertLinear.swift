@@ -3,16 +3,19 @@ import KBTensor
 
 extension BertModel {
     /// y = x · Wᵀ (+ b with `withBias`) for a dense or Kronecker-factored linear. `ldOut` is the
-    /// row stride of y (a view into a wider matrix).
+    /// row stride of y (a view into a wider matrix). `epilogue` runs on every range of finished
+    /// rows: block by block while they are in cache on the Kronecker per-token paths, once over
+    /// all rows otherwise.
     func linearForward(_ l: LinearRef, _ x: UnsafePointer<Float>, rows: Int, P: UnsafePointer<Float>, withBias: Bool,
-                       out: UnsafeMutablePointer<Float>, ldOut: Int? = nil) {
+                       out: UnsafeMutablePointer<Float>, ldOut: Int? = nil, epilogue: ((Range<Int>) -> Void)? = nil) {
         let bias: UnsafePointer<Float>? = withBias ? P + l.bias.offset : nil
         if let w = l.weight {
             Linear.forward(x, rows: rows, inF: l.inFeatures, outF: l.outFeatures, weight: P + w.offset, bias: bias, out: out, ldOut: ldOut)
+            epilogue?(0..<rows)
             return
         }
         let k = l.kron!
-        k.layer.forward(x, rows: rows, a: P + k.a.offset, b: P + k.b.offset, bias: bias, out: out, ldOut: ldOut)
+        k.layer.forward(x, rows: rows, a: P + k.a.offset, b: P + k.b.offset, bias: bias, out: out, ldOut: ldOut, epilogue: epilogue)
     }
 
     /// Accumulates ∂L/∂W (or ∂L/∂A, ∂L/∂B) and ∂L/∂b into `G`; dx (= or +=) ∂L/∂x.

@@ -45,33 +45,53 @@ public struct KroneckerLinear: Sendable, Equatable {
 
     /// y[N, m] = x[N, n] · (Σ A_k ⊗ B_k)ᵀ + bias. Row t of y starts at `y + t·ldOut` (default m),
     /// so that y can be a column block of a wider matrix (Q | K | V).
+    ///
+    /// `epilogue`, when given, is called once for every range of rows as soon as they are final
+    /// (bias included), from the thread that computed them, so that the caller can apply an
+    /// element-wise function while those rows are still in cache. Ranges are disjoint and cover
+    /// 0..<N.
     public func forward(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, ldOut: Int? = nil) {
+                        bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
+                        epilogue: ((Range<Int>) -> Void)? = nil) {
         let s = shape
         let ld = ldOut ?? s.rows
         let big = N * max(s.n1 * max(s.n2, s.m2), s.m1 * s.n2)
-        let direct = ld == s.rows || (s.m2 * s.n2 <= 64 && s.m1 * s.n1 > 64 && order == .bFirst)
+        let direct = ld == s.rows || usesSmallB
         ScratchPool.shared.with([big, big, N * s.m1 * s.m2, direct ? 0 : N * s.rows]) { buf in
             if direct {
-                forward(x, rows: N, a: a, b: b, bias: bias, out: y, ldOut: ld, t1: buf[0], t2: buf[1], yp: buf[2])
+                forward(x, rows: N, a: a, b: b, bias: bias, out: y, ldOut: ld, t1: buf[0], t2: buf[1], yp: buf[2], epilogue: epilogue)
             } else {
-                forward(x, rows: N, a: a, b: b, bias: bias, out: buf[3], ldOut: s.rows, t1: buf[0], t2: buf[1], yp: buf[2])
+                forward(x, rows: N, a: a, b: b, bias: bias, out: buf[3], ldOut: s.rows, t1: buf[0], t2: buf[1], yp: buf[2], epilogue: nil)
                 for r in 0..<N { (y + r * ld).update(from: buf[3] + r * s.rows, count: s.rows) }
+                epilogue?(0..<N)
             }
         }
     }
 
+    /// The per-token paths: a small A (m1·n1 ≤ 64), or a small B (m2·n2 ≤ 64) in `.bFirst`.
+    var usesSmallA: Bool { shape.m1 * shape.n1 <= 64 }
+    var usesSmallB: Bool { !usesSmallA && shape.m2 * shape.n2 <= 64 && order == .bFirst }
+
+    /// Tokens per block on the per-token paths: about 768 KB of the widest per-token row, so that a
+    /// block's intermediates stay in L2 from one pass to the next, and at least one block per thread.
+    func tokenBlock(_ n: Int) -> Int {
+        let s = shape
+        let widest = max(s.cols, s.rows, s.n1 * max(s.n2, s.m2), s.m1 * s.n2)
+        let perThread = (n + Threads.count - 1) / Threads.count
+        return max(1, min(max(8, 196_608 / max(1, widest)), perThread))
+    }
+
     func forward(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                  bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, ldOut: Int,
-                 t1: UnsafeMutablePointer<Float>, t2: UnsafeMutablePointer<Float>, yp: UnsafeMutablePointer<Float>) {
+                 t1: UnsafeMutablePointer<Float>, t2: UnsafeMutablePointer<Float>, yp: UnsafeMutablePointer<Float>,
+                 epilogue: ((Range<Int>) -> Void)?) {
         let s = shape
-        if s.m1 * s.n1 <= 64 {
-            forwardSmallA(x, rows: N, a: a, b: b, out: y, t1: t1)
-            if let bias { Kernels.addBias(y, rows: N, cols: s.rows, bias: bias) }
+        if usesSmallA {
+            forwardSmallA(x, rows: N, a: a, b: b, bias: bias, out: y, t1: t1, epilogue: epilogue)
             return
         }
-        if s.m2 * s.n2 <= 64 && order == .bFirst {
-            forwardSmallB(x, rows: N, a: a, b: b, bias: bias, out: y, ldOut: ldOut, z: t1, w: yp)
+        if usesSmallB {
+            forwardSmallB(x, rows: N, a: a, b: b, bias: bias, out: y, ldOut: ldOut, z: t1, w: yp, epilogue: epilogue)
             return
         }
         if order == .aFirst { swapAxes(x, d0: N, d1: s.n1, d2: s.n2, into: t1) }  // Xp [n1][N·n2]
@@ -96,28 +116,35 @@ public struct KroneckerLinear: Sendable, Equatable {
         }
         swapAxes(yp, d0: s.m1, d1: N, d2: s.m2, into: y)   // [N][m1][m2]
         if let bias { Kernels.addBias(y, rows: N, cols: s.rows, bias: bias) }
+        epilogue?(0..<N)
     }
 
     /// A small A (m1·n1 ≤ 64) is applied per token by plain loops, so no axis is ever moved:
     /// `.bFirst`: Z = X·Bᵀ ([N·n1, n2]×[n2, m2] GEMM), then Y_t = A·Z_t;
     /// `.aFirst`: W_t = A·X_t, then Y = W·Bᵀ ([N·m1, n2]×[n2, m2] GEMM).
+    /// Token blocks run whole (every pass, the bias and the epilogue) on one thread.
     func forwardSmallA(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                       out y: UnsafeMutablePointer<Float>, t1: UnsafeMutablePointer<Float>) {
-        let s = shape
-        for k in 0..<rank {
-            let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
-            let acc: Int32 = k == 0 ? 0 : 1
-            switch order {
-            case .bFirst:
-                rightMultiplyBt(x, rows: N * s.n1, k: s.n2, b: bk, n: s.m2, into: t1, accumulate: false)   // [N][n1][m2]
-                parallelChunks(N, minPerThread: max(1, 32768 / max(1, s.m1 * s.m2))) { r in
-                    kb_small_left(ak, s.m1, s.n1, t1, s.m2, r.lowerBound, r.count, y, acc)
+                       bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, t1: UnsafeMutablePointer<Float>,
+                       epilogue: ((Range<Int>) -> Void)?) {
+        let s = shape, tb = tokenBlock(N)
+        parallelChunks((N + tb - 1) / tb, minPerThread: 1) { blocks in
+            for blk in blocks {
+                let t0 = blk * tb, nt = min(tb, N - t0)
+                for k in 0..<rank {
+                    let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
+                    switch order {
+                    case .bFirst:
+                        serialRightMultiplyBt(x + t0 * s.cols, rows: nt * s.n1, k: s.n2, b: bk, n: s.m2,
+                                              into: t1 + t0 * s.n1 * s.m2, accumulate: false)                  // [N][n1][m2]
+                        kb_small_left(ak, s.m1, s.n1, t1, s.m2, t0, nt, y, k == 0 ? 0 : 1)
+                    case .aFirst:
+                        kb_small_left(ak, s.m1, s.n1, x, s.n2, t0, nt, t1, 0)                                  // [N][m1][n2]
+                        serialRightMultiplyBt(t1 + t0 * s.m1 * s.n2, rows: nt * s.m1, k: s.n2, b: bk, n: s.m2,
+                                              into: y + t0 * s.rows, accumulate: k > 0)
+                    }
                 }
-            case .aFirst:
-                parallelChunks(N, minPerThread: max(1, 32768 / max(1, s.m1 * s.n2))) { r in
-                    kb_small_left(ak, s.m1, s.n1, x, s.n2, r.lowerBound, r.count, t1, 0)                  // [N][m1][n2]
-                }
-                rightMultiplyBt(t1, rows: N * s.m1, k: s.n2, b: bk, n: s.m2, into: y, accumulate: k > 0)
+                if let bias { kb_add_bias_rows(y + t0 * s.rows, nt, s.rows, bias) }
+                epilogue?(t0..<(t0 + nt))
             }
         }
     }
@@ -203,16 +230,21 @@ extension KroneckerLinear {
     /// Replaces the cross-token axis swaps, which ran at a few GB/s on the kb8 attention shapes.
     func forwardSmallB(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                        bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, ldOut: Int,
-                       z: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>) {
-        let s = shape
-        let per = max(1, 16384 / max(1, s.cols))
-        for k in 0..<rank {
-            let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
-            parallelChunks(N, minPerThread: per) { r in kb_bmix_tr(x, s.n1, s.n2, bk, s.m2, r.lowerBound, r.count, z) }
-            sgemm(transA: false, transB: true, m: N * s.m2, n: s.m1, k: s.n1, a: z, lda: s.n1, b: ak, ldb: s.n1,
-                  beta: k == 0 ? 0 : 1, c: w, ldc: s.m1)
+                       z: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>, epilogue: ((Range<Int>) -> Void)?) {
+        let s = shape, tb = tokenBlock(N)
+        parallelChunks((N + tb - 1) / tb, minPerThread: 1) { blocks in
+            for blk in blocks {
+                let t0 = blk * tb, nt = min(tb, N - t0)
+                for k in 0..<rank {
+                    let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
+                    kb_bmix_tr(x, s.n1, s.n2, bk, s.m2, t0, nt, z)
+                    sgemm(transA: false, transB: true, m: nt * s.m2, n: s.m1, k: s.n1, a: z + t0 * s.m2 * s.n1, lda: s.n1,
+                          b: ak, ldb: s.n1, beta: k == 0 ? 0 : 1, c: w + t0 * s.m2 * s.m1, ldc: s.m1, parallel: false)
+                }
+                kb_tr_tokens(w, s.m2, s.m1, t0, nt, y, ldOut, bias, 0)
+                epilogue?(t0..<(t0 + nt))
+            }
         }
-        parallelChunks(N, minPerThread: per) { r in kb_tr_tokens(w, s.m2, s.m1, r.lowerBound, r.count, y, ldOut, bias, 0) }
     }
 
     /// Backward of `forwardSmallB`: with G'_t = (∂L/∂Y_t)ᵀ ([m2, m1], token-local),
@@ -301,6 +333,18 @@ public func swapAxes(_ src: UnsafePointer<Float>, d0: Int, d1: Int, d2: Int, int
     parallelChunks(d1, minPerThread: max(1, 65536 / max(1, d0 * d2))) { r in
         // Columns j in r of src, i.e. rows j of dst: a [d0][r][d2] window of src.
         kb_swap01_window(src, d0, d1, d2, r.lowerBound, r.count, dst)
+    }
+}
+
+/// `rightMultiplyBt` on the calling thread.
+@inline(__always)
+func serialRightMultiplyBt(_ x: UnsafePointer<Float>, rows: Int, k: Int, b: UnsafePointer<Float>, n: Int,
+                           into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    if k * n <= 64 {
+        kb_small_right(x, rows, k, b, n, y, accumulate ? 1 : 0)
+    } else {
+        sgemm(transA: false, transB: true, m: rows, n: n, k: k, a: x, lda: k, b: b, ldb: k, beta: accumulate ? 1 : 0,
+              c: y, ldc: n, parallel: false)
     }
 }
 

@@ -1,3 +1,4 @@
+import CKBKernels
 import Dispatch
 
 @usableFromInline
@@ -7,17 +8,20 @@ struct UncheckedSendable<T>: @unchecked Sendable {
 }
 
 /// Splits `0..<count` into at most `Threads.count` contiguous chunks and runs them concurrently.
-/// Work below `minPerThread` items per thread runs inline. Chunks must write disjoint memory.
+/// Work below `minPerThread` items per thread runs inline, and so does a call made from inside
+/// another chunk (the threads are already busy). Chunks must write disjoint memory.
 @inlinable
 public func parallelChunks(_ count: Int, minPerThread: Int = 4096, _ body: (Range<Int>) -> Void) {
-    let threads = min(Threads.count, max(1, count / max(1, minPerThread)))
+    let threads = kb_in_parallel() != 0 ? 1 : min(Threads.count, max(1, count / max(1, minPerThread)))
     if threads <= 1 { body(0..<count); return }
     let chunk = (count + threads - 1) / threads
     withoutActuallyEscaping(body) { escaping in
         let box = UncheckedSendable(escaping)
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             let lo = t * chunk, hi = min(count, lo + chunk)
+            kb_parallel_enter()
             if lo < hi { box.value(lo..<hi) }
+            kb_parallel_exit()
         }
     }
 }

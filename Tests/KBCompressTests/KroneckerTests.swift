@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import KBLayers
+@testable import KBLayers
 import KBTensor
 @testable import KBCompress
 
@@ -161,6 +161,29 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
                 #expect(abs((loss(ad, bd, p) - loss(ad, bd, m)) / (2 * eps) - Double(dx[i])) < 1e-4)
             }
         }
+    }
+
+    /// Many tokens on the per-token paths: several token blocks (some split over threads), equal to
+    /// the dense layer, and the epilogue sees disjoint ranges that cover every row once.
+    @Test(arguments: [KroneckerShape(m1: 2, n1: 3, m2: 700, n2: 300), KroneckerShape(m1: 300, n1: 700, m2: 3, n2: 2)])
+    func tokenBlocksCoverEveryRow(shape s: KroneckerShape) {
+        var rng = R(s: 9)
+        let r = 2, N = 301
+        let a = rng.array(r * s.m1 * s.n1), b = rng.array(r * s.m2 * s.n2), bias = rng.array(s.rows)
+        let x = rng.array(N * s.cols)
+        let ak = (0..<r).map { Array(a[($0 * s.m1 * s.n1)..<(($0 + 1) * s.m1 * s.n1)]) }
+        let bk = (0..<r).map { Array(b[($0 * s.m2 * s.n2)..<(($0 + 1) * s.m2 * s.n2)]) }
+        let w = NearestKronecker.reconstruct(ak, bk, shape: s)
+        let layer = KroneckerLinear(shape: s, rank: r, order: .bFirst)
+        #expect(layer.tokenBlock(N) < N / 2)
+        var y = [Float](repeating: 0, count: N * s.rows), yd = y
+        let seen = UnsafeMutableBufferPointer<Int32>.allocate(capacity: N)
+        seen.initialize(repeating: 0)
+        defer { seen.deallocate() }
+        layer.forward(x, rows: N, a: a, b: b, bias: bias, out: &y) { rows in for t in rows { seen[t] += 1 } }
+        Linear.forward(x, rows: N, inF: s.cols, outF: s.rows, weight: w, bias: bias, out: &yd)
+        #expect(frob(y, yd) < 1e-5 * norm(yd))
+        #expect(seen.allSatisfy { $0 == 1 })
     }
 
     @Test func cheaperOrderIsChosen() {
