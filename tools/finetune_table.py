@@ -27,3 +27,32 @@ for task, metric in MAIN.items():
     oe = json.load(open(ours_path)).get("epoch", "—") if ours else "—"
     re_ = ref["best"].get("epoch", "—") if ref else "—"
     print(f"| {task} | {metric} | {fmt(o)}{extra} | {fmt(r)} | {diff} | {oe} | {re_} |")
+
+# Tasks fine-tuned over several seeds (scripts/finetune_seeds.sh): seed 42 is the main run,
+# other seeds live in <task>-s<seed>. Mean and sample standard deviation over the seeds that both
+# engines finished.
+import statistics
+for task, metric in MAIN.items():
+    seeds = sorted(int(d.rsplit("-s", 1)[1]) for d in os.listdir(os.path.join(args.runs, "finetune"))
+                   if d.startswith(task + "-s") and d.rsplit("-s", 1)[1].isdigit())
+    if not seeds:
+        continue
+    rows = []
+    for s in [42] + seeds:
+        tag = task if s == 42 else f"{task}-s{s}"
+        op = os.path.join(args.runs, "finetune", tag, "eval_results.json")
+        rp = os.path.join(args.runs, "ref", tag, "results.json")
+        if os.path.exists(op) and os.path.exists(rp):
+            rows.append((s, json.load(open(op))["metrics"][metric] * 100, json.load(open(rp))["best"][metric] * 100))
+    if len(rows) < 2:
+        continue
+    print()
+    print(f"{task} over seeds ({metric}, best dev epoch):")
+    print()
+    print("| seed | kbert | PyTorch reference | difference |")
+    print("|---|---|---|---|")
+    for s, o, r in rows:
+        print(f"| {s} | {o:.2f} | {r:.2f} | {o - r:+.2f} |")
+    mo, mr = statistics.mean(o for _, o, _ in rows), statistics.mean(r for _, _, r in rows)
+    so, sr = statistics.stdev(o for _, o, _ in rows), statistics.stdev(r for _, _, r in rows)
+    print(f"| mean ± sd ({len(rows)} seeds) | {mo:.2f} ± {so:.2f} | {mr:.2f} ± {sr:.2f} | {mo - mr:+.2f} |")

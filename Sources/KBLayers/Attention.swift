@@ -47,27 +47,24 @@ public enum Attention {
                                 hidden H: Int, heads NH: Int, dCtx: UnsafePointer<Float>,
                                 dScores: UnsafePointer<Float>? = nil, scratch dP: UnsafeMutablePointer<Float>,
                                 dQKV: UnsafeMutablePointer<Float>) {
-        let HD = H / NH, scale = 1 / Float(HD).squareRoot()
+        let HD = H / NH, scale = 1 / Float(HD).squareRoot(), TT = T * T
+        // One (sequence, head) at a time, so that its T×T blocks stay in cache through every step.
         parallelChunks(B * NH, minPerThread: 1) { r in
             for bh in r {
                 let b = bh / NH, h = bh % NH, base = b * T * 3 * H
+                let g = dP + bh * TT
                 // dP' = dctx_bh · V_bhᵀ   [T, T];   dV_bh = P'ᵀ · dctx_bh   [T, HD]
                 sgemm(transA: false, transB: true, m: T, n: T, k: HD, a: dCtx + b * T * H + h * HD, lda: H,
-                      b: qkv + base + 2 * H + h * HD, ldb: 3 * H, c: dP + bh * T * T, ldc: T, parallel: false)
-                sgemm(transA: true, transB: false, m: T, n: HD, k: T, a: probsUsed + bh * T * T, lda: T,
+                      b: qkv + base + 2 * H + h * HD, ldb: 3 * H, c: g, ldc: T, parallel: false)
+                sgemm(transA: true, transB: false, m: T, n: HD, k: T, a: probsUsed + bh * TT, lda: T,
                       b: dCtx + b * T * H + h * HD, ldb: H, c: dQKV + base + 2 * H + h * HD, ldc: 3 * H, parallel: false)
-            }
-        }
-        if let d = dropout { d.0.apply(dP, mask: d.mask, count: B * NH * T * T) }
-        SoftmaxGrad.backward(probs, grad: dP, rows: B * NH * T, cols: T)
-        if let dScores { Kernels.add(dP, dScores, count: B * NH * T * T) }
-        parallelChunks(B * NH, minPerThread: 1) { r in
-            for bh in r {
-                let b = bh / NH, h = bh % NH, base = b * T * 3 * H
+                if let d = dropout { d.0.apply(g, mask: d.mask + bh * TT, count: TT) }
+                SoftmaxGrad.backward(probs + bh * TT, grad: g, rows: T, cols: T)
+                if let dScores { Kernels.add(g, dScores + bh * TT, count: TT) }
                 // dQ_bh = dS · K_bh / √HD;   dK_bh = dSᵀ · Q_bh / √HD
-                sgemm(transA: false, transB: false, m: T, n: HD, k: T, alpha: scale, a: dP + bh * T * T, lda: T,
+                sgemm(transA: false, transB: false, m: T, n: HD, k: T, alpha: scale, a: g, lda: T,
                       b: qkv + base + H + h * HD, ldb: 3 * H, c: dQKV + base + h * HD, ldc: 3 * H, parallel: false)
-                sgemm(transA: true, transB: false, m: T, n: HD, k: T, alpha: scale, a: dP + bh * T * T, lda: T,
+                sgemm(transA: true, transB: false, m: T, n: HD, k: T, alpha: scale, a: g, lda: T,
                       b: qkv + base + h * HD, ldb: 3 * H, c: dQKV + base + H + h * HD, ldc: 3 * H, parallel: false)
             }
         }

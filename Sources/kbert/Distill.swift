@@ -26,21 +26,16 @@ struct Distill: ParsableCommand {
     @Option(help: "Content tokens of the corpus to distill on (--stage general).") var generalTokens: Int = 2_000_000
     @Option(help: "GLUE root (default: $KBERT_DATA/glue or ../shared/data/glue).") var data: String?
     @Option(help: "Output folder.") var out: String
-    @Option(help: "joint (the paper) or two-phase (intermediate terms for the first half of the steps, then prediction terms).") var schedule: String = "joint"
+    @Option(help: "two-phase (intermediate terms for the first half of the steps, then prediction terms; the full runs' recipe) or joint (all terms throughout, the paper's).") var schedule: String = "two-phase"
     @Option(help: "Epochs.") var epochs: Int = 3
-    @Option(help: "Peak learning rate.") var lr: Float = 1e-4
+    @Option(help: "Peak learning rate (default: 5e-4 for --stage general, 3e-4 for --stage task, as in the full runs).") var lr: Float?
     @Option(help: "Examples per batch.") var batchSize: Int = 32
     @Option(help: "Tokens per example.") var maxLength: Int = 128
     @Option(help: "Warm-up fraction or steps.") var warmup: Double = 0.1
     @Option(help: "Seed.") var seed: UInt64 = 42
     @Option(help: "Stop after this many steps.") var maxSteps: Int?
     @Option(help: "Checkpoint every N steps.") var saveEvery: Int = 200
-    @Option(help: "Temperature of the soft logit loss.") var temperature: Float = 1
-    @Option(help: "Weight of the embedding-output MSE.") var wEmbedding: Float = 1
-    @Option(help: "Weight of the attention-score MSE (summed over layers).") var wAttention: Float = 1
-    @Option(help: "Weight of the layer-output MSE (summed over layers).") var wHidden: Float = 1
-    @Option(help: "Weight of the logit loss.") var wLogits: Float = 1
-    @Option(help: "Weight of the supervised loss.") var wSupervised: Float = 1
+    @OptionGroup(title: "Distillation terms") var weights: DistillWeightOptions
     @Flag(help: "Continue from OUT/checkpoint.") var resume = false
     @OptionGroup var threads: ThreadOptions
 
@@ -58,16 +53,30 @@ struct Distill: ParsableCommand {
             c = FineTuneConfig(task: task, modelDir: student, dataDir: defaultGlueRoot(data), outDir: out)
         }
         c.teacherDir = teacher; c.schedule = schedule
-        c.epochs = epochs; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.warmup = warmup
+        c.epochs = epochs; c.lr = lr ?? (stage == "general" ? 5e-4 : 3e-4); c.batchSize = batchSize; c.maxLength = maxLength; c.warmup = warmup
         c.seed = seed; c.maxSteps = maxSteps; c.saveEvery = saveEvery
-        var w = DistillWeights()
-        w.temperature = temperature; w.embedding = wEmbedding; w.attention = wAttention; w.hidden = wHidden
-        w.logits = wLogits; w.supervised = wSupervised
-        c.distillWeights = w
+        c.distillWeights = weights.weights
         let printer = EventPrinter()
         let tuner = try FineTuner(c, onEvent: printer.handle)
         try tuner.run(resume: resume, onEvent: printer.handle)
         printer.finish()
         if let d = FileManager.default.contents(atPath: out + "/eval_results.json") { print(String(decoding: d, as: UTF8.self)) }
+    }
+}
+
+/// The distillation terms' weights and temperature (`kbert distill`, `kbert pipeline`).
+struct DistillWeightOptions: ParsableArguments {
+    @Option(help: "Temperature of the soft logit loss.") var temperature: Float = 1
+    @Option(help: "Weight of the embedding-output MSE.") var wEmbedding: Float = 1
+    @Option(help: "Weight of the attention-score MSE (summed over layers).") var wAttention: Float = 1
+    @Option(help: "Weight of the layer-output MSE (summed over layers).") var wHidden: Float = 1
+    @Option(help: "Weight of the logit loss.") var wLogits: Float = 1
+    @Option(help: "Weight of the supervised loss.") var wSupervised: Float = 1
+
+    var weights: DistillWeights {
+        var w = DistillWeights()
+        w.temperature = temperature; w.embedding = wEmbedding; w.attention = wAttention; w.hidden = wHidden
+        w.logits = wLogits; w.supervised = wSupervised
+        return w
     }
 }

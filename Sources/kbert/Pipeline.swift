@@ -37,13 +37,17 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Examples per batch.") var batchSize: Int = 32
     @Option(help: "Tokens per example.") var maxLength: Int = 128
     @Option(help: "Teacher learning rate.") var teacherLr: Float = 5e-5
-    @Option(help: "Distillation learning rate.") var lr: Float = 1e-4
-    @Option(help: "joint or two-phase.") var schedule: String = "joint"
+    @Option(help: "Stage-1 learning rate.") var generalLr: Float = 5e-4
+    @Option(help: "Stage-1 warm-up fraction or steps.") var generalWarmup: Double = 0.05
+    @Option(help: "Stage-2 learning rate.") var lr: Float = 3e-4
+    @Option(help: "Stage-2 schedule: two-phase (intermediate terms, then prediction terms) or joint (the paper's).") var schedule: String = "two-phase"
+    @OptionGroup(title: "Distillation terms (both stages)") var weights: DistillWeightOptions
     @Option(help: "Seed.") var seed: UInt64 = 42
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         try threads.apply()
+        guard ["joint", "two-phase"].contains(schedule) else { throw ValidationError("--schedule must be joint or two-phase") }
         let t = try GlueTask(name: task)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let printer = EventPrinter()
@@ -73,7 +77,8 @@ struct Pipeline: ParsableCommand {
             var c = FineTuneConfig(task: "general", modelDir: out + "/student-init", dataDir: "", outDir: out + "/student-general")
             c.teacherDir = model
             c.corpusDir = defaultCorpusDir(corpus)
-            c.generalTokens = generalTokens; c.epochs = generalEpochs; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed
+            c.generalTokens = generalTokens; c.epochs = generalEpochs; c.lr = generalLr; c.warmup = generalWarmup
+            c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed; c.distillWeights = weights.weights
             try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
             generalDir = out + "/student-general"
         }
@@ -82,6 +87,7 @@ struct Pipeline: ParsableCommand {
         var c = FineTuneConfig(task: task, modelDir: generalDir, dataDir: defaultGlueRoot(data), outDir: out + "/student")
         c.teacherDir = teacherDir; c.schedule = schedule
         c.epochs = epochs; c.maxSteps = steps; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed
+        c.distillWeights = weights.weights
         try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
         printer.finish()
         // 5. Evaluate and compare.
