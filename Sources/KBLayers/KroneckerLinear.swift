@@ -72,6 +72,15 @@ public struct KroneckerLinear: Sendable, Equatable {
     var usesSmallA: Bool { shape.m1 * shape.n1 <= 64 }
     var usesSmallB: Bool { !usesSmallA && shape.m2 * shape.n2 <= 64 && order == .bFirst }
 
+    /// Runs `body(first token, token count)` over token blocks of `tokenBlock(n)`, whole blocks
+    /// spread over the threads.
+    func forEachTokenBlock(_ n: Int, _ body: (Int, Int) -> Void) {
+        let tb = tokenBlock(n)
+        parallelChunks((n + tb - 1) / tb, minPerThread: 1) { blocks in
+            for blk in blocks { body(blk * tb, min(tb, n - blk * tb)) }
+        }
+    }
+
     /// Tokens per block on the per-token paths: about 768 KB of the widest per-token row, so that a
     /// block's intermediates stay in L2 from one pass to the next, and at least one block per thread.
     func tokenBlock(_ n: Int) -> Int {
@@ -126,26 +135,23 @@ public struct KroneckerLinear: Sendable, Equatable {
     func forwardSmallA(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                        bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, t1: UnsafeMutablePointer<Float>,
                        epilogue: ((Range<Int>) -> Void)?) {
-        let s = shape, tb = tokenBlock(N)
-        parallelChunks((N + tb - 1) / tb, minPerThread: 1) { blocks in
-            for blk in blocks {
-                let t0 = blk * tb, nt = min(tb, N - t0)
-                for k in 0..<rank {
-                    let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
-                    switch order {
-                    case .bFirst:
-                        serialRightMultiplyBt(x + t0 * s.cols, rows: nt * s.n1, k: s.n2, b: bk, n: s.m2,
-                                              into: t1 + t0 * s.n1 * s.m2, accumulate: false)                  // [N][n1][m2]
-                        kb_small_left(ak, s.m1, s.n1, t1, s.m2, t0, nt, y, k == 0 ? 0 : 1)
-                    case .aFirst:
-                        kb_small_left(ak, s.m1, s.n1, x, s.n2, t0, nt, t1, 0)                                  // [N][m1][n2]
-                        serialRightMultiplyBt(t1 + t0 * s.m1 * s.n2, rows: nt * s.m1, k: s.n2, b: bk, n: s.m2,
-                                              into: y + t0 * s.rows, accumulate: k > 0)
-                    }
+        let s = shape
+        forEachTokenBlock(N) { t0, nt in
+            for k in 0..<rank {
+                let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
+                switch order {
+                case .bFirst:
+                    serialRightMultiplyBt(x + t0 * s.cols, rows: nt * s.n1, k: s.n2, b: bk, n: s.m2,
+                                          into: t1 + t0 * s.n1 * s.m2, accumulate: false)                  // [N][n1][m2]
+                    kb_small_left(ak, s.m1, s.n1, t1, s.m2, t0, nt, y, k == 0 ? 0 : 1)
+                case .aFirst:
+                    kb_small_left(ak, s.m1, s.n1, x, s.n2, t0, nt, t1, 0)                                  // [N][m1][n2]
+                    serialRightMultiplyBt(t1 + t0 * s.m1 * s.n2, rows: nt * s.m1, k: s.n2, b: bk, n: s.m2,
+                                          into: y + t0 * s.rows, accumulate: k > 0)
                 }
-                if let bias { kb_add_bias_rows(y + t0 * s.rows, nt, s.rows, bias) }
-                epilogue?(t0..<(t0 + nt))
             }
+            if let bias { kb_add_bias_rows(y + t0 * s.rows, nt, s.rows, bias) }
+            epilogue?(t0..<(t0 + nt))
         }
     }
 
@@ -231,19 +237,16 @@ extension KroneckerLinear {
     func forwardSmallB(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                        bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, ldOut: Int,
                        z: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>, epilogue: ((Range<Int>) -> Void)?) {
-        let s = shape, tb = tokenBlock(N)
-        parallelChunks((N + tb - 1) / tb, minPerThread: 1) { blocks in
-            for blk in blocks {
-                let t0 = blk * tb, nt = min(tb, N - t0)
-                for k in 0..<rank {
-                    let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
-                    kb_bmix_tr(x, s.n1, s.n2, bk, s.m2, t0, nt, z)
-                    sgemm(transA: false, transB: true, m: nt * s.m2, n: s.m1, k: s.n1, a: z + t0 * s.m2 * s.n1, lda: s.n1,
-                          b: ak, ldb: s.n1, beta: k == 0 ? 0 : 1, c: w + t0 * s.m2 * s.m1, ldc: s.m1, parallel: false)
-                }
-                kb_tr_tokens(w, s.m2, s.m1, t0, nt, y, ldOut, bias, 0)
-                epilogue?(t0..<(t0 + nt))
+        let s = shape
+        forEachTokenBlock(N) { t0, nt in
+            for k in 0..<rank {
+                let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
+                kb_bmix_tr(x, s.n1, s.n2, bk, s.m2, t0, nt, z)
+                sgemm(transA: false, transB: true, m: nt * s.m2, n: s.m1, k: s.n1, a: z + t0 * s.m2 * s.n1, lda: s.n1,
+                      b: ak, ldb: s.n1, beta: k == 0 ? 0 : 1, c: w + t0 * s.m2 * s.m1, ldc: s.m1, parallel: false)
             }
+            kb_tr_tokens(w, s.m2, s.m1, t0, nt, y, ldOut, bias, 0)
+            epilogue?(t0..<(t0 + nt))
         }
     }
 
