@@ -7,8 +7,9 @@ import KBTensor
 ///   S_bh = Q_bh K_bhᵀ / √HD,  P_bh = softmax(S_bh + mask_b),  ctx_bh = dropout(P_bh) V_bh
 /// The (b, h) problems are spread over the threads; each GEMM is single-threaded.
 public enum Attention {
-    /// Scores S (pre-mask) into `probs`; `scores`, when given, receives a copy [B, NH, T, T]; then softmax in place and
-    /// the context. `probsDropped` (when given) receives dropout(P) and is used for the context.
+    /// Scores S (pre-mask) into `probs`; `scores`, when given, receives a copy [B, NH, T, T]; then
+    /// softmax in place and the context. `dropout.out` (when given) receives dropout(P), which then
+    /// multiplies V.
     public static func forward(qkv: UnsafePointer<Float>, batch B: Int, seqLen T: Int, hidden H: Int, heads NH: Int,
                                mask: UnsafePointer<Float>, probs: UnsafeMutablePointer<Float>,
                                scores: UnsafeMutablePointer<Float>? = nil,
