@@ -1,6 +1,7 @@
 """Forward-pass latency: kbert vs PyTorch (CPU, fp32, eager BertModel) in the same run, same thread
 count, same shapes. Cases: all-MiniLM-L6-v2 and the BERT-base config (random weights) at 1×128 and
-32×128, with 1 and 2 threads. Also onnxruntime when it is installed.
+32×128, with 1 and 2 threads. Also onnxruntime (the same model exported to ONNX opset 17 by
+torch.onnx, default graph optimizations) when `onnxruntime` and `onnx` are installed.
 
     python3 tools/bench_forward.py --kbert .build/release/kbert [--iters 10]
 """
@@ -15,6 +16,8 @@ ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
 ap.add_argument("--iters", type=int, default=10)
 ap.add_argument("--rounds", type=int, default=3, help="alternations of the two engines; best median of each kept")
 ap.add_argument("--json-out")
+ap.add_argument("--work", default=str(ROOT / "out/bench-forward"), help="where the ONNX exports are kept")
+ap.add_argument("--no-ort", action="store_true", help="skip onnxruntime even when it is installed")
 args = ap.parse_args()
 
 TORCH = r'''
@@ -39,6 +42,55 @@ ts.sort()
 print(json.dumps({"median_ms": ts[len(ts)//2] * 1e3, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 '''
 
+ORT = r'''
+import json, os, sys, time
+threads, kind, path, B, T, iters, onnx_path = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+if not os.path.exists(onnx_path):
+    # Export once per model (fresh process: export changes the module's state). Same weights as
+    # the PyTorch case: the folder's, or the config's with torch.manual_seed(0).
+    import torch
+    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    from transformers import BertModel, BertConfig
+    if kind == "folder":
+        m = BertModel.from_pretrained(path, attn_implementation="eager")
+    else:
+        torch.manual_seed(0); c = BertConfig.from_json_file(path); c._attn_implementation = "eager"; m = BertModel(c)
+    m.eval()
+    class W(torch.nn.Module):
+        def __init__(s, m): super().__init__(); s.m = m
+        def forward(s, ids):
+            o = s.m(input_ids=ids); return o.last_hidden_state, o.pooler_output
+    torch.onnx.export(W(m), (torch.randint(0, m.config.vocab_size, (1, 128)),), onnx_path + ".tmp", input_names=["input_ids"],
+                      output_names=["last_hidden_state", "pooler_output"], dynamic_axes={"input_ids": {0: "b", 1: "t"}},
+                      opset_version=17, dynamo=False)
+    os.replace(onnx_path + ".tmp", onnx_path)
+    sys.exit(0)
+import numpy as np, onnxruntime as ort
+so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
+s = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+ids = np.random.default_rng(0).integers(0, 30522, (B, T)).astype(np.int64)
+for _ in range(2): s.run(None, {"input_ids": ids})
+ts = []
+for _ in range(iters):
+    t = time.perf_counter(); s.run(None, {"input_ids": ids}); ts.append(time.perf_counter() - t)
+import resource
+ts.sort()
+print(json.dumps({"median_ms": ts[len(ts)//2] * 1e3, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
+
+def have_ort():
+    return subprocess.run([sys.executable, "-c", "import onnxruntime, onnx"], capture_output=True).returncode == 0
+
+def ort_run(threads, kind, path, B, T, iters, name):
+    onnx_path = os.path.join(args.work, name + ".onnx")
+    os.makedirs(args.work, exist_ok=True)
+    if not os.path.exists(onnx_path):
+        subprocess.run([sys.executable, "-c", ORT, "1", kind, path, "1", "128", "1", onnx_path], capture_output=True, text=True, check=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", ORT, str(threads), kind, path, str(B), str(T), str(iters), onnx_path],
+                         capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
 def kbert(threads, kind, path, B, T, iters):
     flag = ["--model", path] if kind == "folder" else ["--config", path]
     out = subprocess.run([args.kbert, "bench", "--mode", "forward", *flag, "--batch", str(B), "--seq", str(T),
@@ -52,23 +104,35 @@ def torch_run(threads, kind, path, B, T, iters):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 cases = [("MiniLM-L6", "folder", args.model), ("BERT-base", "config", args.base_config)]
+use_ort = not args.no_ort and have_ort()
 rows = []
 for name, kind, path in cases:
     for B in [1, 32]:
         for t in args.threads:
             iters = args.iters if B == 1 else max(3, args.iters // 3)
-            ours, ref, mem = [], [], {}
+            ours, ref, onx, mem = [], [], [], {}
             for _ in range(args.rounds):
                 o = kbert(t, kind, path, B, 128, iters); ours.append(o["median_ms"]); mem["kbert"] = o["peak_rss_mb"]
                 r = torch_run(t, kind, path, B, 128, iters); ref.append(r["median_ms"]); mem["torch"] = r["peak_rss_mb"]
+                if use_ort:
+                    x = ort_run(t, kind, path, B, 128, iters, name); onx.append(x["median_ms"]); mem["ort"] = x["peak_rss_mb"]
             row = dict(model=name, batch=B, seq=128, threads=t, kbert_ms=min(ours), torch_ms=min(ref),
-                       ratio=min(ours) / min(ref), kbert_rss_mb=mem["kbert"], torch_rss_mb=mem["torch"])
+                       ratio=min(ours) / min(ref), kbert_rss_mb=mem["kbert"], torch_rss_mb=mem["torch"],
+                       ort_ms=min(onx) if onx else None, ort_rss_mb=mem.get("ort"))
             rows.append(row)
-            print(f"{name} {B}x128 threads={t}: kbert {row['kbert_ms']:.1f} ms, torch {row['torch_ms']:.1f} ms, ratio {row['ratio']:.2f}", file=sys.stderr)
+            print(f"{name} {B}x128 threads={t}: kbert {row['kbert_ms']:.1f} ms, torch {row['torch_ms']:.1f} ms, ratio {row['ratio']:.2f}"
+                  + (f", onnxruntime {row['ort_ms']:.1f} ms" if onx else ""), file=sys.stderr)
 
-print("| model | batch×seq | threads | kbert ms | PyTorch ms | kbert / PyTorch | kbert peak RSS MB | PyTorch peak RSS MB |")
-print("|---|---|---|---|---|---|---|---|")
-for r in rows:
-    print(f"| {r['model']} | {r['batch']}×{r['seq']} | {r['threads']} | {r['kbert_ms']:.1f} | {r['torch_ms']:.1f} | {r['ratio']:.2f} | {r['kbert_rss_mb']:.0f} | {r['torch_rss_mb']:.0f} |")
+if use_ort:
+    print("| model | batch×seq | threads | kbert ms | PyTorch ms | kbert / PyTorch | onnxruntime ms | kbert / onnxruntime | kbert peak RSS MB | PyTorch peak RSS MB | onnxruntime peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['batch']}×{r['seq']} | {r['threads']} | {r['kbert_ms']:.1f} | {r['torch_ms']:.1f} | {r['ratio']:.2f} | "
+              f"{r['ort_ms']:.1f} | {r['kbert_ms'] / r['ort_ms']:.2f} | {r['kbert_rss_mb']:.0f} | {r['torch_rss_mb']:.0f} | {r['ort_rss_mb']:.0f} |")
+else:
+    print("| model | batch×seq | threads | kbert ms | PyTorch ms | kbert / PyTorch | kbert peak RSS MB | PyTorch peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['batch']}×{r['seq']} | {r['threads']} | {r['kbert_ms']:.1f} | {r['torch_ms']:.1f} | {r['ratio']:.2f} | {r['kbert_rss_mb']:.0f} | {r['torch_rss_mb']:.0f} |")
 if args.json_out:
     json.dump(rows, open(args.json_out, "w"), indent=1)
