@@ -68,7 +68,8 @@ if not os.path.exists(onnx_path):
 import numpy as np, onnxruntime as ort
 so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
 s = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
-ids = np.random.default_rng(0).integers(0, 30522, (B, T)).astype(np.int64)
+vocab = json.load(open(os.path.join(path, "config.json") if kind == "folder" else path))["vocab_size"]
+ids = np.random.default_rng(0).integers(0, vocab, (B, T)).astype(np.int64)
 for _ in range(2): s.run(None, {"input_ids": ids})
 ts = []
 for _ in range(iters):

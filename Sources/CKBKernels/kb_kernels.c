@@ -387,22 +387,20 @@ void kb_bmix_tr_back_b(const float *dz, const float *x, ptrdiff_t n1, ptrdiff_t 
     }
 }
 
-// y[t][i][j] (+)= w[t][j][i] for t in [t0, t0 + nt): each token's [r][c] block transposed to [c][r].
+// y[t][i][j] = w[t][j][i] (+ bias[i][j]) for t in [t0, t0 + nt): each token's [r][c] block transposed
+// to [c][r], token t's output row starting at y + t·ldy.
 void kb_tr_tokens(const float *w, ptrdiff_t r, ptrdiff_t c, ptrdiff_t t0, ptrdiff_t nt, float *y, ptrdiff_t ldy,
-                  const float *bias, int accumulate) {
+                  const float *bias) {
     for (ptrdiff_t t = t0; t < t0 + nt; t++) {
         const float *wt = w + t * r * c;
         float *yt = y + t * ldy;
-        if (r == 2 && !accumulate) {
+        if (r == 2) {
             const float *w0 = wt, *w1 = wt + c;
             if (bias) {
                 for (ptrdiff_t i = 0; i < c; i++) { yt[2 * i] = w0[i] + bias[2 * i]; yt[2 * i + 1] = w1[i] + bias[2 * i + 1]; }
             } else {
                 for (ptrdiff_t i = 0; i < c; i++) { yt[2 * i] = w0[i]; yt[2 * i + 1] = w1[i]; }
             }
-        } else if (accumulate) {
-            for (ptrdiff_t j = 0; j < r; j++) for (ptrdiff_t i = 0; i < c; i++) yt[i * r + j] += wt[j * c + i];
-            if (bias) for (ptrdiff_t k = 0; k < r * c; k++) yt[k] += bias[k];
         } else {
             for (ptrdiff_t j = 0; j < r; j++) for (ptrdiff_t i = 0; i < c; i++) yt[i * r + j] = wt[j * c + i];
             if (bias) for (ptrdiff_t k = 0; k < r * c; k++) yt[k] += bias[k];

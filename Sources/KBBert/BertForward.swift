@@ -176,15 +176,10 @@ extension BertModel {
                 if useDropout { lc.maskP = pDrop.mask(count: B * NH * T * T, using: &dropout!.rng) }
                 var scores = options.attentionScores ? Tensor(shape: [B, NH, T, T]) : nil
                 lc.maskP.withUnsafeBufferPointer { mp in
-                    let drop = useDropout ? (pDrop, mp.baseAddress!, lc.probsDrop.ptr) : nil
-                    if scores != nil {
-                        scores!.data.withUnsafeMutableBufferPointer { sp in
-                            Attention.forward(qkv: lc.qkv.ptr, batch: B, seqLen: T, hidden: H, heads: NH, mask: addMask.ptr,
-                                              probs: lc.probs.ptr, scores: sp.baseAddress!, dropout: drop, ctx: lc.ctx.ptr)
-                        }
-                    } else {
+                    withMutableData(&scores) { sp in
                         Attention.forward(qkv: lc.qkv.ptr, batch: B, seqLen: T, hidden: H, heads: NH, mask: addMask.ptr,
-                                          probs: lc.probs.ptr, dropout: drop, ctx: lc.ctx.ptr)
+                                          probs: lc.probs.ptr, scores: sp,
+                                          dropout: useDropout ? (pDrop, mp.baseAddress!, lc.probsDrop.ptr) : nil, ctx: lc.ctx.ptr)
                     }
                 }
                 if let s = scores { scoresOut.append(s) }
@@ -270,4 +265,10 @@ extension BertModel {
             }
         }
     }
+}
+
+/// `body` with a pointer to the tensor's floats, or nil when there is no tensor.
+private func withMutableData<R>(_ t: inout Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+    guard t != nil else { return body(nil) }
+    return t!.data.withUnsafeMutableBufferPointer { body($0.baseAddress) }
 }

@@ -27,7 +27,7 @@ public enum Attention {
                       a: qkv + base + h * HD, lda: 3 * H, b: qkv + base + H + h * HD, ldb: 3 * H,
                       c: p, ldc: T, parallel: false)
                 scores?.advanced(by: bh * TT).update(from: p, count: TT)
-                Kernels.softmaxRows(p, rows: T, cols: T, mask: mask + b * T)
+                Kernels.softmax(p, rows: T, cols: T, mask: mask + b * T, rowsPerMask: T)
                 var used = UnsafePointer(p)
                 if let d = dropout {
                     let o = d.out + bh * TT

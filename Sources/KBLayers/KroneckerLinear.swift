@@ -94,6 +94,8 @@ public struct KroneckerLinear: Sendable, Equatable {
                  bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, ldOut: Int,
                  t1: UnsafeMutablePointer<Float>, t2: UnsafeMutablePointer<Float>, yp: UnsafeMutablePointer<Float>,
                  epilogue: ((Range<Int>) -> Void)?) {
+        // Only the small-B path writes rows `ldOut` apart; the public `forward` passes the row
+        // length to the others (and copies into a wider matrix itself).
         let s = shape
         if usesSmallA {
             forwardSmallA(x, rows: N, a: a, b: b, bias: bias, out: y, t1: t1, epilogue: epilogue)
@@ -141,13 +143,13 @@ public struct KroneckerLinear: Sendable, Equatable {
                 let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
                 switch order {
                 case .bFirst:
-                    serialRightMultiplyBt(x + t0 * s.cols, rows: nt * s.n1, k: s.n2, b: bk, n: s.m2,
-                                          into: t1 + t0 * s.n1 * s.m2, accumulate: false)                  // [N][n1][m2]
+                    rightMultiplyBt(x + t0 * s.cols, rows: nt * s.n1, k: s.n2, b: bk, n: s.m2,
+                                    into: t1 + t0 * s.n1 * s.m2, accumulate: false)                  // [N][n1][m2]
                     kb_small_left(ak, s.m1, s.n1, t1, s.m2, t0, nt, y, k == 0 ? 0 : 1)
                 case .aFirst:
                     kb_small_left(ak, s.m1, s.n1, x, s.n2, t0, nt, t1, 0)                                  // [N][m1][n2]
-                    serialRightMultiplyBt(t1 + t0 * s.m1 * s.n2, rows: nt * s.m1, k: s.n2, b: bk, n: s.m2,
-                                          into: y + t0 * s.rows, accumulate: k > 0)
+                    rightMultiplyBt(t1 + t0 * s.m1 * s.n2, rows: nt * s.m1, k: s.n2, b: bk, n: s.m2,
+                                    into: y + t0 * s.rows, accumulate: k > 0)
                 }
             }
             if let bias { kb_add_bias_rows(y + t0 * s.rows, nt, s.rows, bias) }
@@ -160,12 +162,12 @@ public struct KroneckerLinear: Sendable, Equatable {
                          dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?,
                          dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
         let s = shape
-        if s.m1 * s.n1 <= 64 {
+        if usesSmallA {
             if let dBias { Linear.biasGrad(dy, rows: N, cols: s.rows, ld: s.rows, into: dBias) }
             backwardSmallA(x, dy: dy, rows: N, a: a, b: b, dA: dA, dB: dB, dx: dx, accumulate: accumulate)
             return
         }
-        if s.m2 * s.n2 <= 64 && order == .bFirst {
+        if usesSmallB {
             if let dBias { Linear.biasGrad(dy, rows: N, cols: s.rows, ld: s.rows, into: dBias) }
             backwardSmallB(x, dy: dy, rows: N, a: a, b: b, dA: dA, dB: dB, dx: dx, accumulate: accumulate)
             return
@@ -245,7 +247,7 @@ extension KroneckerLinear {
                 sgemm(transA: false, transB: true, m: nt * s.m2, n: s.m1, k: s.n1, a: z + t0 * s.m2 * s.n1, lda: s.n1,
                       b: ak, ldb: s.n1, beta: k == 0 ? 0 : 1, c: w + t0 * s.m2 * s.m1, ldc: s.m1, parallel: false)
             }
-            kb_tr_tokens(w, s.m2, s.m1, t0, nt, y, ldOut, bias, 0)
+            kb_tr_tokens(w, s.m2, s.m1, t0, nt, y, ldOut, bias)
             epilogue?(t0..<(t0 + nt))
         }
     }
@@ -257,7 +259,7 @@ extension KroneckerLinear {
         let s = shape
         let per = max(1, 16384 / max(1, s.cols))
         let g = FloatBuffer(count: N * s.m2 * s.m1, zeroed: false)
-        parallelChunks(N, minPerThread: per) { r in kb_tr_tokens(dy, s.m1, s.m2, r.lowerBound, r.count, g.ptr, s.m1 * s.m2, nil, 0) }
+        parallelChunks(N, minPerThread: per) { r in kb_tr_tokens(dy, s.m1, s.m2, r.lowerBound, r.count, g.ptr, s.m1 * s.m2, nil) }
         let z = FloatBuffer(count: N * s.m2 * s.n1, zeroed: false), dz = FloatBuffer(count: N * s.m2 * s.n1, zeroed: false)
         let dxAcc = FloatBuffer(count: dx == nil ? 0 : N * s.cols)
         for k in 0..<rank {
@@ -336,18 +338,6 @@ public func swapAxes(_ src: UnsafePointer<Float>, d0: Int, d1: Int, d2: Int, int
     parallelChunks(d1, minPerThread: max(1, 65536 / max(1, d0 * d2))) { r in
         // Columns j in r of src, i.e. rows j of dst: a [d0][r][d2] window of src.
         kb_swap01_window(src, d0, d1, d2, r.lowerBound, r.count, dst)
-    }
-}
-
-/// `rightMultiplyBt` on the calling thread.
-@inline(__always)
-func serialRightMultiplyBt(_ x: UnsafePointer<Float>, rows: Int, k: Int, b: UnsafePointer<Float>, n: Int,
-                           into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-    if k * n <= 64 {
-        kb_small_right(x, rows, k, b, n, y, accumulate ? 1 : 0)
-    } else {
-        sgemm(transA: false, transB: true, m: rows, n: n, k: k, a: x, lda: k, b: b, ldb: k, beta: accumulate ? 1 : 0,
-              c: y, ldc: n, parallel: false)
     }
 }
 

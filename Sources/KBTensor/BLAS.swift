@@ -55,7 +55,7 @@ public func sgemm(
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Bool = true
 ) {
     if m == 0 || n == 0 { return }
-    let threads = Threads.count
+    let threads = insideParallelChunk ? 1 : Threads.count
     if parallel && threads > 1 && k > 0 && m * n * k >= 1 << 20 {
         if m >= 32 * threads {
             // Row blocks, multiples of 16 rows: op(A) rows and C rows move together.

@@ -65,12 +65,6 @@ public enum Kernels {
         }
     }
 
-    /// Row softmax on the calling thread, every row adding the same additive `mask` row
-    /// (`cols` floats) when given. In place.
-    public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, mask: UnsafePointer<Float>?) {
-        kb_softmax_rows(x, rows, cols, mask, max(rows, 1))
-    }
-
     /// LayerNorm over the last dimension: out = (x − mean) / sqrt(var + eps) · gamma + beta.
     /// Optionally stores each row's mean and 1/sqrt(var + eps) (for the backward pass).
     public static func layerNorm(

@@ -7,12 +7,16 @@ struct UncheckedSendable<T>: @unchecked Sendable {
     @usableFromInline init(_ value: T) { self.value = value }
 }
 
+/// True on a thread that is running a chunk of `parallelChunks` (work started there runs inline).
+@inlinable
+public var insideParallelChunk: Bool { kb_in_parallel() != 0 }
+
 /// Splits `0..<count` into at most `Threads.count` contiguous chunks and runs them concurrently.
 /// Work below `minPerThread` items per thread runs inline, and so does a call made from inside
 /// another chunk (the threads are already busy). Chunks must write disjoint memory.
 @inlinable
 public func parallelChunks(_ count: Int, minPerThread: Int = 4096, _ body: (Range<Int>) -> Void) {
-    let threads = kb_in_parallel() != 0 ? 1 : min(Threads.count, max(1, count / max(1, minPerThread)))
+    let threads = insideParallelChunk ? 1 : min(Threads.count, max(1, count / max(1, minPerThread)))
     if threads <= 1 { body(0..<count); return }
     let chunk = (count + threads - 1) / threads
     withoutActuallyEscaping(body) { escaping in

@@ -30,13 +30,13 @@ public struct AdamW: Sendable {
         self.beta1 = beta1; self.beta2 = beta2; self.eps = eps
     }
 
-    /// Decay mask for named parameters: no decay on biases and LayerNorm weights (HF's convention).
     /// AdamW over every parameter of `params`, with no decay on biases and LayerNorms.
     public init(parameters params: ParameterStore, weightDecay: Float = 0.01) {
         let entries = params.entries.map { (name: $0.name, offset: $0.ref.offset, count: $0.ref.count) }
         self.init(count: params.count, decayMask: AdamW.decayMask(entries: entries, total: params.count), weightDecay: weightDecay)
     }
 
+    /// Decay mask for named parameters: no decay on biases and LayerNorm weights (HF's convention).
     public static func decayMask(entries: [(name: String, offset: Int, count: Int)], total: Int) -> [UInt8] {
         var mask = [UInt8](repeating: 0, count: total)
         for e in entries where !(e.name.hasSuffix(".bias") || e.name.contains("LayerNorm")) {

@@ -176,7 +176,7 @@ struct Bench: ParsableCommand {
         for i in a.indices { a[i] = Float(i % 13) * 0.01 - 0.06 }
         for i in b.indices { b[i] = Float(i % 7) * 0.02 - 0.06 }
         var c = [Float](repeating: 0, count: m * n)
-        let times = try timed {
+        let times = timed {
             a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
                 sgemm(transA: false, transB: true, m: m, n: n, k: k, a: ap.baseAddress!, lda: k,
                       b: bp.baseAddress!, ldb: k, c: cp.baseAddress!, ldc: n)

@@ -51,8 +51,9 @@ void kb_bmix_tr_back_b(const float *dz, const float *x, ptrdiff_t n1, ptrdiff_t 
                        ptrdiff_t t0, ptrdiff_t nt, float *db);
 // glibc allocator policy: large blocks from the heap, freed memory kept (see Memory.swift).
 void kb_keep_freed_pages(void);
+// y[t][i][j] = w[t][j][i] (+ bias[i][j]): token-local transposes, output rows ldy apart.
 void kb_tr_tokens(const float *w, ptrdiff_t r, ptrdiff_t c, ptrdiff_t t0, ptrdiff_t nt, float *y, ptrdiff_t ldy,
-                  const float *bias, int accumulate);
+                  const float *bias);
 // y[t][i1][:] (+)= sum_j1 a[i1][j1] z[t][j1][:] for t in [t0, t0 + nt) (small A, no axis moves).
 void kb_small_left(const float *a, ptrdiff_t m1, ptrdiff_t n1, const float *z, ptrdiff_t d,
                    ptrdiff_t t0, ptrdiff_t nt, float *y, int accumulate);
