@@ -30,7 +30,7 @@ public struct DistillResult {
 public enum DistillStep {
     public static func compute(teacher t: BertOutput, student s: BertOutput, input: BertInput, heads NH: Int,
                                weights w: DistillWeights, terms: DistillTerms,
-                               labels: [Int]? = nil, targets: [Float]? = nil) -> DistillResult {
+                               labels: [Int]? = nil, targets: [Float]? = nil, labeled: [Bool]? = nil) -> DistillResult {
         let B = input.batch, T = input.seqLen
         var up = BertUpstream()
         var named: [(String, Float)] = []
@@ -60,16 +60,31 @@ public enum DistillStep {
             dLogits = r.grad.map { $0 * w.logits }
         }
         if terms.supervised, let sl = s.logits {
-            let C = sl.shape.last ?? 1
-            let r: (loss: Float, grad: [Float])
-            if C == 1, let targets { r = Loss.mse(sl.data, targets) }
-            else if let labels { r = Loss.crossEntropy(logits: sl.data, labels: labels, classes: C) }
-            else { r = (0, [Float](repeating: 0, count: sl.count)) }
+            let r = supervised(logits: sl.data, classes: sl.shape.last ?? 1, labels: labels, targets: targets, labeled: labeled)
             named.append(("supervised", r.loss)); total += w.supervised * r.loss
             let g = r.grad.map { $0 * w.supervised }
             dLogits = dLogits.map { zip($0, g).map { $0 + $1 } } ?? g
         }
         up.logits = dLogits
         return DistillResult(total: total, terms: named, upstream: up)
+    }
+
+    /// The supervised term over the labeled rows only (all, unless `labeled` says otherwise:
+    /// augmented examples have no label): cross-entropy against `labels`, or MSE against `targets`
+    /// for one output; the loss is the labeled rows' mean and the other rows get no gradient.
+    public static func supervised(logits: [Float], classes C: Int, labels: [Int]?, targets: [Float]?,
+                                  labeled: [Bool]?) -> (loss: Float, grad: [Float]) {
+        let B = logits.count / max(C, 1)
+        let rows = (0..<B).filter { labeled?[$0] ?? true }
+        var r: (loss: Float, grad: [Float]) = (0, [Float](repeating: 0, count: logits.count))
+        guard !rows.isEmpty else { return r }
+        let sub = rows.count == B ? logits : rows.flatMap { logits[($0 * C)..<($0 * C + C)] }
+        var part: (loss: Float, grad: [Float])? = nil
+        if C == 1, let targets { part = Loss.mse(sub, rows.map { targets[$0] }) }
+        else if let labels { part = Loss.crossEntropy(logits: sub, labels: rows.map { labels[$0] }, classes: C) }
+        guard let part else { return r }
+        r.loss = part.loss
+        for (j, b) in rows.enumerated() { for c in 0..<C { r.grad[b * C + c] = part.grad[j * C + c] } }
+        return r
     }
 }

@@ -42,6 +42,9 @@ public struct FineTuneConfig: Codable, Sendable {
     public var generalTokens: Int = 2_000_000
     /// Share of the packed sequences held out for validation.
     public var validationFraction: Double = 0.01
+    /// Task distillation: label-free variants per training example (`Augmenter`), taught by the
+    /// teacher alone; 0 = the training set as it is.
+    public var augment: Int = 0
 
     public init(task: String, modelDir: String, dataDir: String, outDir: String) {
         self.task = task; self.modelDir = modelDir; self.dataDir = dataDir; self.outDir = outDir
@@ -52,6 +55,7 @@ public struct FineTuneConfig: Codable, Sendable {
         "\(task)|\(modelDir)|\(epochs)|\(lr)|\(batchSize)|\(maxLength)|\(warmup)|\(weightDecay)|\(seed)|\(maxSteps ?? -1)|\(gradAccum)|\(clipNorm)"
             + (teacherDir.map { "|teacher=\($0)|\(schedule)|\(distillWeights)" } ?? "")
             + (corpusDir.map { "|corpus=\($0)|\(generalTokens)|\(validationFraction)" } ?? "")
+            + (augment > 0 ? "|augment=\(augment)" : "")
     }
 }
 
@@ -147,23 +151,33 @@ public final class FineTuner {
         } else {
             model = try BertModel.load(folder: config.modelDir)   // general: the student as it is, head untouched
         }
+        var teaching: BertModel? = nil
         if let td = config.teacherDir {
             let w = config.distillWeights
             if task != nil && w.embedding == 0 && w.attention == 0 && w.hidden == 0 && w.logits == 0 {
-                teacher = nil   // no distillation term is weighted: plain supervised training, no teacher pass
+                // no distillation term is weighted: plain supervised training, no teacher pass
                 onEvent(.note("every distillation weight is 0: training on the labels only (the teacher \(td) only gave the head)"))
             } else {
-                teacher = t
+                teaching = t
                 onEvent(.note("distilling from \(td) (\(config.schedule) schedule)"))
             }
-        } else {
-            teacher = nil
         }
+        teacher = teaching
         let maxLen = min(config.maxLength, cfg.maxPositionEmbeddings)
+        guard config.augment >= 0, config.augment == 0 || (task != nil && teaching != nil) else {
+            throw TrainError.setup("augmentation needs task distillation with a teacher term weighted (augmented examples have no labels)")
+        }
         if let task {
-            train = try TaskDataset(examples: task.read(root: config.dataDir, split: .train), tokenizer: tokenizer, maxLength: maxLen)
+            var examples = try task.read(root: config.dataDir, split: .train)
+            let originals = examples.count
+            if config.augment > 0 {
+                examples += Augmenter(examples: examples).variants(of: examples, copies: config.augment, seed: config.seed &+ 0xA6)
+            }
+            train = try TaskDataset(examples: examples, tokenizer: tokenizer, maxLength: maxLen)
             dev = try TaskDataset(examples: task.read(root: config.dataDir, split: .dev), tokenizer: tokenizer, maxLength: maxLen)
-            onEvent(.note("\(task.rawValue): \(train.count) train / \(dev.count) dev examples"))
+            onEvent(.note("\(task.rawValue): \(originals) train"
+                          + (config.augment > 0 ? " + \(train.count - originals) augmented (teacher-labeled)" : "")
+                          + " / \(dev.count) dev examples"))
         } else {
             let docs = try WikiCorpus.documents(dir: config.corpusDir!)
             let (seqs, _) = WikiCorpus.pack(docs, tokenizer: tokenizer, maxLength: maxLen, maxTokens: config.generalTokens)
@@ -250,7 +264,8 @@ public final class FineTuner {
                         let r = DistillStep.compute(teacher: tOut, student: out, input: input, heads: model.config.numAttentionHeads,
                                                     weights: c.distillWeights, terms: distillTerms(step: state.step, total: total),
                                                     labels: task.map { $0.isRegression } == false ? idx.map { train.examples[$0].label ?? 0 } : nil,
-                                                    targets: task?.isRegression == true ? idx.map { train.examples[$0].score ?? 0 } : nil)
+                                                    targets: task?.isRegression == true ? idx.map { train.examples[$0].score ?? 0 } : nil,
+                                                    labeled: idx.map { train.examples[$0].label != nil || train.examples[$0].score != nil })
                         var up = r.upstream
                         up.logits = up.logits?.map { $0 * w }
                         for (k, v) in up.hidden { up.hidden[k] = v.map { $0 * w } }

@@ -32,6 +32,7 @@ struct Distill: ParsableCommand {
     @Option(help: "Examples per batch.") var batchSize: Int = 32
     @Option(help: "Tokens per example.") var maxLength: Int = 128
     @Option(help: "Warm-up fraction or steps.") var warmup: Double = 0.1
+    @Option(help: "--stage task: label-free variants per training example (words masked or replaced, Tang et al. 2019), taught by the teacher alone.") var augment: Int = 0
     @Option(help: "Seed.") var seed: UInt64 = 42
     @Option(help: "Stop after this many steps.") var maxSteps: Int?
     @Option(help: "Checkpoint every N steps.") var saveEvery: Int = 200
@@ -56,6 +57,10 @@ struct Distill: ParsableCommand {
         c.epochs = epochs; c.lr = lr ?? (stage == "general" ? 5e-4 : 3e-4); c.batchSize = batchSize; c.maxLength = maxLength; c.warmup = warmup
         c.seed = seed; c.maxSteps = maxSteps; c.saveEvery = saveEvery
         c.distillWeights = weights.weights
+        if augment != 0 {
+            guard stage == "task", augment > 0 else { throw ValidationError("--augment is a positive count, for --stage task") }
+            c.augment = augment
+        }
         let printer = EventPrinter()
         let tuner = try FineTuner(c, onEvent: printer.handle)
         try tuner.run(resume: resume, onEvent: printer.handle)

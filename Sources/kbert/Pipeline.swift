@@ -40,6 +40,7 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Stage-1 learning rate.") var generalLr: Float = 5e-4
     @Option(help: "Stage-1 warm-up fraction or steps.") var generalWarmup: Double = 0.05
     @Option(help: "Stage-2 learning rate.") var lr: Float = 3e-4
+    @Option(help: "Stage 2: label-free variants per training example (masked / replaced words), taught by the teacher alone.") var augment: Int = 0
     @Option(help: "Stage-2 schedule: two-phase (intermediate terms, then prediction terms) or joint (the paper's).") var schedule: String = "two-phase"
     @OptionGroup(title: "Distillation terms (both stages)") var weights: DistillWeightOptions
     @Option(help: "Seed.") var seed: UInt64 = 42
@@ -87,7 +88,7 @@ struct Pipeline: ParsableCommand {
         var c = FineTuneConfig(task: task, modelDir: generalDir, dataDir: defaultGlueRoot(data), outDir: out + "/student")
         c.teacherDir = teacherDir; c.schedule = schedule
         c.epochs = epochs; c.maxSteps = steps; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed
-        c.distillWeights = weights.weights
+        c.distillWeights = weights.weights; c.augment = augment
         try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
         printer.finish()
         // 5. Evaluate and compare.

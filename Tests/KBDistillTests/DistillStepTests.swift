@@ -55,3 +55,22 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         #expect(abs(numeric - analytic) <= 2e-3 * abs(analytic) + 1e-4, "numeric \(numeric) vs analytic \(analytic)")
     }
 }
+
+@Suite struct SupervisedTermTests {
+    @Test func unlabeledRowsAreLeftOut() {
+        let logits: [Float] = [0.3, -1.2, 2.0, 0.5, 0.1, -0.4, 1.5, 1.5, -2.0, 0.0, 0.7, 0.2]   // 4 rows × 3 classes
+        let labels = [2, 0, 1, 0]
+        let some = DistillStep.supervised(logits: logits, classes: 3, labels: labels, targets: nil, labeled: [true, false, true, false])
+        let ref = Loss.crossEntropy(logits: [0.3, -1.2, 2.0, 1.5, 1.5, -2.0], labels: [2, 1], classes: 3)
+        #expect(abs(some.loss - ref.loss) < 1e-6)
+        #expect(Array(some.grad[0..<3]) == Array(ref.grad[0..<3]) && Array(some.grad[6..<9]) == Array(ref.grad[3..<6]))
+        #expect(some.grad[3..<6].allSatisfy { $0 == 0 } && some.grad[9..<12].allSatisfy { $0 == 0 })
+        let all = DistillStep.supervised(logits: logits, classes: 3, labels: labels, targets: nil, labeled: nil)
+        let full = Loss.crossEntropy(logits: logits, labels: labels, classes: 3)
+        #expect(all.loss == full.loss && all.grad == full.grad)
+        let none = DistillStep.supervised(logits: logits, classes: 3, labels: labels, targets: nil, labeled: [false, false, false, false])
+        #expect(none.loss == 0 && none.grad.allSatisfy { $0 == 0 })
+        let reg = DistillStep.supervised(logits: [1, 2, 3], classes: 1, labels: nil, targets: [0, 0, 1], labeled: [false, true, true])
+        #expect(abs(reg.loss - (4 + 4) / 2) < 1e-6 && reg.grad[0] == 0 && abs(reg.grad[1] - 2) < 1e-6)
+    }
+}
