@@ -3,6 +3,16 @@
 #include <stdint.h>
 #include <string.h>
 
+// The transcendental loops (exp, erf, tanh, GELU, softmax) are compiled twice where the compiler
+// can dispatch at load time: for AVX-512 (512-bit vectors; GELU 42% and softmax 15% less time on
+// Zen 4) and for the baseline target (-mavx2 -mfma), the one the machine supports picked when
+// the library loads. The memory-bound loops stay 256-bit: at 512 bits they measured slower here.
+#if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
+#define KB_VEC __attribute__((target_clones("avx512f", "default"), min_vector_width(512)))
+#else
+#define KB_VEC
+#endif
+
 // exp: Cephes expf (range reduction by ln 2, degree-6 polynomial), ~1 ulp on [-87.3, 88.37].
 static inline float kb_expf(float x) {
     float xc = x < -87.33654f ? -87.33654f : (x > 88.3762626647949f ? 88.3762626647949f : x);
@@ -55,16 +65,16 @@ static inline float kb_tanhf(float x) {
     return fabsf(x) < 0.125f ? small : big;
 }
 
-void kb_exp(float *x, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) x[i] = kb_expf(x[i]); }
-void kb_erf(float *x, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) x[i] = kb_erff(x[i]); }
-void kb_tanh(float *x, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) x[i] = kb_tanhf(x[i]); }
+KB_VEC void kb_exp(float *x, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) x[i] = kb_expf(x[i]); }
+KB_VEC void kb_erf(float *x, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) x[i] = kb_erff(x[i]); }
+KB_VEC void kb_tanh(float *x, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) x[i] = kb_tanhf(x[i]); }
 void kb_relu(float *x, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0.0f; }
 
-void kb_gelu_erf(float *x, ptrdiff_t n) {
+KB_VEC void kb_gelu_erf(float *x, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) { float v = x[i]; x[i] = 0.5f * v * (1.0f + kb_erff(v * 0.70710678118654752f)); }
 }
 
-void kb_gelu_tanh(float *x, ptrdiff_t n) {
+KB_VEC void kb_gelu_tanh(float *x, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) {
         float v = x[i];
         x[i] = 0.5f * v * (1.0f + kb_tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
@@ -112,7 +122,7 @@ static inline float row_sqdev(const float *p, ptrdiff_t n, float mu) {
     return s;
 }
 
-void kb_softmax_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *mask, ptrdiff_t rows_per_mask) {
+KB_VEC void kb_softmax_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *mask, ptrdiff_t rows_per_mask) {
     for (ptrdiff_t r = 0; r < rows; r++) {
         float *p = x + r * cols;
         if (mask) {
@@ -141,7 +151,7 @@ void kb_layernorm_rows(const float *x, float *out, ptrdiff_t rows, ptrdiff_t col
     }
 }
 
-void kb_bias_gelu_erf_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *bias) {
+KB_VEC void kb_bias_gelu_erf_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *bias) {
     for (ptrdiff_t r = 0; r < rows; r++) {
         float *p = x + r * cols;
         for (ptrdiff_t c = 0; c < cols; c++) {
@@ -172,7 +182,7 @@ void kb_bias_residual_layernorm_rows(float *x, const float *bias, const float *r
 
 // g = g * gelu'(x) in place (g holds dy on entry, dx on return); gelu'(x) = Phi(x) + x phi(x).
 // In place with one pointer, so that clang's vectorized path is taken (no aliasing fallback).
-void kb_gelu_erf_backward(const float *x, float *g, ptrdiff_t n) {
+KB_VEC void kb_gelu_erf_backward(const float *x, float *g, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) {
         float v = x[i];
         float cdf = 0.5f * (1.0f + kb_erff(v * 0.70710678118654752f));
@@ -182,7 +192,7 @@ void kb_gelu_erf_backward(const float *x, float *g, ptrdiff_t n) {
 }
 
 // g = g * d/dx [x/2 (1 + tanh(u))], u = sqrt(2/pi)(x + 0.044715 x^3), in place.
-void kb_gelu_tanh_backward(const float *x, float *g, ptrdiff_t n) {
+KB_VEC void kb_gelu_tanh_backward(const float *x, float *g, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) {
         float v = x[i];
         float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);

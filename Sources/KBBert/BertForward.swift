@@ -188,6 +188,13 @@ extension BertModel {
                 linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: lc.aSum.ptr)
                 lc.maskA = residualBranch(lc.aSum.ptr, bias: P + layer.attentionOutput.bias.offset, residual: x, norm: layer.attentionNorm,
                                           out: lc.h1.ptr, mean: lc.aMean.ptr, rstd: lc.aRstd.ptr)
+                if !training, layer.intermediate.kron != nil, layer.output.kron != nil {
+                    // h_l = LN(act(h1 · W_1ᵀ + b_1) · W_2ᵀ + b_2 + h1), token block by token block
+                    fusedKroneckerFFN(layer, h1: lc.h1.ptr, rows: BT, P: P, fSum: lc.fSum.ptr, out: hOut,
+                                      mean: lc.fMean.ptr, rstd: lc.fRstd.ptr)
+                    if options.hiddenStates { hiddenStates.append(cache.h(l + 1).tensor([B, T, H])) }
+                    continue
+                }
                 // g1 = act(h1 · W_1ᵀ + b_1)                                            [B·T, I]
                 // (bias and activation applied to each block of finished rows while it is in cache)
                 let g1 = lc.g1.ptr, z1 = training ? lc.z1.ptr : nil, b1 = P + layer.intermediate.bias.offset
@@ -271,4 +278,37 @@ extension BertModel {
 private func withMutableData<R>(_ t: inout Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
     guard t != nil else { return body(nil) }
     return t!.data.withUnsafeMutableBufferPointer { body($0.baseAddress) }
+}
+
+extension BertModel {
+    /// Inference FFN of a Kronecker layer, one block of tokens at a time on one thread:
+    /// g = act(h1 · W_1ᵀ + b_1), fSum = g · W_2ᵀ, out = LN(fSum + b_2 + h1), with the block's
+    /// intermediate g ([rows, I], the layer's largest activation) kept in cache instead of going
+    /// out to memory and back. The factored matrices are small (their factors, not I × H), so
+    /// splitting the products by token block adds no weight traffic worth counting; a dense FFN
+    /// keeps its whole-batch GEMMs.
+    func fusedKroneckerFFN(_ layer: BertLayerRefs, h1: UnsafePointer<Float>, rows BT: Int, P: UnsafePointer<Float>,
+                           fSum: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+                           mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+        let c = config, H = c.hiddenSize, I = c.intermediateSize
+        // ~768 KB of intermediate per block (L2 is 1 MB per core here), at least one block per thread.
+        let blk = max(8, min(196_608 / max(1, I), (BT + Threads.count - 1) / Threads.count))
+        let b1 = P + layer.intermediate.bias.offset, b2 = P + layer.output.bias.offset
+        let act = c.hiddenAct
+        parallelChunks((BT + blk - 1) / blk, minPerThread: 1) { blocks in
+            ScratchPool.shared.with([blk * I]) { buf in
+                let g = buf[0]
+                for bi in blocks {
+                    let r0 = bi * blk, n = min(blk, BT - r0)
+                    linearForward(layer.intermediate, h1 + r0 * H, rows: n, P: P, withBias: false, out: g) { r in
+                        biasActivate(g + r.lowerBound * I, rows: r.count, cols: I, bias: b1, act)
+                    }
+                    linearForward(layer.output, g, rows: n, P: P, withBias: false, out: fSum + r0 * H)
+                    Kernels.biasResidualLayerNorm(fSum + r0 * H, bias: b2, residual: h1 + r0 * H, out: out + r0 * H, rows: n, cols: H,
+                                                  gamma: P + layer.outputNorm.weight.offset, beta: P + layer.outputNorm.bias.offset,
+                                                  eps: c.layerNormEps, mean: mean + r0, rstd: rstd + r0)
+                }
+            }
+        }
+    }
 }

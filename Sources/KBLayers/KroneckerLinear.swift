@@ -86,7 +86,8 @@ public struct KroneckerLinear: Sendable, Equatable {
     func tokenBlock(_ n: Int) -> Int {
         let s = shape
         let widest = max(s.cols, s.rows, s.n1 * max(s.n2, s.m2), s.m1 * s.n2)
-        let perThread = (n + Threads.count - 1) / Threads.count
+        let threads = insideParallelChunk ? 1 : Threads.count   // nested: the caller already split the work
+        let perThread = (n + threads - 1) / threads
         return max(1, min(max(8, 196_608 / max(1, widest)), perThread))
     }
 

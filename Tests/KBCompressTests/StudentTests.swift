@@ -33,6 +33,26 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         for (n, e) in try Compressor.relativeErrors(student: loaded, teacher: teacher) { #expect(e < 1e-3, "\(n): \(e)") }
     }
 
+    /// Inference runs a Kronecker FFN token block by token block (W_1, GELU, W_2, LayerNorm fused
+    /// per block); the training pass runs it over the whole batch. Both give the same states.
+    @Test func blockwiseInferenceFFNEqualsWholeBatchFFN() throws {
+        let teacher = try BertModel.load(folder: tinyCls)
+        let specs = try CompressionPlan(attention: (4, 8), ffn: (37, 2), embedding: 8).specs(for: teacher.config)
+        let (student, _) = try Compressor.compress(teacher, specs: specs)
+        var rng = SplitMix64(seed: 5)
+        let lengths = [23, 17, 30, 9]   // 4 × 30 = 120 rows: 8 blocks of 8 at one thread, 15 blocks
+        let ids = lengths.map { n in (0..<n).map { _ in Int32(3 + rng.next() % 90) } }
+        let input = BertInput(ids: ids)
+        let all = ForwardOptions(hiddenStates: true)
+        let a = try student.forward(input, options: all)
+        var drop: DropoutState? = nil
+        let (b, _) = try student.forwardTrain(input, options: all, dropout: &drop)
+        for (l, (x, y)) in zip(a.hiddenStates!, b.hiddenStates!).enumerated() {
+            #expect(x.maxAbsDiff(y) < 1e-5, "layer \(l): \(x.maxAbsDiff(y))")
+        }
+        #expect(a.logits!.maxAbsDiff(b.logits!) < 1e-5)
+    }
+
     /// Rank 1: the student equals a dense model whose weights are the reconstructed A ⊗ B, in the
     /// forward pass and in every gradient (chain rule through the factors).
     @Test func rankOneStudentMatchesReconstructedDense() throws {
