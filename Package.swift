@@ -39,7 +39,7 @@ let package = Package(
         // Kronecker compression: nearest Kronecker product, Kronecker layers, plans.
         .target(name: "KBCompress", dependencies: ["KBTensor", "KBLayers", "KBBert"], swiftSettings: optimize),
         // Distillation: loss terms (the two-stage loops come with issue 6).
-        .target(name: "KBDistill", dependencies: ["KBLayers", "KBBert"], swiftSettings: optimize),
+        .target(name: "KBDistill", dependencies: ["CKBKernels", "KBTensor", "KBLayers", "KBBert"], swiftSettings: optimize),
         // Task data (GLUE readers, batching) and metrics.
         .target(name: "KBData", dependencies: ["KBTensor", "KBTokenizer"], swiftSettings: optimize),
         // Training: optimizer, schedules, loops, checkpoints.

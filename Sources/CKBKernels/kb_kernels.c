@@ -468,3 +468,24 @@ static _Thread_local int kb_parallel_depth = 0;
 void kb_parallel_enter(void) { kb_parallel_depth++; }
 void kb_parallel_exit(void) { kb_parallel_depth--; }
 int kb_in_parallel(void) { return kb_parallel_depth > 0; }
+
+// g = scale * (s - t) over the kept entries of a rows × cols block (row r kept when rowmask is NULL
+// or rowmask[r] != 0; column c weighted by colkeep[c], 0 or 1, when given), 0 elsewhere. Returns
+// the sum of (s - t)^2 over the kept entries (rows summed in float, the block in double).
+double kb_masked_sqdiff(const float *s, const float *t, float *g, ptrdiff_t rows, ptrdiff_t cols,
+                        const int32_t *rowmask, const float *colkeep, float scale) {
+    double total = 0.0;
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *sr = s + r * cols, *tr = t + r * cols;
+        float *gr = g + r * cols;
+        if (rowmask && rowmask[r] == 0) { for (ptrdiff_t c = 0; c < cols; c++) gr[c] = 0.0f; continue; }
+        float acc = 0.0f;
+        if (colkeep) {
+            for (ptrdiff_t c = 0; c < cols; c++) { float d = (sr[c] - tr[c]) * colkeep[c]; acc += d * d; gr[c] = scale * d; }
+        } else {
+            for (ptrdiff_t c = 0; c < cols; c++) { float d = sr[c] - tr[c]; acc += d * d; gr[c] = scale * d; }
+        }
+        total += (double)acc;
+    }
+    return total;
+}

@@ -1,5 +1,7 @@
+import CKBKernels
 import Foundation
 import KBLayers
+import KBTensor
 
 /// The distillation loss terms of KroneckerBERT (PAPER.md §3), each with its value and its
 /// gradient with respect to the student's tensor. Teacher tensors are constants.
@@ -10,40 +12,60 @@ import KBLayers
 /// Padding: hidden-state terms average over real tokens only; attention terms over (query, key)
 /// pairs that are both real tokens. Means are over the counted elements.
 public enum DistillLoss {
-    /// mean over real tokens t and features of (s − t)²; s, t: [B·T·H], mask: [B·T].
-    public static func hiddenMSE(student s: [Float], teacher t: [Float], mask: [Int32], hidden H: Int) -> (loss: Float, grad: [Float]) {
+    /// mean over real tokens t and features of (s − t)²; s, t: [B·T·H], mask: [B·T]. The gradient
+    /// is multiplied by `gradScale` (a term weight, a batch share) as it is written.
+    public static func hiddenMSE(student s: [Float], teacher t: [Float], mask: [Int32], hidden H: Int,
+                                 gradScale: Float = 1) -> (loss: Float, grad: [Float]) {
         precondition(s.count == t.count && s.count == mask.count * H)
         let real = mask.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
         let n = Double(max(1, real * H))
-        var total = 0.0
-        var grad = [Float](repeating: 0, count: s.count)
-        for (i, m) in mask.enumerated() where m != 0 {
-            for j in 0..<H {
-                let d = Double(s[i * H + j]) - Double(t[i * H + j])
-                total += d * d
-                grad[i * H + j] = Float(2 * d / n)
-            }
+        let rows = mask.count
+        let chunk = max(1, 16384 / max(1, H))
+        var partial = [Double](repeating: 0, count: (rows + chunk - 1) / chunk)
+        let grad = [Float](unsafeUninitializedCapacity: s.count) { g, done in
+            s.withUnsafeBufferPointer { sp in t.withUnsafeBufferPointer { tp in mask.withUnsafeBufferPointer { mp in
+                partial.withUnsafeMutableBufferPointer { pp in
+                    let gp = g.baseAddress!, ps = pp.baseAddress!
+                    parallelChunks(pp.count, minPerThread: 1) { blocks in
+                        for k in blocks {
+                            let r0 = k * chunk, nr = min(chunk, rows - r0)
+                            ps[k] = kb_masked_sqdiff(sp.baseAddress! + r0 * H, tp.baseAddress! + r0 * H, gp + r0 * H, nr, H,
+                                                     mp.baseAddress! + r0, nil, Float(2 / n) * gradScale)
+                        }
+                    }
+                }
+            } } }
+            done = s.count
         }
-        return (Float(total / n), grad)
+        return (Float(partial.reduce(0, +) / n), grad)
     }
 
-    /// mean over (b, head, i, j) with tokens i and j both real of (s − t)²; s, t: [B·NH·T·T].
-    public static func attentionMSE(student s: [Float], teacher t: [Float], mask: [Int32], batch B: Int, heads NH: Int, seqLen T: Int) -> (loss: Float, grad: [Float]) {
+    /// mean over (b, head, i, j) with tokens i and j both real of (s − t)²; s, t: [B·NH·T·T]. The
+    /// gradient is multiplied by `gradScale` as it is written.
+    public static func attentionMSE(student s: [Float], teacher t: [Float], mask: [Int32], batch B: Int, heads NH: Int, seqLen T: Int,
+                                    gradScale: Float = 1) -> (loss: Float, grad: [Float]) {
         precondition(s.count == B * NH * T * T && t.count == s.count && mask.count == B * T)
         var count = 0
         for b in 0..<B { let r = mask[(b * T)..<((b + 1) * T)].reduce(0) { $0 + ($1 != 0 ? 1 : 0) }; count += NH * r * r }
         let n = Double(max(1, count))
-        var total = 0.0
-        var grad = [Float](repeating: 0, count: s.count)
-        for b in 0..<B { for h in 0..<NH { for i in 0..<T where mask[b * T + i] != 0 {
-            let row = ((b * NH + h) * T + i) * T
-            for j in 0..<T where mask[b * T + j] != 0 {
-                let d = Double(s[row + j]) - Double(t[row + j])
-                total += d * d
-                grad[row + j] = Float(2 * d / n)
-            }
-        } } }
-        return (Float(total / n), grad)
+        let keep = mask.map { $0 != 0 ? Float(1) : 0 }
+        var partial = [Double](repeating: 0, count: B * NH)
+        let grad = [Float](unsafeUninitializedCapacity: s.count) { g, done in
+            s.withUnsafeBufferPointer { sp in t.withUnsafeBufferPointer { tp in mask.withUnsafeBufferPointer { mp in
+                keep.withUnsafeBufferPointer { kp in partial.withUnsafeMutableBufferPointer { pp in
+                    let gp = g.baseAddress!, ps = pp.baseAddress!
+                    parallelChunks(B * NH, minPerThread: 1) { blocks in
+                        for bh in blocks {
+                            let b = bh / NH, o = bh * T * T
+                            ps[bh] = kb_masked_sqdiff(sp.baseAddress! + o, tp.baseAddress! + o, gp + o, T, T,
+                                                      mp.baseAddress! + b * T, kp.baseAddress! + b * T, Float(2 / n) * gradScale)
+                        }
+                    }
+                } }
+            } } }
+            done = s.count
+        }
+        return (Float(partial.reduce(0, +) / n), grad)
     }
 
     /// The prediction-layer loss: soft cross-entropy at temperature T for classification

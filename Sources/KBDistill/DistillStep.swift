@@ -16,7 +16,7 @@ public struct DistillTerms: Sendable, Equatable {
 
 /// One distillation step's losses, each named, and the gradients they send into the student.
 public struct DistillResult {
-    /// Weighted total.
+    /// Weighted total (`gradScale` applies to the gradients only).
     public var total: Float
     /// Unweighted value of each term: "embedding", "attention", "hidden", "logits", "supervised".
     public var terms: [(String, Float)]
@@ -27,27 +27,33 @@ public struct DistillResult {
 /// Combines teacher and student outputs of one batch into the KroneckerBERT loss
 /// (PAPER.md §3): the student keeps the teacher's depth and widths, so layer l maps to layer l.
 /// Both forward passes must be run with `hiddenStates` and `attentionScores`.
+/// `gradScale` multiplies every gradient as it is written (a batch's share of an accumulated group);
+/// `labeled` marks the rows the supervised term sees (nil: all).
 public enum DistillStep {
     public static func compute(teacher t: BertOutput, student s: BertOutput, input: BertInput, heads NH: Int,
                                weights w: DistillWeights, terms: DistillTerms,
-                               labels: [Int]? = nil, targets: [Float]? = nil, labeled: [Bool]? = nil) -> DistillResult {
+                               labels: [Int]? = nil, targets: [Float]? = nil, labeled: [Bool]? = nil,
+                               gradScale: Float = 1) -> DistillResult {
         let B = input.batch, T = input.seqLen
         var up = BertUpstream()
         var named: [(String, Float)] = []
         var total: Float = 0
         if terms.intermediate, let th = t.hiddenStates, let sh = s.hiddenStates, let ts = t.attentionScores, let ss = s.attentionScores {
             let H = th[0].shape[2]
-            let e = DistillLoss.hiddenMSE(student: sh[0].data, teacher: th[0].data, mask: input.mask, hidden: H)
+            let e = DistillLoss.hiddenMSE(student: sh[0].data, teacher: th[0].data, mask: input.mask, hidden: H,
+                                          gradScale: w.embedding * gradScale)
             named.append(("embedding", e.loss)); total += w.embedding * e.loss
-            up.hidden[0] = e.grad.map { $0 * w.embedding }
+            up.hidden[0] = e.grad
             var attn: Float = 0, hid: Float = 0
             for l in 0..<min(ts.count, ss.count) {
-                let a = DistillLoss.attentionMSE(student: ss[l].data, teacher: ts[l].data, mask: input.mask, batch: B, heads: NH, seqLen: T)
+                let a = DistillLoss.attentionMSE(student: ss[l].data, teacher: ts[l].data, mask: input.mask, batch: B, heads: NH, seqLen: T,
+                                                 gradScale: w.attention * gradScale)
                 attn += a.loss
-                up.scores[l] = a.grad.map { $0 * w.attention }
-                let h = DistillLoss.hiddenMSE(student: sh[l + 1].data, teacher: th[l + 1].data, mask: input.mask, hidden: H)
+                up.scores[l] = a.grad
+                let h = DistillLoss.hiddenMSE(student: sh[l + 1].data, teacher: th[l + 1].data, mask: input.mask, hidden: H,
+                                              gradScale: w.hidden * gradScale)
                 hid += h.loss
-                up.hidden[l + 1] = h.grad.map { $0 * w.hidden }
+                up.hidden[l + 1] = h.grad
             }
             named.append(("attention", attn)); total += w.attention * attn
             named.append(("hidden", hid)); total += w.hidden * hid
@@ -57,12 +63,12 @@ public enum DistillStep {
             let C = sl.shape.last ?? 1
             let r = DistillLoss.logits(student: sl.data, teacher: tl.data, classes: C, temperature: w.temperature)
             named.append(("logits", r.loss)); total += w.logits * r.loss
-            dLogits = r.grad.map { $0 * w.logits }
+            dLogits = r.grad.map { $0 * w.logits * gradScale }
         }
         if terms.supervised, let sl = s.logits {
             let r = supervised(logits: sl.data, classes: sl.shape.last ?? 1, labels: labels, targets: targets, labeled: labeled)
             named.append(("supervised", r.loss)); total += w.supervised * r.loss
-            let g = r.grad.map { $0 * w.supervised }
+            let g = r.grad.map { $0 * w.supervised * gradScale }
             dLogits = dLogits.map { zip($0, g).map { $0 + $1 } } ?? g
         }
         up.logits = dLogits

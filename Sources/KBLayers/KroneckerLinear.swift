@@ -273,7 +273,9 @@ extension KroneckerLinear {
             // ∂Z' = G' · A_k: [N·m2, m1] × [m1, n1]
             sgemm(transA: false, transB: false, m: N * s.m2, n: s.n1, k: s.m1, a: g.ptr, lda: s.m1, b: ak, ldb: s.n1,
                   c: dz.ptr, ldc: s.n1)
-            kb_bmix_tr_back_b(dz.ptr, x, s.n1, s.n2, s.m2, 0, N, dbk)
+            parallelSum(N, minPerThread: per, width: s.m2 * s.n2, into: dbk) { r, part in
+                kb_bmix_tr_back_b(dz.ptr, x, s.n1, s.n2, s.m2, r.lowerBound, r.count, part)
+            }
             if dx != nil {
                 parallelChunks(N, minPerThread: per) { r in kb_bmix_tr_back_x(dz.ptr, s.n1, s.n2, bk, s.m2, r.lowerBound, r.count, dxAcc.ptr) }
             }
@@ -287,6 +289,7 @@ extension KroneckerLinear {
     func backwardSmallA(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                         dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulate: Bool) {
         let s = shape
+        let per = max(1, 16384 / max(1, s.cols))
         let z = FloatBuffer(count: N * max(s.n1 * s.m2, s.m1 * s.n2), zeroed: false)
         let dz = FloatBuffer(count: N * max(s.n1 * s.m2, s.m1 * s.n2), zeroed: false)
         let dxAcc = FloatBuffer(count: dx == nil ? 0 : N * s.cols)
@@ -295,14 +298,17 @@ extension KroneckerLinear {
             let dak = dA + k * s.m1 * s.n1, dbk = dB + k * s.m2 * s.n2
             var at = [Float](repeating: 0, count: s.m1 * s.n1)   // Aᵀ (n1 × m1)
             for i in 0..<s.m1 { for j in 0..<s.n1 { at[j * s.m1 + i] = ak[i * s.n1 + j] } }
-            var partial = [Float](repeating: 0, count: s.m1 * s.n1)
             switch order {
             case .bFirst:
                 rightMultiplyBt(x, rows: N * s.n1, k: s.n2, b: bk, n: s.m2, into: z.ptr, accumulate: false)   // Z [N][n1][m2]
                 at.withUnsafeBufferPointer { atp in
-                    kb_small_left(atp.baseAddress!, s.n1, s.m1, dy, s.m2, 0, N, dz.ptr, 0)                    // ∂Z [N][n1][m2]
+                    parallelChunks(N, minPerThread: per) { r in                                               // ∂Z [N][n1][m2]
+                        kb_small_left(atp.baseAddress!, s.n1, s.m1, dy, s.m2, r.lowerBound, r.count, dz.ptr, 0)
+                    }
                 }
-                partial.withUnsafeMutableBufferPointer { kb_small_outer(dy, s.m1, z.ptr, s.n1, s.m2, 0, N, $0.baseAddress!) }
+                parallelSum(N, minPerThread: per, width: s.m1 * s.n1, into: dak) { r, part in
+                    kb_small_outer(dy, s.m1, z.ptr, s.n1, s.m2, r.lowerBound, r.count, part)
+                }
                 sgemm(transA: true, transB: false, m: s.m2, n: s.n2, k: N * s.n1, a: dz.ptr, lda: s.m2, b: x, ldb: s.n2,
                       beta: 1, c: dbk, ldc: s.n2)
                 if dx != nil {
@@ -310,19 +316,24 @@ extension KroneckerLinear {
                           beta: 1, c: dxAcc.ptr, ldc: s.n2)
                 }
             case .aFirst:
-                kb_small_left(ak, s.m1, s.n1, x, s.n2, 0, N, z.ptr, 0)                                          // W [N][m1][n2]
+                parallelChunks(N, minPerThread: per) { r in                                                     // W [N][m1][n2]
+                    kb_small_left(ak, s.m1, s.n1, x, s.n2, r.lowerBound, r.count, z.ptr, 0)
+                }
                 sgemm(transA: true, transB: false, m: s.m2, n: s.n2, k: N * s.m1, a: dy, lda: s.m2, b: z.ptr, ldb: s.n2,
                       beta: 1, c: dbk, ldc: s.n2)
                 sgemm(transA: false, transB: false, m: N * s.m1, n: s.n2, k: s.m2, a: dy, lda: s.m2, b: bk, ldb: s.n2,
                       c: dz.ptr, ldc: s.n2)                                                                      // ∂W [N][m1][n2]
-                partial.withUnsafeMutableBufferPointer { kb_small_outer(dz.ptr, s.m1, x, s.n1, s.n2, 0, N, $0.baseAddress!) }
+                parallelSum(N, minPerThread: per, width: s.m1 * s.n1, into: dak) { r, part in
+                    kb_small_outer(dz.ptr, s.m1, x, s.n1, s.n2, r.lowerBound, r.count, part)
+                }
                 if dx != nil {
                     at.withUnsafeBufferPointer { atp in
-                        kb_small_left(atp.baseAddress!, s.n1, s.m1, dz.ptr, s.n2, 0, N, dxAcc.ptr, 1)
+                        parallelChunks(N, minPerThread: per) { r in
+                            kb_small_left(atp.baseAddress!, s.n1, s.m1, dz.ptr, s.n2, r.lowerBound, r.count, dxAcc.ptr, 1)
+                        }
                     }
                 }
             }
-            for i in 0..<(s.m1 * s.n1) { dak[i] += partial[i] }
         }
         if let dx { store(dxAcc.ptr, into: dx, count: N * s.cols, accumulate: accumulate) }
     }

@@ -36,10 +36,12 @@ public enum Linear {
 
     /// db[c] += Σ_r dy[r, c] (rows split over threads, partial sums reduced).
     public static func biasGrad(_ dy: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into db: UnsafeMutablePointer<Float>) {
-        if ld == cols {
-            kb_bias_grad(dy, db, rows, cols)
-        } else {
-            for r in 0..<rows { kb_add(db, dy + r * ld, cols) }
+        parallelSum(rows, minPerThread: max(1, 16384 / max(cols, 1)), width: cols, into: db) { r, part in
+            if ld == cols {
+                kb_bias_grad(dy + r.lowerBound * cols, part, r.count, cols)
+            } else {
+                for i in r { kb_add(part, dy + i * ld, cols) }
+            }
         }
     }
 }
@@ -54,7 +56,16 @@ public enum LayerNorm {
             let o = r.lowerBound
             kb_layernorm_backward_rows(x + o * cols, dy + o * cols, gamma, mean + o, rstd + o, dx + o * cols, r.count, cols)
         }
-        kb_layernorm_param_grads(x, dy, mean, rstd, dGamma, dBeta, rows, cols)
+        // dgamma | dbeta summed over row chunks, then added to the two gradients.
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: 2 * cols)
+        sums.initialize(repeating: 0, count: 2 * cols)
+        defer { sums.deallocate() }
+        parallelSum(rows, minPerThread: max(1, 8192 / max(cols, 1)), width: 2 * cols, into: sums) { r, part in
+            let o = r.lowerBound
+            kb_layernorm_param_grads(x + o * cols, dy + o * cols, mean + o, rstd + o, part, part + cols, r.count, cols)
+        }
+        kb_add(dGamma, sums, cols)
+        kb_add(dBeta, sums + cols, cols)
     }
 }
 

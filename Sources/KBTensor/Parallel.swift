@@ -29,3 +29,24 @@ public func parallelChunks(_ count: Int, minPerThread: Int = 4096, _ body: (Rang
         }
     }
 }
+
+/// A parallel sum over `0..<count` into `dst` (`dst += Σ`): each chunk (as in `parallelChunks`)
+/// accumulates into a zeroed partial of `width` floats, and the partials are added to `dst` in
+/// chunk order, so a given thread count always gives the same result. One chunk accumulates into
+/// `dst` directly. `body(range, partial)` must add (not assign) into `partial`.
+public func parallelSum(_ count: Int, minPerThread: Int = 4096, width: Int, into dst: UnsafeMutablePointer<Float>,
+                        _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+    let threads = insideParallelChunk ? 1 : min(Threads.count, max(1, count / max(1, minPerThread)))
+    if threads <= 1 { body(0..<count, dst); return }
+    let chunk = (count + threads - 1) / threads
+    let partials = UnsafeMutablePointer<Float>.allocate(capacity: threads * width)
+    partials.initialize(repeating: 0, count: threads * width)
+    defer { partials.deallocate() }
+    parallelChunks(threads, minPerThread: 1) { ts in
+        for t in ts {
+            let lo = t * chunk, hi = min(count, lo + chunk)
+            if lo < hi { body(lo..<hi, partials + t * width) }
+        }
+    }
+    for t in 0..<threads { kb_add(dst, partials + t * width, width) }
+}

@@ -265,15 +265,12 @@ public final class FineTuner {
                                                     weights: c.distillWeights, terms: distillTerms(step: state.step, total: total),
                                                     labels: task.map { $0.isRegression } == false ? idx.map { train.examples[$0].label ?? 0 } : nil,
                                                     targets: task?.isRegression == true ? idx.map { train.examples[$0].score ?? 0 } : nil,
-                                                    labeled: idx.map { train.examples[$0].label != nil || train.examples[$0].score != nil })
-                        var up = r.upstream
-                        up.logits = up.logits?.map { $0 * w }
-                        for (k, v) in up.hidden { up.hidden[k] = v.map { $0 * w } }
-                        for (k, v) in up.scores { up.scores[k] = v.map { $0 * w } }
+                                                    labeled: idx.map { train.examples[$0].label != nil || train.examples[$0].score != nil },
+                                                    gradScale: w)
                         lossSum += r.total * w
                         if termSums.isEmpty { termSums = r.terms.map { ($0.0, 0) } }
                         for (i, term) in r.terms.enumerated() where i < termSums.count { termSums[i].1 += term.1 * w }
-                        grads.withUnsafeMutableBufferPointer { model.backward(cache, up, into: $0.baseAddress!) }
+                        grads.withUnsafeMutableBufferPointer { model.backward(cache, r.upstream, into: $0.baseAddress!) }
                     } else {
                         let (out, cache) = try model.forwardTrain(input, dropout: &drop)
                         state.dropoutRNG = drop!.rng

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import KBSafeTensors
+import KBTensor
 @testable import KBDistill
 
 @Suite struct DistillLossTests {
@@ -49,5 +50,42 @@ import KBSafeTensors
         }
         // Padded pairs carry no gradient.
         #expect(grad[((2 * 2 + 0) * 5 + 0) * 5 + 3] == 0)
+    }
+}
+
+/// The blocked, parallel loss kernels against plain double loops on shapes that span several
+/// blocks, with padding, and with a gradient scale.
+@Suite struct DistillLossBlockTests {
+    @Test func hiddenAndAttentionMSEMatchPlainLoops() {
+        Threads.set(2)
+        var rng = SplitMix64(seed: 11)
+        func rand(_ n: Int) -> [Float] { (0..<n).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53)) * 2 - 1 } }
+        let B = 3, T = 50, H = 400, NH = 2
+        let lengths = [50, 31, 7]
+        let mask: [Int32] = lengths.flatMap { n in (0..<T).map { $0 < n ? 1 : 0 } }
+        let s = rand(B * T * H), t = rand(B * T * H)
+        let h = DistillLoss.hiddenMSE(student: s, teacher: t, mask: mask, hidden: H, gradScale: 0.5)
+        let n = Double(lengths.reduce(0, +) * H)
+        var total = 0.0
+        for i in 0..<(B * T) { for j in 0..<H {
+            let d = Double(s[i * H + j]) - Double(t[i * H + j])
+            let g = mask[i] != 0 ? 0.5 * 2 * d / n : 0
+            if mask[i] != 0 { total += d * d }
+            #expect(abs(Double(h.grad[i * H + j]) - g) < 1e-9)
+        } }
+        #expect(abs(Double(h.loss) - total / n) < 1e-6 * total / n)
+        let sa = rand(B * NH * T * T), ta = rand(B * NH * T * T)
+        let a = DistillLoss.attentionMSE(student: sa, teacher: ta, mask: mask, batch: B, heads: NH, seqLen: T, gradScale: 2)
+        let na = Double(lengths.map { NH * $0 * $0 }.reduce(0, +))
+        var ta2 = 0.0, worst = 0.0
+        for b in 0..<B { for hh in 0..<NH { for i in 0..<T { for j in 0..<T {
+            let o = ((b * NH + hh) * T + i) * T + j
+            let keep = mask[b * T + i] != 0 && mask[b * T + j] != 0
+            let d = Double(sa[o]) - Double(ta[o])
+            if keep { ta2 += d * d }
+            worst = max(worst, abs(Double(a.grad[o]) - (keep ? 2 * 2 * d / na : 0)))
+        } } } }
+        #expect(worst < 1e-9)
+        #expect(abs(Double(a.loss) - ta2 / na) < 1e-6 * ta2 / na)
     }
 }

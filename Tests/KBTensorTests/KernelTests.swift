@@ -228,3 +228,27 @@ let awkward = [1, 7, 16, 17, 37, 64, 100]
         #expect(maxDiff(out, NaiveKernels.layerNorm(ref, rows: rows, cols: cols, gamma: g, beta: be, eps: 1e-12)) < 2e-5)
     }
 }
+
+@Suite struct ParallelSumTests {
+    /// Column sums of a 1000 × 5 matrix, split over threads: the same as a serial sum in double
+    /// (to float rounding), added onto what `dst` held.
+    @Test func parallelSumAddsEveryRowOnce() {
+        Threads.set(2)
+        var rng = TestRNG(9)
+        let rows = 1000, w = 5
+        let x = rng.array(rows * w, -1, 1)
+        var dst: [Float] = [1, 2, 3, 4, 5]
+        x.withUnsafeBufferPointer { xp in
+            dst.withUnsafeMutableBufferPointer { dp in
+                parallelSum(rows, minPerThread: 10, width: w, into: dp.baseAddress!) { r, part in
+                    for i in r { for c in 0..<w { part[c] += xp[i * w + c] } }
+                }
+            }
+        }
+        for c in 0..<w {
+            var ref = Double(c + 1)
+            for i in 0..<rows { ref += Double(x[i * w + c]) }
+            #expect(abs(Double(dst[c]) - ref) < 1e-3, "column \(c): \(dst[c]) vs \(ref)")
+        }
+    }
+}

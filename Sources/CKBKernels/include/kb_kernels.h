@@ -60,6 +60,10 @@ void kb_small_left(const float *a, ptrdiff_t m1, ptrdiff_t n1, const float *z, p
 // out[i1][j1] += sum_t sum_c g[t][i1][c] z[t][j1][c] for t in [t0, t0 + nt) (small-A gradient).
 void kb_small_outer(const float *g, ptrdiff_t m1, const float *z, ptrdiff_t n1, ptrdiff_t d,
                     ptrdiff_t t0, ptrdiff_t nt, float *out);
+// g = scale (s - t) on kept entries (rowmask[r] != 0, colkeep[c] in {0, 1}; NULL keeps all), else 0;
+// returns the sum of (s - t)^2 over kept entries.
+double kb_masked_sqdiff(const float *s, const float *t, float *g, ptrdiff_t rows, ptrdiff_t cols,
+                        const int32_t *rowmask, const float *colkeep, float scale);
 // Nesting depth of parallelChunks on the calling thread.
 void kb_parallel_enter(void);
 void kb_parallel_exit(void);
