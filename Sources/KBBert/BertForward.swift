@@ -185,9 +185,22 @@ extension BertModel {
                 if let s = scores { scoresOut.append(s) }
                 let ctx = lc.ctx.ptr
                 // aSum = dropout(ctx · W_oᵀ + b_o) + x;  h1 = LN(aSum)                 [B·T, H]
-                linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: lc.aSum.ptr)
-                lc.maskA = residualBranch(lc.aSum.ptr, bias: P + layer.attentionOutput.bias.offset, residual: x, norm: layer.attentionNorm,
-                                          out: lc.h1.ptr, mean: lc.aMean.ptr, rstd: lc.aRstd.ptr)
+                if !useDropout, layer.attentionOutput.kron != nil {
+                    // Without dropout, bias + residual + LayerNorm run on each finished token block
+                    // of a Kronecker W_o while it is in cache (a dense W_o ends in one call anyway).
+                    let aSum = lc.aSum.ptr, h1 = lc.h1.ptr, mean = lc.aMean.ptr, rstd = lc.aRstd.ptr
+                    let bo = P + layer.attentionOutput.bias.offset, norm = layer.attentionNorm
+                    linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: aSum) { r in
+                        let o = r.lowerBound
+                        Kernels.biasResidualLayerNorm(aSum + o * H, bias: bo, residual: x + o * H, out: h1 + o * H, rows: r.count, cols: H,
+                                                      gamma: P + norm.weight.offset, beta: P + norm.bias.offset, eps: c.layerNormEps,
+                                                      mean: mean + o, rstd: rstd + o)
+                    }
+                } else {
+                    linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: lc.aSum.ptr)
+                    lc.maskA = residualBranch(lc.aSum.ptr, bias: P + layer.attentionOutput.bias.offset, residual: x, norm: layer.attentionNorm,
+                                              out: lc.h1.ptr, mean: lc.aMean.ptr, rstd: lc.aRstd.ptr)
+                }
                 if !training, layer.intermediate.kron != nil, layer.output.kron != nil {
                     // h_l = LN(act(h1 · W_1ᵀ + b_1) · W_2ᵀ + b_2 + h1), token block by token block
                     fusedKroneckerFFN(layer, h1: lc.h1.ptr, rows: BT, P: P, fSum: lc.fSum.ptr, out: hOut,
@@ -266,6 +279,14 @@ extension BertModel {
         if qkvFused(layer) {
             Linear.forward(x, rows: rows, inF: H, outF: 3 * H, weight: P + layer.query.weight!.offset,
                            bias: P + layer.query.bias.offset, out: out)
+        } else if let q = layer.query.kron, let k = layer.key.kron, let v = layer.value.kron,
+                  q.layer.sharesInput, k.layer == q.layer, v.layer == q.layer {
+            // One transposition of x and one GEMM for the three (see KroneckerLinear.forwardShared).
+            let terms = [layer.query, layer.key, layer.value].enumerated().map { (i, l) in
+                KroneckerLinear.SharedTerm(a: P + l.kron!.a.offset, b: P + l.kron!.b.offset, bias: P + l.bias.offset,
+                                           out: out + i * H, ldOut: 3 * H)
+            }
+            q.layer.forwardShared(x, rows: rows, layers: terms)
         } else {
             for (k, l) in [layer.query, layer.key, layer.value].enumerated() {
                 linearForward(l, x, rows: rows, P: P, withBias: true, out: out + k * H, ldOut: 3 * H)

@@ -179,6 +179,7 @@ public struct BertModel: Sendable {
         case let .classification(c): classifier = linear("classifier", c, H); qaOutputs = nil
         case .questionAnswering: classifier = nil; qaOutputs = linear("qa_outputs", 2, H)
         }
+        p.materialize()
         params = p
     }
 

@@ -366,3 +366,45 @@ func rightMultiplyBt(_ x: UnsafePointer<Float>, rows: Int, k: Int, b: UnsafePoin
         sgemm(transA: false, transB: true, m: rows, n: n, k: k, a: x, lda: k, b: b, ldb: k, beta: accumulate ? 1 : 0, c: y, ldc: n)
     }
 }
+
+extension KroneckerLinear {
+    /// One term of a layer in `forwardShared`: its factors, bias and output (rows `ldOut` apart).
+    public struct SharedTerm {
+        public var a: UnsafePointer<Float>, b: UnsafePointer<Float>, bias: UnsafePointer<Float>?
+        public var out: UnsafeMutablePointer<Float>, ldOut: Int
+        public init(a: UnsafePointer<Float>, b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, ldOut: Int) {
+            self.a = a; self.b = b; self.bias = bias; self.out = out; self.ldOut = ldOut
+        }
+    }
+
+    /// Whether `forwardShared` applies: rank 1 on the small-B path.
+    public var sharesInput: Bool { rank == 1 && usesSmallB }
+
+    /// Several rank-1 small-B layers of this shape on one input x [N, n1·n2] (Q, K and V), token
+    /// block by token block: X_tᵀ ([n2, n1]) is formed once per block; then for each layer one GEMM
+    /// W = Xᵀ·Aᵀ ([nt·n2, n1]×[n1, m1], so W_t = (A X_t)ᵀ) and, while W is in cache, the way out
+    /// with B and the bias: Y_t[i][j] = Σ_l B[j][l] W_t[l][i] + b_{i·m2+j}, i.e. Y_t = (A X_t) Bᵀ.
+    /// The same products as `forward` for each layer, with one transposition of x instead of one
+    /// per layer.
+    public func forwardShared(_ x: UnsafePointer<Float>, rows N: Int, layers: [SharedTerm]) {
+        let s = shape
+        precondition(sharesInput && !layers.isEmpty)
+        let tb = tokenBlock(N)
+        ScratchPool.shared.with([N * s.n2 * s.n1, N * s.n2 * s.m1, s.n2 * s.n2]) { buf in
+            let z = buf[0], w = buf[1], eye = buf[2]
+            for i in 0..<(s.n2 * s.n2) { eye[i] = i % (s.n2 + 1) == 0 ? 1 : 0 }
+            parallelChunks((N + tb - 1) / tb, minPerThread: 1) { blocks in
+                for blk in blocks {
+                    let t0 = blk * tb, nt = min(tb, N - t0)
+                    let zb = z + t0 * s.n2 * s.n1, wb = w + t0 * s.n2 * s.m1
+                    kb_bmix_tr(x, s.n1, s.n2, eye, s.n2, t0, nt, z)                                   // X_tᵀ [n2][n1]
+                    for l in layers {
+                        sgemm(transA: false, transB: true, m: nt * s.n2, n: s.m1, k: s.n1, a: zb, lda: s.n1,
+                              b: l.a, ldb: s.n1, c: wb, ldc: s.m1, parallel: false)
+                        kb_mix_tr_tokens(w, s.n2, s.m1, s.m1, s.n2 * s.m1, l.b, s.m2, t0, nt, l.out, l.ldOut, l.bias)
+                    }
+                }
+            }
+        }
+    }
+}

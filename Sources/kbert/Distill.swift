@@ -12,7 +12,9 @@ struct Distill: ParsableCommand {
         prediction terms (soft cross-entropy at --temperature, or MSE for regression) and the
         supervised loss. Each term has a weight option (default 1) and is logged on its own in
         OUT/log.jsonl. Dev evaluation each epoch keeps the best student in OUT; checkpoints and
-        --resume work as in `kbert finetune`.
+        --resume work as in `kbert finetune`. --augment N adds N label-free variants of every
+        training example (words masked or replaced at 10% each, single sentences cut to an n-gram
+        now and then; Tang et al. 2019), which only the teacher's terms see.
         --stage general: the pre-trained teacher teaches the freshly compressed student the
         intermediate terms only, on WikiExtractor text packed into sequences of --max-length tokens
         (--general-tokens of them; 1% held out); the best student has the lowest held-out loss.

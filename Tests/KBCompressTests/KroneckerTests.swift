@@ -191,4 +191,37 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
         let l = KroneckerLinear(shape: kb8att, rank: 1)
         #expect(l.flops(tokens: 1) == min(KroneckerLinear.flops(kb8att, .aFirst), KroneckerLinear.flops(kb8att, .bFirst)))
     }
+
+    /// Q, K and V through one transposition (`forwardShared`) equal three `forward` calls, into
+    /// column blocks of one wide matrix, on the 2×2 B of kb8 and on other small-B shapes; enough
+    /// tokens for several blocks.
+    @Test(arguments: [KroneckerShape(m1: 9, n1: 8, m2: 2, n2: 2), KroneckerShape(m1: 9, n1: 8, m2: 3, n2: 2),
+                      KroneckerShape(m1: 12, n1: 10, m2: 2, n2: 5)])
+    func sharedInputEqualsSeparateLayers(shape s: KroneckerShape) {
+        var rng = R(s: 8)
+        let N = 700, L = 3, ld = L * s.rows + 1
+        let layer = KroneckerLinear(shape: s, rank: 1, order: .bFirst)
+        #expect(layer.sharesInput)
+        let x = rng.array(N * s.cols)
+        let a = (0..<L).map { _ in rng.array(s.m1 * s.n1) }, b = (0..<L).map { _ in rng.array(s.m2 * s.n2) }
+        let bias = (0..<L).map { _ in rng.array(s.rows) }
+        var ref = [Float](repeating: -7, count: N * ld), got = ref
+        ref.withUnsafeMutableBufferPointer { out in
+            for k in 0..<L { layer.forward(x, rows: N, a: a[k], b: b[k], bias: bias[k], out: out.baseAddress! + k * s.rows, ldOut: ld) }
+        }
+        got.withUnsafeMutableBufferPointer { out in
+            a[0].withUnsafeBufferPointer { a0 in a[1].withUnsafeBufferPointer { a1 in a[2].withUnsafeBufferPointer { a2 in
+            b[0].withUnsafeBufferPointer { b0 in b[1].withUnsafeBufferPointer { b1 in b[2].withUnsafeBufferPointer { b2 in
+            bias[0].withUnsafeBufferPointer { c0 in bias[1].withUnsafeBufferPointer { c1 in bias[2].withUnsafeBufferPointer { c2 in
+                let A = [a0, a1, a2], B = [b0, b1, b2], C = [c0, c1, c2]
+                let terms = (0..<L).map { k in
+                    KroneckerLinear.SharedTerm(a: A[k].baseAddress!, b: B[k].baseAddress!, bias: C[k].baseAddress!,
+                                               out: out.baseAddress! + k * s.rows, ldOut: ld)
+                }
+                layer.forwardShared(x, rows: N, layers: terms)
+            } } } } } } } } }
+        }
+        #expect(frob(got, ref) < 1e-5 * norm(ref))
+        #expect((0..<N).allSatisfy { got[$0 * ld + L * s.rows] == -7 }, "the column past the three blocks is untouched")
+    }
 }
