@@ -377,8 +377,11 @@ extension KroneckerLinear {
         }
     }
 
-    /// Whether `forwardShared` applies: rank 1 on the small-B path.
-    public var sharesInput: Bool { rank == 1 && usesSmallB }
+    /// Whether `forwardShared` applies: rank 1 on the small-B path with a 2×2 B (kb8's attention),
+    /// where the transposition and the way out are single vector passes. For wider B (kb21's
+    /// 2×16) the way out is a strided per-element sum that measured slower than the separate
+    /// layers (kb21 at 1×128: 84 ms instead of 34).
+    public var sharesInput: Bool { rank == 1 && usesSmallB && shape.m2 == 2 && shape.n2 == 2 }
 
     /// Several rank-1 small-B layers of this shape on one input x [N, n1·n2] (Q, K and V), token
     /// block by token block: X_tᵀ ([n2, n1]) is formed once per block; then for each layer one GEMM

@@ -195,13 +195,13 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
     /// Q, K and V through one transposition (`forwardShared`) equal three `forward` calls, into
     /// column blocks of one wide matrix, on the 2×2 B of kb8 and on other small-B shapes; enough
     /// tokens for several blocks.
-    @Test(arguments: [KroneckerShape(m1: 9, n1: 8, m2: 2, n2: 2), KroneckerShape(m1: 9, n1: 8, m2: 3, n2: 2),
-                      KroneckerShape(m1: 12, n1: 10, m2: 2, n2: 5)])
+    @Test(arguments: [KroneckerShape(m1: 9, n1: 8, m2: 2, n2: 2), KroneckerShape(m1: 12, n1: 10, m2: 2, n2: 2)])
     func sharedInputEqualsSeparateLayers(shape s: KroneckerShape) {
         var rng = R(s: 8)
         let N = 700, L = 3, ld = L * s.rows + 1
         let layer = KroneckerLinear(shape: s, rank: 1, order: .bFirst)
         #expect(layer.sharesInput)
+        #expect(!KroneckerLinear(shape: KroneckerShape(m1: 9, n1: 8, m2: 2, n2: 5), rank: 1, order: .bFirst).sharesInput)
         let x = rng.array(N * s.cols)
         let a = (0..<L).map { _ in rng.array(s.m1 * s.n1) }, b = (0..<L).map { _ in rng.array(s.m2 * s.n2) }
         let bias = (0..<L).map { _ in rng.array(s.rows) }
