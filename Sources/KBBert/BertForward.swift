@@ -281,7 +281,7 @@ extension BertModel {
                            bias: P + layer.query.bias.offset, out: out)
         } else if let q = layer.query.kron, let k = layer.key.kron, let v = layer.value.kron,
                   q.layer.sharesInput, k.layer == q.layer, v.layer == q.layer {
-            // One transposition of x and one GEMM for the three (see KroneckerLinear.forwardShared).
+            // One transposition of x shared by the three (see KroneckerLinear.forwardShared).
             let terms = [layer.query, layer.key, layer.value].enumerated().map { (i, l) in
                 KroneckerLinear.SharedTerm(a: P + l.kron!.a.offset, b: P + l.kron!.b.offset, bias: P + l.bias.offset,
                                            out: out + i * H, ldOut: 3 * H)
