@@ -490,34 +490,24 @@ double kb_masked_sqdiff(const float *s, const float *t, float *g, ptrdiff_t rows
     return total;
 }
 
-// The way out of the shared small-B path: for t in [t0, t0 + nt), with W_t's n2 rows of m1 floats
-// at w + t * ldt + l * ldr, y_t[i * m2 + j] = sum_l b[j][l] W_t[l][i] (+ bias[i * m2 + j]).
-void kb_mix_tr_tokens(const float *w, ptrdiff_t n2, ptrdiff_t m1, ptrdiff_t ldr, ptrdiff_t ldt, const float *b,
-                      ptrdiff_t m2, ptrdiff_t t0, ptrdiff_t nt, float *y, ptrdiff_t ldy, const float *bias) {
+// The way out of the shared small-B path (a 2 × 2 B): for t in [t0, t0 + nt), with W_t = [2][m1]
+// at w + t * 2 * m1, y_t[2 i + j] = b[j][0] W_t[0][i] + b[j][1] W_t[1][i] (+ bias[2 i + j]).
+void kb_mix2_tr_tokens(const float *w, ptrdiff_t m1, const float *b, ptrdiff_t t0, ptrdiff_t nt, float *y,
+                       ptrdiff_t ldy, const float *bias) {
+    const float b00 = b[0], b01 = b[1], b10 = b[2], b11 = b[3];
     for (ptrdiff_t t = t0; t < t0 + nt; t++) {
-        const float *wt = w + t * ldt;
+        const float *w0 = w + t * 2 * m1, *w1 = w0 + m1;
         float *yt = y + t * ldy;
-        if (n2 == 2 && m2 == 2) {
-            const float *w0 = wt, *w1 = wt + ldr;
-            const float b00 = b[0], b01 = b[1], b10 = b[2], b11 = b[3];
-            if (bias) {
-                for (ptrdiff_t i = 0; i < m1; i++) {
-                    yt[2 * i] = b00 * w0[i] + b01 * w1[i] + bias[2 * i];
-                    yt[2 * i + 1] = b10 * w0[i] + b11 * w1[i] + bias[2 * i + 1];
-                }
-            } else {
-                for (ptrdiff_t i = 0; i < m1; i++) {
-                    yt[2 * i] = b00 * w0[i] + b01 * w1[i];
-                    yt[2 * i + 1] = b10 * w0[i] + b11 * w1[i];
-                }
+        if (bias) {
+            for (ptrdiff_t i = 0; i < m1; i++) {
+                yt[2 * i] = b00 * w0[i] + b01 * w1[i] + bias[2 * i];
+                yt[2 * i + 1] = b10 * w0[i] + b11 * w1[i] + bias[2 * i + 1];
             }
         } else {
-            for (ptrdiff_t i = 0; i < m1; i++)
-                for (ptrdiff_t j = 0; j < m2; j++) {
-                    float acc = bias ? bias[i * m2 + j] : 0.0f;
-                    for (ptrdiff_t l = 0; l < n2; l++) acc += b[j * n2 + l] * wt[l * ldr + i];
-                    yt[i * m2 + j] = acc;
-                }
+            for (ptrdiff_t i = 0; i < m1; i++) {
+                yt[2 * i] = b00 * w0[i] + b01 * w1[i];
+                yt[2 * i + 1] = b10 * w0[i] + b11 * w1[i];
+            }
         }
     }
 }

@@ -162,9 +162,7 @@ extension BertModel {
                     hDrop.apply(sum, mask: mask, count: BT * H)
                     b = UnsafePointer(zeroBias.ptr)
                 }
-                Kernels.biasResidualLayerNorm(sum, bias: b, residual: residual, out: out, rows: BT, cols: H,
-                                              gamma: P + norm.weight.offset, beta: P + norm.bias.offset,
-                                              eps: c.layerNormEps, mean: mean, rstd: rstd)
+                addNorm(0..<BT, sum: sum, bias: b, residual: residual, norm: norm, P: P, out: out, mean: mean, rstd: rstd)
                 return mask
             }
             for (l, layer) in layers.enumerated() {
@@ -191,10 +189,7 @@ extension BertModel {
                     let aSum = lc.aSum.ptr, h1 = lc.h1.ptr, mean = lc.aMean.ptr, rstd = lc.aRstd.ptr
                     let bo = P + layer.attentionOutput.bias.offset, norm = layer.attentionNorm
                     linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: aSum) { r in
-                        let o = r.lowerBound
-                        Kernels.biasResidualLayerNorm(aSum + o * H, bias: bo, residual: x + o * H, out: h1 + o * H, rows: r.count, cols: H,
-                                                      gamma: P + norm.weight.offset, beta: P + norm.bias.offset, eps: c.layerNormEps,
-                                                      mean: mean + o, rstd: rstd + o)
+                        addNorm(r, sum: aSum, bias: bo, residual: x, norm: norm, P: P, out: h1, mean: mean, rstd: rstd)
                     }
                 } else {
                     linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: lc.aSum.ptr)
@@ -302,6 +297,19 @@ private func withMutableData<R>(_ t: inout Tensor?, _ body: (UnsafeMutablePointe
 }
 
 extension BertModel {
+    /// out = LN(sum + bias + residual) on rows `r` of [rows, H] matrices (sum, residual, out) and
+    /// their per-row statistics (mean, rstd); sum keeps the pre-norm values.
+    func addNorm(_ r: Range<Int>, sum: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>,
+                 norm: LayerNormRef, P: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                 mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+        let H = config.hiddenSize, o = r.lowerBound
+        Kernels.biasResidualLayerNorm(sum + o * H, bias: bias, residual: residual + o * H, out: out + o * H, rows: r.count, cols: H,
+                                      gamma: P + norm.weight.offset, beta: P + norm.bias.offset, eps: config.layerNormEps,
+                                      mean: mean + o, rstd: rstd + o)
+    }
+}
+
+extension BertModel {
     /// Inference FFN of a Kronecker layer, one block of tokens at a time on one thread:
     /// g = act(h1 · W_1ᵀ + b_1), fSum = g · W_2ᵀ, out = LN(fSum + b_2 + h1), with the block's
     /// intermediate g ([rows, I], the layer's largest activation) kept in cache instead of going
@@ -312,8 +320,8 @@ extension BertModel {
                            fSum: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
                            mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
         let c = config, H = c.hiddenSize, I = c.intermediateSize
-        // ~768 KB of intermediate per block (L2 is 1 MB per core here), at least one block per thread.
-        let blk = max(8, min(196_608 / max(1, I), (BT + Threads.count - 1) / Threads.count))
+        // The Kronecker layers' block budget for the [rows, I] intermediate, at least one block per thread.
+        let blk = max(8, min(KroneckerLinear.blockFloats / max(1, I), (BT + Threads.count - 1) / Threads.count))
         let b1 = P + layer.intermediate.bias.offset, b2 = P + layer.output.bias.offset
         let act = c.hiddenAct
         parallelChunks((BT + blk - 1) / blk, minPerThread: 1) { blocks in
@@ -325,9 +333,7 @@ extension BertModel {
                         biasActivate(g + r.lowerBound * I, rows: r.count, cols: I, bias: b1, act)
                     }
                     linearForward(layer.output, g, rows: n, P: P, withBias: false, out: fSum + r0 * H)
-                    Kernels.biasResidualLayerNorm(fSum + r0 * H, bias: b2, residual: h1 + r0 * H, out: out + r0 * H, rows: n, cols: H,
-                                                  gamma: P + layer.outputNorm.weight.offset, beta: P + layer.outputNorm.bias.offset,
-                                                  eps: c.layerNormEps, mean: mean + r0, rstd: rstd + r0)
+                    addNorm(r0..<(r0 + n), sum: fSum, bias: b2, residual: h1, norm: layer.outputNorm, P: P, out: out, mean: mean, rstd: rstd)
                 }
             }
         }

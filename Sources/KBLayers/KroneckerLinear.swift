@@ -81,6 +81,9 @@ public struct KroneckerLinear: Sendable, Equatable {
         }
     }
 
+    /// Floats of a token block's widest intermediate: ~768 KB, inside a 1 MB L2 with room to spare.
+    public static let blockFloats = 196_608
+
     /// Tokens per block on the per-token paths: about 768 KB of the widest per-token row, so that a
     /// block's intermediates stay in L2 from one pass to the next, and at least one block per thread.
     func tokenBlock(_ n: Int) -> Int {
@@ -88,7 +91,7 @@ public struct KroneckerLinear: Sendable, Equatable {
         let widest = max(s.cols, s.rows, s.n1 * max(s.n2, s.m2), s.m1 * s.n2)
         let threads = insideParallelChunk ? 1 : Threads.count   // nested: the caller already split the work
         let perThread = (n + threads - 1) / threads
-        return max(1, min(max(8, 196_608 / max(1, widest)), perThread))
+        return max(1, min(max(8, KroneckerLinear.blockFloats / max(1, widest)), perThread))
     }
 
     func forward(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
@@ -378,9 +381,9 @@ extension KroneckerLinear {
     }
 
     /// Whether `forwardShared` applies: rank 1 on the small-B path with a 2×2 B (kb8's attention),
-    /// where the transposition and the way out are single vector passes. For wider B (kb21's
-    /// 2×16) the way out is a strided per-element sum that measured slower than the separate
-    /// layers (kb21 at 1×128: 84 ms instead of 34).
+    /// where the transposition and the way out are single vector passes. A general way out for
+    /// wider B (kb21's 2×16) was a strided per-element sum that measured slower than the separate
+    /// layers (kb21 at 1×128: 84 ms instead of 34), so it was dropped.
     public var sharesInput: Bool { rank == 1 && usesSmallB && shape.m2 == 2 && shape.n2 == 2 }
 
     /// Several rank-1 small-B layers of this shape on one input x [N, n1·n2] (Q, K and V), token
@@ -404,7 +407,7 @@ extension KroneckerLinear {
                     for l in layers {
                         sgemm(transA: false, transB: true, m: nt * s.n2, n: s.m1, k: s.n1, a: zb, lda: s.n1,
                               b: l.a, ldb: s.n1, c: wb, ldc: s.m1, parallel: false)
-                        kb_mix_tr_tokens(w, s.n2, s.m1, s.m1, s.n2 * s.m1, l.b, s.m2, t0, nt, l.out, l.ldOut, l.bias)
+                        kb_mix2_tr_tokens(w, s.m1, l.b, t0, nt, l.out, l.ldOut, l.bias)
                     }
                 }
             }

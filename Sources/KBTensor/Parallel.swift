@@ -11,12 +11,18 @@ struct UncheckedSendable<T>: @unchecked Sendable {
 @inlinable
 public var insideParallelChunk: Bool { kb_in_parallel() != 0 }
 
+/// Threads for `count` items at `minPerThread` or more each; 1 inside a chunk.
+@inlinable
+func chunkThreads(_ count: Int, minPerThread: Int) -> Int {
+    insideParallelChunk ? 1 : min(Threads.count, max(1, count / max(1, minPerThread)))
+}
+
 /// Splits `0..<count` into at most `Threads.count` contiguous chunks and runs them concurrently.
 /// Work below `minPerThread` items per thread runs inline, and so does a call made from inside
 /// another chunk (the threads are already busy). Chunks must write disjoint memory.
 @inlinable
 public func parallelChunks(_ count: Int, minPerThread: Int = 4096, _ body: (Range<Int>) -> Void) {
-    let threads = insideParallelChunk ? 1 : min(Threads.count, max(1, count / max(1, minPerThread)))
+    let threads = chunkThreads(count, minPerThread: minPerThread)
     if threads <= 1 { body(0..<count); return }
     let chunk = (count + threads - 1) / threads
     withoutActuallyEscaping(body) { escaping in
@@ -36,7 +42,7 @@ public func parallelChunks(_ count: Int, minPerThread: Int = 4096, _ body: (Rang
 /// `dst` directly. `body(range, partial)` must add (not assign) into `partial`.
 public func parallelSum(_ count: Int, minPerThread: Int = 4096, width: Int, into dst: UnsafeMutablePointer<Float>,
                         _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
-    let threads = insideParallelChunk ? 1 : min(Threads.count, max(1, count / max(1, minPerThread)))
+    let threads = chunkThreads(count, minPerThread: minPerThread)
     if threads <= 1 { body(0..<count, dst); return }
     let chunk = (count + threads - 1) / threads
     let partials = UnsafeMutablePointer<Float>.allocate(capacity: threads * width)

@@ -193,8 +193,8 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
     }
 
     /// Q, K and V through one transposition (`forwardShared`) equal three `forward` calls, into
-    /// column blocks of one wide matrix, on the 2×2 B of kb8 and on other small-B shapes; enough
-    /// tokens for several blocks.
+    /// column blocks of one wide matrix, for 2×2 B's (the only ones it takes); enough tokens for
+    /// several blocks.
     @Test(arguments: [KroneckerShape(m1: 9, n1: 8, m2: 2, n2: 2), KroneckerShape(m1: 12, n1: 10, m2: 2, n2: 2)])
     func sharedInputEqualsSeparateLayers(shape s: KroneckerShape) {
         var rng = R(s: 8)

@@ -40,7 +40,8 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         let specs = try CompressionPlan(attention: (4, 8), ffn: (37, 2), embedding: 8).specs(for: teacher.config)
         let (student, _) = try Compressor.compress(teacher, specs: specs)
         var rng = SplitMix64(seed: 5)
-        let lengths = [23, 17, 30, 9]   // 4 × 30 = 120 rows: 8 blocks of 8 at one thread, 15 blocks
+        Threads.set(2)                 // 4 × 30 = 120 rows: two FFN blocks of 60, so the second starts at row 60
+        let lengths = [23, 17, 30, 9]
         let ids = lengths.map { n in (0..<n).map { _ in Int32(3 + rng.next() % 90) } }
         let input = BertInput(ids: ids)
         let all = ForwardOptions(hiddenStates: true)

@@ -64,9 +64,9 @@ void kb_small_outer(const float *g, ptrdiff_t m1, const float *z, ptrdiff_t n1, 
 // returns the sum of (s - t)^2 over kept entries.
 double kb_masked_sqdiff(const float *s, const float *t, float *g, ptrdiff_t rows, ptrdiff_t cols,
                         const int32_t *rowmask, const float *colkeep, float scale);
-// y_t[i m2 + j] = sum_l b[j][l] W_t[l][i] (+ bias) with W_t's rows at w + t ldt + l ldr (m1 floats each).
-void kb_mix_tr_tokens(const float *w, ptrdiff_t n2, ptrdiff_t m1, ptrdiff_t ldr, ptrdiff_t ldt, const float *b,
-                      ptrdiff_t m2, ptrdiff_t t0, ptrdiff_t nt, float *y, ptrdiff_t ldy, const float *bias);
+// y_t[2 i + j] = sum_l b[j][l] W_t[l][i] (+ bias) for a 2 x 2 b, W_t = [2][m1] at w + t 2 m1.
+void kb_mix2_tr_tokens(const float *w, ptrdiff_t m1, const float *b, ptrdiff_t t0, ptrdiff_t nt, float *y,
+                       ptrdiff_t ldy, const float *bias);
 // Nesting depth of parallelChunks on the calling thread.
 void kb_parallel_enter(void);
 void kb_parallel_exit(void);
