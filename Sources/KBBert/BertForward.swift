@@ -272,6 +272,11 @@ extension BertModel {
 
     func qkvForward(_ layer: BertLayerRefs, x: UnsafePointer<Float>, rows: Int, H: Int, P: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         if qkvFused(layer) {
+            if let pk = packed[layer.query.weight!.offset], pk.n == 3 * H, pk.k == H {
+                pk.multiply(x, rows: rows, out: out)
+                Kernels.addBias(out, rows: rows, cols: 3 * H, bias: P + layer.query.bias.offset)
+                return
+            }
             Linear.forward(x, rows: rows, inF: H, outF: 3 * H, weight: P + layer.query.weight!.offset,
                            bias: P + layer.query.bias.offset, out: out)
         } else if let q = layer.query.kron, let k = layer.key.kron, let v = layer.value.kron,

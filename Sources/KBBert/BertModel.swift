@@ -99,7 +99,11 @@ public struct BertOutput: Sendable {
 /// A BERT encoder with optional pooler and head; parameters in one `ParameterStore`.
 public struct BertModel: Sendable {
     public let config: BertConfig
-    public var params: ParameterStore
+    /// Every parameter. Any change drops the packed copies of `packForInference`.
+    public var params: ParameterStore { didSet { packed = [:] } }
+    /// Dense encoder weights packed for the fixed-weight GEMM, by the weight's offset in `params`
+    /// (Q, K and V as one [3H, H] matrix); empty until `packForInference`.
+    public private(set) var packed: [Int: PackedWeight] = [:]
     public let wordEmbeddings: ParamRef?       // [V, H] (dense)
     public let wordKron: (embedding: KroneckerEmbedding, a: ParamRef, b: ParamRef)?  // A [r, V, H/n], B [r, n]
     public let positionEmbeddings: ParamRef?   // [P, H] (dense)
@@ -181,6 +185,27 @@ public struct BertModel: Sendable {
         }
         p.materialize()
         params = p
+    }
+
+    /// Packs the dense encoder weights once for `PackedWeight` (a no-op without AVX-512): faster
+    /// forward passes for weights that stay fixed (inference, a distillation teacher), at the cost
+    /// of a second copy of those weights. Any later change to `params` drops the packed copies.
+    public mutating func packForInference() {
+        guard PackedWeight.isSupported else { return }
+        var out: [Int: PackedWeight] = [:]
+        let H = config.hiddenSize
+        params.data.withUnsafeBufferPointer { pbuf in
+            let P = pbuf.baseAddress!
+            func pack(_ l: LinearRef, rows: Int? = nil) {
+                guard let w = l.weight else { return }
+                out[w.offset] = PackedWeight(weight: P + w.offset, n: rows ?? l.outFeatures, k: l.inFeatures)
+            }
+            for layer in layers {
+                if layer.query.weight != nil, layer.key.weight != nil, layer.value.weight != nil { pack(layer.query, rows: 3 * H) }
+                pack(layer.attentionOutput); pack(layer.intermediate); pack(layer.output)
+            }
+        }
+        packed = out
     }
 
     /// Every dense or factored linear of the encoder, by parameter prefix, in model order.

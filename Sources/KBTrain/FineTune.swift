@@ -158,6 +158,7 @@ public final class FineTuner {
                 // no distillation term is weighted: plain supervised training, no teacher pass
                 onEvent(.note("every distillation weight is 0: training on the labels only (the teacher \(td) only gave the head)"))
             } else {
+                t?.packForInference()   // fixed weights: the packed GEMM (see PackedWeight)
                 teaching = t
                 onEvent(.note("distilling from \(td) (\(config.schedule) schedule)"))
             }

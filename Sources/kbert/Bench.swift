@@ -33,6 +33,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Input file (tokenize mode; TSV: first column, header skipped with --header).") var input: String?
     @Flag(help: "Skip the first input line.") var header = false
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Forward and distill modes: keep the fixed weights unpacked (OpenBLAS sgemm for every dense matrix, as before the packed GEMM).") var noPack = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -70,6 +71,7 @@ struct Bench: ParsableCommand {
             m.initializeRandomly(seed: 0)
         }
         guard seq <= m.config.maxPositionEmbeddings else { throw ValidationError("--seq exceeds max_position_embeddings") }
+        if !noPack { m.packForInference() }
         var rng = SplitMix64(seed: 1)
         let ids = (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(m.config.vocabSize)) } }
         let input = BertInput(ids: ids)
@@ -137,7 +139,8 @@ struct Bench: ParsableCommand {
     func benchDistill() throws {
         guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
         let base = try loadModel(model: model, config: config)
-        let teacher = withTwoWayHead(base, seed: 3)
+        var teacher = withTwoWayHead(base, seed: 3)
+        if !noPack { teacher.packForInference() }
         var sbase: BertModel
         if let student {
             sbase = try BertModel.load(folder: student)
@@ -176,10 +179,16 @@ struct Bench: ParsableCommand {
         for i in a.indices { a[i] = Float(i % 13) * 0.01 - 0.06 }
         for i in b.indices { b[i] = Float(i % 7) * 0.02 - 0.06 }
         var c = [Float](repeating: 0, count: m * n)
+        // With packing (the default where AVX-512 is there): B is a weight packed once, as in inference.
+        let packed = noPack ? nil : b.withUnsafeBufferPointer { PackedWeight(weight: $0.baseAddress!, n: n, k: k) }
         let times = timed {
             a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-                sgemm(transA: false, transB: true, m: m, n: n, k: k, a: ap.baseAddress!, lda: k,
-                      b: bp.baseAddress!, ldb: k, c: cp.baseAddress!, ldc: n)
+                if let packed {
+                    packed.multiply(ap.baseAddress!, rows: m, out: cp.baseAddress!)
+                } else {
+                    sgemm(transA: false, transB: true, m: m, n: n, k: k, a: ap.baseAddress!, lda: k,
+                          b: bp.baseAddress!, ldb: k, c: cp.baseAddress!, ldc: n)
+                }
             } } }
         }
         let gflops = 2.0 * Double(m) * Double(n) * Double(k) / median(times) / 1e9

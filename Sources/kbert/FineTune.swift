@@ -113,7 +113,8 @@ struct Evaluate: ParsableCommand {
         let t = try GlueTask(name: task)
         guard let sp = Split(rawValue: split), sp != .train else { throw ValidationError("--split must be dev or test") }
         let tok = try BertTokenizer(folder: model)
-        let m = try BertModel.load(folder: model)
+        var m = try BertModel.load(folder: model)
+        m.packForInference()
         guard case let .classification(n) = m.head, n == t.numLabels else {
             throw CLIError("\(model): needs a \(t.numLabels)-output classifier for \(t.rawValue), found \(m.head)")
         }

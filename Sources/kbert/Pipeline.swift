@@ -94,7 +94,8 @@ struct Pipeline: ParsableCommand {
         // 5. Evaluate and compare.
         let tok = try BertTokenizer(folder: teacherDir)
         let dev = try TaskDataset(examples: t.read(root: defaultGlueRoot(data), split: .dev), tokenizer: tok, maxLength: maxLength)
-        let tm = try BertModel.load(folder: teacherDir), sm = try BertModel.load(folder: out + "/student")
+        var tm = try BertModel.load(folder: teacherDir), sm = try BertModel.load(folder: out + "/student")
+        tm.packForInference(); sm.packForInference()
         let tMetrics = try Evaluator.evaluate(tm, task: t, data: dev, padId: tok.padId)
         let sMetrics = try Evaluator.evaluate(sm, task: t, data: dev, padId: tok.padId)
         let tMs = try latency(tm), sMs = try latency(sm)

@@ -25,7 +25,8 @@ struct Run: ParsableCommand {
         try threads.apply()
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
         let tok = try BertTokenizer(folder: model)
-        let bert = try loadModel(model: model, config: nil)
+        var bert = try loadModel(model: model, config: nil)
+        bert.packForInference()
         let maxLen = min(maxLength ?? bert.config.maxPositionEmbeddings, bert.config.maxPositionEmbeddings)
         let lines = try readLines(input)
         let encs = try lines.map { line -> Encoding in

@@ -35,9 +35,12 @@ func ints(_ f: SafeTensorsFile, _ name: String) throws -> [Int32] { try f.intTen
 
     @Test(arguments: ["tiny-cls", "tiny-qa"])
     func tinyModelMatchesPyTorch(name: String) throws {
-        let model = try BertModel.load(folder: fixture(name))
+        let plain = try BertModel.load(folder: fixture(name))
+        var packed = plain
+        packed.packForInference()
+        #expect(packed.packed.isEmpty != PackedWeight.isSupported, "every dense encoder weight packed where the kernel runs")
         let (input, g) = try Self.tinyInput()
-        for threads in [1, 2] {
+        for (threads, model) in [(1, plain), (2, plain), (1, packed), (2, packed)] {
             Threads.set(threads)
             let out = try model.forward(input, options: ForwardOptions(hiddenStates: true, attentionScores: true))
             let hs = try #require(out.hiddenStates), sc = try #require(out.attentionScores)
@@ -65,7 +68,8 @@ func ints(_ f: SafeTensorsFile, _ name: String) throws -> [Int32] { try f.intTen
         guard FileManager.default.fileExists(atPath: miniLM + "/model.safetensors") else {
             Issue.record("default model missing: run scripts/setup.sh"); return
         }
-        let model = try BertModel.load(folder: miniLM)
+        var model = try BertModel.load(folder: miniLM)
+        model.packForInference()   // the packed GEMM, as `kbert run` uses it (the tiny model's test covers both)
         let tok = try BertTokenizer(folder: miniLM)
         let g = try SafeTensorsFile(path: fixture("minilm_golden.safetensors"))
         let texts = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixture("minilm_golden.json")))) as! [[String: Any]]
@@ -91,6 +95,23 @@ func ints(_ f: SafeTensorsFile, _ name: String) throws -> [Int32] { try f.intTen
         #expect(worst < 1e-4, "MiniLM last hidden state: max abs diff \(worst)")
         let dp = maxDiff(try #require(out.pooled), refPooled)
         #expect(dp < 1e-4, "MiniLM pooled: max abs diff \(dp)")
+    }
+
+    @Test func changingParametersDropsThePackedWeights() throws {
+        var model = try BertModel.load(folder: fixture("tiny-cls"))
+        model.packForInference()
+        guard PackedWeight.isSupported else { #expect(model.packed.isEmpty); return }
+        #expect(model.packed.count == model.config.numHiddenLayers * 4, "Q|K|V, W_o, W_1, W_2 per layer")
+        let (input, _) = try Self.tinyInput()
+        let before = try model.forward(input).lastHiddenState
+        let ref = try #require(model.params.ref("encoder.layer.0.intermediate.dense.weight"))
+        model.params.set(ref, model.params.values(ref).map { $0 * 2 })
+        #expect(model.packed.isEmpty, "a change to the parameters must drop the stale packed copies")
+        var fresh = model
+        fresh.packForInference()
+        let changed = try model.forward(input).lastHiddenState, repacked = try fresh.forward(input).lastHiddenState
+        #expect(maxDiff(changed, before) > 1e-3, "the change reaches the output")
+        #expect(maxDiff(changed, repacked) < 1e-5)
     }
 
     @Test func paddingDoesNotChangeRealPositions() throws {

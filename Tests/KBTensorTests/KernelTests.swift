@@ -49,6 +49,35 @@ let awkward = [1, 7, 16, 17, 37, 64, 100]
         }
     }
 
+    /// The packed-weight GEMM (kb_gemm.c) against a naive product: partial row and column tiles,
+    /// K over two blocks, row strides wider than the matrices (the columns past them untouched),
+    /// and both thread splits (column panels below 512 rows, row blocks above).
+    @Test(arguments: [1, 2])
+    func packedGemmMatchesNaive(threads: Int) throws {
+        Threads.set(threads)
+        var rng = TestRNG(11)
+        for (m, n, k) in [(1, 1, 1), (7, 47, 37), (8, 48, 16), (9, 49, 769), (130, 200, 769), (600, 100, 37), (17, 1, 300)] {
+            let x = rng.array(m * (k + 3)), w = rng.array(n * (k + 5))
+            let packed = w.withUnsafeBufferPointer { PackedWeight(weight: $0.baseAddress!, n: n, k: k, ld: k + 5) }
+            guard PackedWeight.isSupported else { #expect(packed == nil); continue }
+            let pk = try #require(packed)
+            var out = [Float](repeating: 7, count: m * (n + 2))
+            x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { op in
+                pk.multiply(xp.baseAddress!, rows: m, ldX: k + 3, out: op.baseAddress!, ldOut: n + 2)
+            } }
+            var worst: Float = 0
+            for i in 0..<m {
+                for j in 0..<n {
+                    var ref: Double = 0
+                    for t in 0..<k { ref += Double(x[i * (k + 3) + t]) * Double(w[j * (k + 5) + t]) }
+                    worst = max(worst, abs(out[i * (n + 2) + j] - Float(ref)))
+                }
+                #expect(out[i * (n + 2) + n] == 7 && out[i * (n + 2) + n + 1] == 7, "wrote past the row at \(m)x\(n)x\(k)")
+            }
+            #expect(worst < 1e-4, "packed gemm \(m)x\(n)x\(k), \(threads) thread(s): max abs diff \(worst)")
+        }
+    }
+
     @Test func batchedGemmMatchesLoop() {
         var rng = TestRNG(2)
         let batch = 3, m = 7, n = 5, k = 37
