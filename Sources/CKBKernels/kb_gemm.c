@@ -6,10 +6,10 @@
 // this kernel reaches 110–113 (of the ~116 FMA peak of one Zen 4 core) and 101–109 at 4096 rows
 // (OpenBLAS 101–105). Machines without AVX-512 keep OpenBLAS (`kb_gemm_packed_supported`).
 //
-// Blocking (BLIS-style, Goto & van de Geijn 2008): row blocks of MC rows outermost (so each
-// block's C stays in cache while all of K is summed into it), K in blocks of KC, the activation
-// block packed into MR-row micro-panels, and a register micro-kernel computing an MR × NR tile
-// (8 × 48: 24 zmm accumulators; per k, 3 vector loads of W and 8 broadcasts of x for 24 FMAs).
+// Blocking (after BLIS, Goto & van de Geijn 2008): row blocks of MC rows outermost (so each
+// block's C stays in cache while all of K is summed into it), K in blocks of KC, and a register
+// micro-kernel computing an MR × NR tile (8 × 48: 24 zmm accumulators; per k, 3 vector loads of W
+// and 8 broadcasts of x for 24 FMAs). KC = 768 and MC = 128 were the best of a 3×3 grid here.
 // Packed W layout: for each K block (KC rows of k), for each panel of NR output features, the
 // panel's kc × NR values, k-major, features past N zero-filled.
 #include "kb_kernels.h"
@@ -56,40 +56,27 @@ int kb_gemm_packed_supported(void) {
     return __builtin_cpu_supports("avx512f");
 }
 
-// x rows [mc, kc] (row stride ldx) -> MR-row micro-panels, k-major, rows past mc zero-filled.
+// C tile [MR, NR] (= or +=) x rows [MR, kc] (read in place, row stride ldx) · b-panel [kc, NR];
+// only rows < mr and columns < nr are written (a partial tile goes through a local buffer; rows
+// past mr re-read row 0 and are dropped). Reading x in place instead of packing it into
+// micro-panels measured 1–3% faster: the 8 rows of one tile stay in L1 across the panel loop.
 __attribute__((target("avx512f")))
-static void kb_pack_rows(const float* x, int ldx, int mc, int kc, float* d) {
-    for (int ip = 0; ip < mc; ip += KB_MR) {
-        int rows = mc - ip < KB_MR ? mc - ip : KB_MR;
-        for (int i = 0; i < KB_MR; i++) {
-            if (i < rows) {
-                const float* src = x + (size_t)(ip + i) * ldx;
-                for (int kk = 0; kk < kc; kk++) d[kk * KB_MR + i] = src[kk];
-            } else {
-                for (int kk = 0; kk < kc; kk++) d[kk * KB_MR + i] = 0;
-            }
-        }
-        d += (size_t)kc * KB_MR;
-    }
-}
-
-// C tile [MR, NR] (= or +=) a-panel [kc, MR] · b-panel [kc, NR]; only rows < mr and columns < nr
-// are written (a partial tile goes through a local buffer).
-__attribute__((target("avx512f")))
-static void kb_tile(int kc, const float* restrict a, const float* restrict b, float* restrict c, int ldc,
+static void kb_tile(int kc, const float* restrict x, int ldx, const float* restrict b, float* restrict c, int ldc,
                     int accumulate, int mr, int nr) {
     __m512 r[KB_MR][3];
+    const float* xr[KB_MR];
+    for (int i = 0; i < KB_MR; i++) xr[i] = x + (size_t)(i < mr ? i : 0) * ldx;
     for (int i = 0; i < KB_MR; i++) for (int j = 0; j < 3; j++) r[i][j] = _mm512_setzero_ps();
     for (int kk = 0; kk < kc; kk++) {
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
         _mm_prefetch((const char*)(b + KB_NR * 8), _MM_HINT_T0);
         for (int i = 0; i < KB_MR; i++) {
-            __m512 ai = _mm512_set1_ps(a[i]);
+            __m512 ai = _mm512_set1_ps(xr[i][kk]);
             r[i][0] = _mm512_fmadd_ps(ai, b0, r[i][0]);
             r[i][1] = _mm512_fmadd_ps(ai, b1, r[i][1]);
             r[i][2] = _mm512_fmadd_ps(ai, b2, r[i][2]);
         }
-        a += KB_MR; b += KB_NR;
+        b += KB_NR;
     }
     if (mr == KB_MR && nr == KB_NR) {
         for (int i = 0; i < KB_MR; i++) {
@@ -111,8 +98,6 @@ static void kb_tile(int kc, const float* restrict a, const float* restrict b, fl
     }
 }
 
-static _Thread_local float* kb_row_buffer = NULL;
-
 void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* packed,
                     int panel0, int panel1, float* c, int ldc) {
     if (m <= 0 || n <= 0 || panel1 <= panel0) return;
@@ -123,23 +108,18 @@ void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* p
         }
         return;
     }
-    if (!kb_row_buffer) {
-        kb_row_buffer = aligned_alloc(64, sizeof(float) * KB_MC * KB_KC);
-        if (!kb_row_buffer) abort();
-    }
     int np = (n + KB_NR - 1) / KB_NR;
     for (int ic = 0; ic < m; ic += KB_MC) {
         int mc = m - ic < KB_MC ? m - ic : KB_MC;
         const float* block = packed;
         for (int pc = 0; pc < k; pc += KB_KC) {
             int kc = k - pc < KB_KC ? k - pc : KB_KC;
-            kb_pack_rows(x + (size_t)ic * ldx + pc, ldx, mc, kc, kb_row_buffer);
             for (int jp = panel0; jp < panel1; jp++) {
                 const float* b = block + (size_t)jp * kc * KB_NR;
                 int nr = n - jp * KB_NR < KB_NR ? n - jp * KB_NR : KB_NR;
                 for (int ip = 0; ip < mc; ip += KB_MR) {
                     int mr = mc - ip < KB_MR ? mc - ip : KB_MR;
-                    kb_tile(kc, kb_row_buffer + (size_t)ip * kc, b, c + (size_t)(ic + ip) * ldc + jp * KB_NR, ldc,
+                    kb_tile(kc, x + (size_t)(ic + ip) * ldx + pc, ldx, b, c + (size_t)(ic + ip) * ldc + jp * KB_NR, ldc,
                             pc > 0, mr, nr);
                 }
             }
