@@ -99,9 +99,10 @@ static void kb_tile(int kc, const float* restrict x, int ldx, const float* restr
 }
 
 void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* packed,
-                    int panel0, int panel1, float* c, int ldc) {
+                    int panel0, int panel1, float* c, int ldc, int accumulate) {
     if (m <= 0 || n <= 0 || panel1 <= panel0) return;
     if (k <= 0) {
+        if (accumulate) return;
         for (int i = 0; i < m; i++) {
             int j0 = panel0 * KB_NR, j1 = panel1 * KB_NR < n ? panel1 * KB_NR : n;
             if (j1 > j0) memset(c + (size_t)i * ldc + j0, 0, sizeof(float) * (size_t)(j1 - j0));
@@ -120,7 +121,7 @@ void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* p
                 for (int ip = 0; ip < mc; ip += KB_MR) {
                     int mr = mc - ip < KB_MR ? mc - ip : KB_MR;
                     kb_tile(kc, x + (size_t)(ic + ip) * ldx + pc, ldx, b, c + (size_t)(ic + ip) * ldc + jp * KB_NR, ldc,
-                            pc > 0, mr, nr);
+                            pc > 0 || accumulate, mr, nr);
                 }
             }
             block += (size_t)np * kc * KB_NR;
@@ -130,8 +131,8 @@ void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* p
 #else
 int kb_gemm_packed_supported(void) { return 0; }
 void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* packed,
-                    int panel0, int panel1, float* c, int ldc) {
-    (void)m; (void)n; (void)k; (void)x; (void)ldx; (void)packed; (void)panel0; (void)panel1; (void)c; (void)ldc;
+                    int panel0, int panel1, float* c, int ldc, int accumulate) {
+    (void)accumulate; (void)m; (void)n; (void)k; (void)x; (void)ldx; (void)packed; (void)panel0; (void)panel1; (void)c; (void)ldc;
     abort();
 }
 #endif

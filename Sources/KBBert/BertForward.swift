@@ -284,7 +284,7 @@ extension BertModel {
             // One transposition of x shared by the three (see KroneckerLinear.forwardShared).
             let terms = [layer.query, layer.key, layer.value].enumerated().map { (i, l) in
                 KroneckerLinear.SharedTerm(a: P + l.kron!.a.offset, b: P + l.kron!.b.offset, bias: P + l.bias.offset,
-                                           out: out + i * H, ldOut: 3 * H)
+                                           out: out + i * H, ldOut: 3 * H, packedA: packed[l.kron!.a.offset])
             }
             q.layer.forwardShared(x, rows: rows, layers: terms)
         } else {

@@ -25,7 +25,17 @@ extension BertModel {
             return
         }
         let k = l.kron!
-        k.layer.forward(x, rows: rows, a: P + k.a.offset, b: P + k.b.offset, bias: bias, out: out, ldOut: ldOut, epilogue: epilogue)
+        k.layer.forward(x, rows: rows, a: P + k.a.offset, b: P + k.b.offset, bias: bias, out: out, ldOut: ldOut,
+                        packed: packedFactors(k), epilogue: epilogue)
+    }
+
+    /// The packed factors of a Kronecker layer (`packForInference`), or nil when none are packed.
+    func packedFactors(_ k: KronRef) -> PackedFactors? {
+        if packed.isEmpty { return nil }
+        let s = k.layer.shape, r = k.layer.rank
+        let f = PackedFactors(a: (0..<r).map { packed[k.a.offset + $0 * s.m1 * s.n1] },
+                              b: (0..<r).map { packed[k.b.offset + $0 * s.m2 * s.n2] })
+        return f.a.allSatisfy { $0 == nil } && f.b.allSatisfy { $0 == nil } ? nil : f
     }
 
     /// Accumulates ∂L/∂W (or ∂L/∂A, ∂L/∂B) and ∂L/∂b into `G`; dx (= or +=) ∂L/∂x.

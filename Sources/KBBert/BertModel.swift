@@ -101,8 +101,9 @@ public struct BertModel: Sendable {
     public let config: BertConfig
     /// Every parameter. Any change drops the packed copies of `packForInference`.
     public var params: ParameterStore { didSet { packed = [:] } }
-    /// Dense encoder weights packed for the fixed-weight GEMM, by the weight's offset in `params`
-    /// (Q, K and V as one [3H, H] matrix); empty until `packForInference`.
+    /// Encoder weights packed for the fixed-weight GEMM, by the weight's offset in `params` (Q, K
+    /// and V as one [3H, H] matrix when dense; each Kronecker term's A and B, when not tiny);
+    /// empty until `packForInference`.
     public private(set) var packed: [Int: PackedWeight] = [:]
     public let wordEmbeddings: ParamRef?       // [V, H] (dense)
     public let wordKron: (embedding: KroneckerEmbedding, a: ParamRef, b: ParamRef)?  // A [r, V, H/n], B [r, n]
@@ -187,9 +188,9 @@ public struct BertModel: Sendable {
         params = p
     }
 
-    /// Packs the dense encoder weights once for `PackedWeight` (a no-op without AVX-512): faster
-    /// forward passes for weights that stay fixed (inference, a distillation teacher), at the cost
-    /// of a second copy of those weights. Any later change to `params` drops the packed copies.
+    /// Packs the encoder's matrices (dense weights and Kronecker factors) once for `PackedWeight`
+    /// (a no-op without AVX-512): faster forward passes for weights that stay fixed (inference, a
+    /// distillation teacher), at the cost of a second copy of those weights. Any later change to `params` drops the packed copies.
     public mutating func packForInference() {
         guard PackedWeight.isSupported else { return }
         var out: [Int: PackedWeight] = [:]
@@ -197,11 +198,22 @@ public struct BertModel: Sendable {
         params.data.withUnsafeBufferPointer { pbuf in
             let P = pbuf.baseAddress!
             func pack(_ l: LinearRef, rows: Int? = nil) {
+                if let k = l.kron {
+                    // Each term's A and B, where big enough for a GEMM (small ones run as plain loops).
+                    let s = k.layer.shape
+                    for t in 0..<k.layer.rank {
+                        let ao = k.a.offset + t * s.m1 * s.n1, bo = k.b.offset + t * s.m2 * s.n2
+                        if s.m1 * s.n1 > 64 { out[ao] = PackedWeight(weight: P + ao, n: s.m1, k: s.n1) }
+                        if s.m2 * s.n2 > 64 { out[bo] = PackedWeight(weight: P + bo, n: s.m2, k: s.n2) }
+                    }
+                    return
+                }
                 guard let w = l.weight else { return }
                 out[w.offset] = PackedWeight(weight: P + w.offset, n: rows ?? l.outFeatures, k: l.inFeatures)
             }
             for layer in layers {
                 if layer.query.weight != nil, layer.key.weight != nil, layer.value.weight != nil { pack(layer.query, rows: 3 * H) }
+                else { pack(layer.query); pack(layer.key); pack(layer.value) }
                 pack(layer.attentionOutput); pack(layer.intermediate); pack(layer.output)
             }
         }

@@ -50,18 +50,20 @@ public struct KroneckerLinear: Sendable, Equatable {
     /// (bias included), from the thread that computed them, so that the caller can apply an
     /// element-wise function while those rows are still in cache. Ranges are disjoint and cover
     /// 0..<N.
+    /// `packed`: the factors packed once (fixed weights), used by the GEMMs that multiply by a
+    /// factor's transpose (`PackedWeight`); nil runs every GEMM through `sgemm`.
     public func forward(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
-                        epilogue: ((Range<Int>) -> Void)? = nil) {
+                        packed: PackedFactors? = nil, epilogue: ((Range<Int>) -> Void)? = nil) {
         let s = shape
         let ld = ldOut ?? s.rows
         let big = N * max(s.n1 * max(s.n2, s.m2), s.m1 * s.n2)
         let direct = ld == s.rows || usesSmallB
         ScratchPool.shared.with([big, big, N * s.m1 * s.m2, direct ? 0 : N * s.rows]) { buf in
             if direct {
-                forward(x, rows: N, a: a, b: b, bias: bias, out: y, ldOut: ld, t1: buf[0], t2: buf[1], yp: buf[2], epilogue: epilogue)
+                forward(x, rows: N, a: a, b: b, bias: bias, out: y, ldOut: ld, t1: buf[0], t2: buf[1], yp: buf[2], packed: packed, epilogue: epilogue)
             } else {
-                forward(x, rows: N, a: a, b: b, bias: bias, out: buf[3], ldOut: s.rows, t1: buf[0], t2: buf[1], yp: buf[2], epilogue: nil)
+                forward(x, rows: N, a: a, b: b, bias: bias, out: buf[3], ldOut: s.rows, t1: buf[0], t2: buf[1], yp: buf[2], packed: packed, epilogue: nil)
                 for r in 0..<N { (y + r * ld).update(from: buf[3] + r * s.rows, count: s.rows) }
                 epilogue?(0..<N)
             }
@@ -97,16 +99,16 @@ public struct KroneckerLinear: Sendable, Equatable {
     func forward(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                  bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, ldOut: Int,
                  t1: UnsafeMutablePointer<Float>, t2: UnsafeMutablePointer<Float>, yp: UnsafeMutablePointer<Float>,
-                 epilogue: ((Range<Int>) -> Void)?) {
+                 packed: PackedFactors? = nil, epilogue: ((Range<Int>) -> Void)?) {
         // Only the small-B path writes rows `ldOut` apart; the public `forward` passes the row
         // length to the others (and copies into a wider matrix itself).
         let s = shape
         if usesSmallA {
-            forwardSmallA(x, rows: N, a: a, b: b, bias: bias, out: y, t1: t1, epilogue: epilogue)
+            forwardSmallA(x, rows: N, a: a, b: b, bias: bias, out: y, t1: t1, packed: packed, epilogue: epilogue)
             return
         }
         if usesSmallB {
-            forwardSmallB(x, rows: N, a: a, b: b, bias: bias, out: y, ldOut: ldOut, z: t1, w: yp, epilogue: epilogue)
+            forwardSmallB(x, rows: N, a: a, b: b, bias: bias, out: y, ldOut: ldOut, z: t1, w: yp, packed: packed, epilogue: epilogue)
             return
         }
         if order == .aFirst { swapAxes(x, d0: N, d1: s.n1, d2: s.n2, into: t1) }  // Xp [n1][N·n2]
@@ -116,7 +118,7 @@ public struct KroneckerLinear: Sendable, Equatable {
             switch order {
             case .bFirst:
                 // Zp = (X · B_kᵀ) with axes swapped: [n1][N·m2]
-                rightMultiplyBt(x, rows: N * s.n1, k: s.n2, b: bk, n: s.m2, into: t1, accumulate: false)
+                rightMultiplyBt(x, rows: N * s.n1, k: s.n2, b: bk, n: s.m2, into: t1, accumulate: false, packed: packed?.b[k])
                 swapAxes(t1, d0: N, d1: s.n1, d2: s.m2, into: t2)
                 // Yp += A_k · Zp: [m1, n1] × [n1, N·m2]
                 sgemm(transA: false, transB: false, m: s.m1, n: N * s.m2, k: s.n1, a: ak, lda: s.n1, b: t2, ldb: N * s.m2,
@@ -126,7 +128,7 @@ public struct KroneckerLinear: Sendable, Equatable {
                 sgemm(transA: false, transB: false, m: s.m1, n: N * s.n2, k: s.n1, a: ak, lda: s.n1, b: t1, ldb: N * s.n2,
                       c: t2, ldc: N * s.n2)
                 // Yp += W · B_kᵀ: [m1·N, n2] × [n2, m2]
-                rightMultiplyBt(t2, rows: s.m1 * N, k: s.n2, b: bk, n: s.m2, into: yp, accumulate: beta != 0)
+                rightMultiplyBt(t2, rows: s.m1 * N, k: s.n2, b: bk, n: s.m2, into: yp, accumulate: beta != 0, packed: packed?.b[k])
             }
         }
         swapAxes(yp, d0: s.m1, d1: N, d2: s.m2, into: y)   // [N][m1][m2]
@@ -140,7 +142,7 @@ public struct KroneckerLinear: Sendable, Equatable {
     /// Token blocks run whole (every pass, the bias and the epilogue) on one thread.
     func forwardSmallA(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                        bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, t1: UnsafeMutablePointer<Float>,
-                       epilogue: ((Range<Int>) -> Void)?) {
+                       packed: PackedFactors? = nil, epilogue: ((Range<Int>) -> Void)?) {
         let s = shape
         forEachTokenBlock(N) { t0, nt in
             for k in 0..<rank {
@@ -148,12 +150,12 @@ public struct KroneckerLinear: Sendable, Equatable {
                 switch order {
                 case .bFirst:
                     rightMultiplyBt(x + t0 * s.cols, rows: nt * s.n1, k: s.n2, b: bk, n: s.m2,
-                                    into: t1 + t0 * s.n1 * s.m2, accumulate: false)                  // [N][n1][m2]
+                                    into: t1 + t0 * s.n1 * s.m2, accumulate: false, packed: packed?.b[k])   // [N][n1][m2]
                     kb_small_left(ak, s.m1, s.n1, t1, s.m2, t0, nt, y, k == 0 ? 0 : 1)
                 case .aFirst:
                     kb_small_left(ak, s.m1, s.n1, x, s.n2, t0, nt, t1, 0)                                  // [N][m1][n2]
                     rightMultiplyBt(t1 + t0 * s.m1 * s.n2, rows: nt * s.m1, k: s.n2, b: bk, n: s.m2,
-                                    into: y + t0 * s.rows, accumulate: k > 0)
+                                    into: y + t0 * s.rows, accumulate: k > 0, packed: packed?.b[k])
                 }
             }
             if let bias { kb_add_bias_rows(y + t0 * s.rows, nt, s.rows, bias) }
@@ -242,14 +244,19 @@ extension KroneckerLinear {
     /// Replaces the cross-token axis swaps, which ran at a few GB/s on the kb8 attention shapes.
     func forwardSmallB(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                        bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, ldOut: Int,
-                       z: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>, epilogue: ((Range<Int>) -> Void)?) {
+                       z: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>, packed: PackedFactors? = nil,
+                       epilogue: ((Range<Int>) -> Void)?) {
         let s = shape
         forEachTokenBlock(N) { t0, nt in
             for k in 0..<rank {
                 let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2 * s.n2
                 kb_bmix_tr(x, s.n1, s.n2, bk, s.m2, t0, nt, z)
-                sgemm(transA: false, transB: true, m: nt * s.m2, n: s.m1, k: s.n1, a: z + t0 * s.m2 * s.n1, lda: s.n1,
-                      b: ak, ldb: s.n1, beta: k == 0 ? 0 : 1, c: w + t0 * s.m2 * s.m1, ldc: s.m1, parallel: false)
+                if let pa = packed?.a[k] {
+                    pa.multiply(z + t0 * s.m2 * s.n1, rows: nt * s.m2, out: w + t0 * s.m2 * s.m1, accumulate: k > 0)
+                } else {
+                    sgemm(transA: false, transB: true, m: nt * s.m2, n: s.m1, k: s.n1, a: z + t0 * s.m2 * s.n1, lda: s.n1,
+                          b: ak, ldb: s.n1, beta: k == 0 ? 0 : 1, c: w + t0 * s.m2 * s.m1, ldc: s.m1, parallel: false)
+                }
             }
             kb_tr_tokens(w, s.m2, s.m1, t0, nt, y, ldOut, bias)
             epilogue?(t0..<(t0 + nt))
@@ -360,8 +367,10 @@ public func swapAxes(_ src: UnsafePointer<Float>, d0: Int, d1: Int, d2: Int, int
 /// overhead for k, n of a few elements), large ones through `sgemm`.
 @inline(__always)
 func rightMultiplyBt(_ x: UnsafePointer<Float>, rows: Int, k: Int, b: UnsafePointer<Float>, n: Int,
-                     into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-    if k * n <= 64 {
+                     into y: UnsafeMutablePointer<Float>, accumulate: Bool, packed: PackedWeight? = nil) {
+    if let packed, packed.n == n, packed.k == k {
+        packed.multiply(x, rows: rows, out: y, accumulate: accumulate)
+    } else if k * n <= 64 {
         parallelChunks(rows, minPerThread: 8192) { r in
             kb_small_right(x + r.lowerBound * k, r.count, k, b, n, y + r.lowerBound * n, accumulate ? 1 : 0)
         }
@@ -370,13 +379,24 @@ func rightMultiplyBt(_ x: UnsafePointer<Float>, rows: Int, k: Int, b: UnsafePoin
     }
 }
 
+/// A layer's factors packed once for `PackedWeight` (fixed weights): term k's A_k [m1, n1] and
+/// B_k [m2, n2], each nil where not packed. The forward pass uses a packed factor wherever it
+/// multiplies by that factor's transpose (the small-B path's A, the B of the other paths).
+public struct PackedFactors: Sendable {
+    public var a: [PackedWeight?], b: [PackedWeight?]
+    public init(a: [PackedWeight?], b: [PackedWeight?]) { self.a = a; self.b = b }
+}
+
 extension KroneckerLinear {
     /// One term of a layer in `forwardShared`: its factors, bias and output (rows `ldOut` apart).
     public struct SharedTerm {
         public var a: UnsafePointer<Float>, b: UnsafePointer<Float>, bias: UnsafePointer<Float>?
         public var out: UnsafeMutablePointer<Float>, ldOut: Int
-        public init(a: UnsafePointer<Float>, b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, ldOut: Int) {
-            self.a = a; self.b = b; self.bias = bias; self.out = out; self.ldOut = ldOut
+        /// A packed once (fixed weights), or nil for `sgemm`.
+        public var packedA: PackedWeight?
+        public init(a: UnsafePointer<Float>, b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, ldOut: Int,
+                    packedA: PackedWeight? = nil) {
+            self.a = a; self.b = b; self.bias = bias; self.out = out; self.ldOut = ldOut; self.packedA = packedA
         }
     }
 
@@ -405,8 +425,12 @@ extension KroneckerLinear {
                     let zb = z + t0 * s.n2 * s.n1, wb = w + t0 * s.n2 * s.m1
                     kb_bmix_tr(x, s.n1, s.n2, eye, s.n2, t0, nt, z)                                   // X_tᵀ [n2][n1]
                     for l in layers {
-                        sgemm(transA: false, transB: true, m: nt * s.n2, n: s.m1, k: s.n1, a: zb, lda: s.n1,
-                              b: l.a, ldb: s.n1, c: wb, ldc: s.m1, parallel: false)
+                        if let pa = l.packedA {
+                            pa.multiply(zb, rows: nt * s.n2, out: wb)
+                        } else {
+                            sgemm(transA: false, transB: true, m: nt * s.n2, n: s.m1, k: s.n1, a: zb, lda: s.n1,
+                                  b: l.a, ldb: s.n1, c: wb, ldc: s.m1, parallel: false)
+                        }
                         kb_mix2_tr_tokens(w, s.m1, l.b, t0, nt, l.out, l.ldOut, l.bias)
                     }
                 }

@@ -24,19 +24,19 @@ public final class PackedWeight: @unchecked Sendable {
     public var floats: Int { storage.count }
 
     /// out [rows, n] (row stride `ldOut`, default n) = x [rows, k] (row stride `ldX`) · Wᵀ,
-    /// overwriting out. Split over the threads like `sgemm`: by columns (panels of W) for fewer
+    /// overwriting out (or adding to it with `accumulate`). Split over the threads like `sgemm`: by columns (panels of W) for fewer
     /// than 512 rows, so that each thread streams only its share of W; by row blocks otherwise.
     public func multiply(_ x: UnsafePointer<Float>, rows m: Int, ldX: Int? = nil,
-                         out: UnsafeMutablePointer<Float>, ldOut: Int? = nil) {
+                         out: UnsafeMutablePointer<Float>, ldOut: Int? = nil, accumulate: Bool = false) {
         guard m > 0 else { return }
         let lx = Int32(ldX ?? k), lo = Int32(ldOut ?? n), width = Int(kb_packed_panel_width())
         let panels = (n + width - 1) / width
         let threads = insideParallelChunk ? 1 : Threads.count
-        let p = UnsafePointer(storage.ptr)
+        let p = UnsafePointer(storage.ptr), acc: Int32 = accumulate ? 1 : 0
         if threads > 1 && m * n * k >= 1 << 20 {
             if m < 512 && panels >= 2 * threads {
                 parallelChunks(panels, minPerThread: 1) { r in
-                    kb_gemm_packed(Int32(m), Int32(n), Int32(k), x, lx, p, Int32(r.lowerBound), Int32(r.upperBound), out, lo)
+                    kb_gemm_packed(Int32(m), Int32(n), Int32(k), x, lx, p, Int32(r.lowerBound), Int32(r.upperBound), out, lo, acc)
                 }
                 return
             }
@@ -46,12 +46,12 @@ public final class PackedWeight: @unchecked Sendable {
                     for t in r {
                         let r0 = t * block, rows = min(block, m - r0)
                         kb_gemm_packed(Int32(rows), Int32(n), Int32(k), x + r0 * Int(lx), lx, p, 0, Int32(panels),
-                                       out + r0 * Int(lo), lo)
+                                       out + r0 * Int(lo), lo, acc)
                     }
                 }
                 return
             }
         }
-        kb_gemm_packed(Int32(m), Int32(n), Int32(k), x, lx, p, 0, Int32(panels), out, lo)
+        kb_gemm_packed(Int32(m), Int32(n), Int32(k), x, lx, p, 0, Int32(panels), out, lo, acc)
     }
 }

@@ -54,6 +54,37 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         #expect(a.logits!.maxAbsDiff(b.logits!) < 1e-5)
     }
 
+    /// Packed factors (`packForInference`) give the unpacked forward pass on every Kronecker path:
+    /// rank 1 with the shared Q/K/V path (A 48×48 packed, B 2×2) and the small-A FFN (B packed);
+    /// rank 2 with the small-B path (A packed, the second term accumulated) and the general path
+    /// (B packed); at one and two threads.
+    @Test(arguments: [1, 2])
+    func packedFactorsGiveTheSameForward(rank: Int) throws {
+        let cfg = try BertConfig(json: ["hidden_size": 96, "num_attention_heads": 4, "intermediate_size": 192,
+                                        "num_hidden_layers": 2, "vocab_size": 120, "max_position_embeddings": 64])
+        var dense = BertModel(config: cfg, head: .classification(numLabels: 2))
+        dense.initializeRandomly(seed: 9)
+        let plan = rank == 1 ? CompressionPlan(attention: (48, 48), ffn: (24, 2), embedding: 8)
+                             : CompressionPlan(attention: (48, 12), ffn: (16, 8), embedding: 8, rank: 2)
+        let (plain, _) = try Compressor.compress(dense, specs: try plan.specs(for: cfg))
+        var packed = plain
+        packed.packForInference()
+        guard PackedWeight.isSupported else { #expect(packed.packed.isEmpty); return }
+        #expect(packed.packed.count == (rank == 1 ? 2 * (3 + 1 + 2) : 2 * rank * (3 * 1 + 1 + 2 * 2)),
+                "the factors above 64 floats are packed")
+        var rng = SplitMix64(seed: 6)
+        let ids = [37, 5, 20].map { n in (0..<n).map { _ in Int32(3 + rng.next() % 110) } }
+        let all = ForwardOptions(hiddenStates: true)
+        for threads in [1, 2] {
+            Threads.set(threads)
+            let a = try plain.forward(BertInput(ids: ids), options: all), b = try packed.forward(BertInput(ids: ids), options: all)
+            for (l, (x, y)) in zip(a.hiddenStates!, b.hiddenStates!).enumerated() {
+                #expect(x.maxAbsDiff(y) < 1e-5, "rank \(rank), \(threads) thread(s), layer \(l): \(x.maxAbsDiff(y))")
+            }
+            #expect(a.logits!.maxAbsDiff(b.logits!) < 1e-5)
+        }
+    }
+
     /// Rank 1: the student equals a dense model whose weights are the reconstructed A ⊗ B, in the
     /// forward pass and in every gradient (chain rule through the factors).
     @Test func rankOneStudentMatchesReconstructedDense() throws {

@@ -74,12 +74,12 @@ int kb_in_parallel(void);
 
 // y = x · Wᵀ with W [n, k] packed once (kb_gemm.c). kb_pack_weight writes kb_packed_floats(n, k)
 // floats; kb_gemm_packed computes C[0..<m, panel0·w ..< min(panel1·w, n)] (w = the panel width),
-// overwriting C. Only where kb_gemm_packed_supported() (AVX-512).
+// overwriting C, or adding to it with `accumulate`. Only where kb_gemm_packed_supported() (AVX-512).
 #include <stddef.h>
 size_t kb_packed_floats(int n, int k);
 int kb_packed_panel_width(void);
 void kb_pack_weight(const float* w, int ldw, int n, int k, float* out);
 int kb_gemm_packed_supported(void);
 void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* packed,
-                    int panel0, int panel1, float* c, int ldc);
+                    int panel0, int panel1, float* c, int ldc, int accumulate);
 #endif
