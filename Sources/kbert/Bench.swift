@@ -28,7 +28,7 @@ struct Bench: ParsableCommand {
     @Option(help: "GEMM output features.") var n: Int = 768
     @Option(help: "GEMM input features.") var k: Int = 768
     @Option(help: "Timed iterations.") var iters: Int = 10
-    @Option(help: "Warm-up iterations.") var warmup: Int = 2
+    @Option(help: "Warm-up iterations (and more until 0.2 s have passed).") var warmup: Int = 2
     @Option(help: "Model folder (tokenize mode).") var model: String?
     @Option(help: "Input file (tokenize mode; TSV: first column, header skipped with --header).") var input: String?
     @Flag(help: "Skip the first input line.") var header = false
@@ -104,13 +104,20 @@ struct Bench: ParsableCommand {
                               "parameters": Double(m.parameterCount)])
     }
 
-    /// Runs `body` `warmup + iters` times; the seconds of the last `iters`.
+    /// `warmup` untimed calls, and more until 0.2 s have passed (GCD starts its worker threads
+    /// lazily: a few sub-millisecond calls can all run on the calling thread), then `iters` timed.
     func timed(_ body: () throws -> Void) rethrows -> [Double] {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var done = 0
+        while done < warmup || DispatchTime.now().uptimeNanoseconds - start < 200_000_000 {
+            try body()
+            done += 1
+        }
         var times: [Double] = []
-        for it in 0..<(warmup + iters) {
+        for _ in 0..<iters {
             let t0 = DispatchTime.now().uptimeNanoseconds
             try body()
-            if it >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         }
         return times
     }
