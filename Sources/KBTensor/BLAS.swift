@@ -63,25 +63,17 @@ public func sgemm(
         let columnsFirst = m < 512 && n >= 64 * threads
         if m >= 32 * threads && !columnsFirst {
             // Row blocks, multiples of 16 rows: op(A) rows and C rows move together.
-            let block = ((m + threads - 1) / threads + 15) / 16 * 16
-            parallelChunks((m + block - 1) / block, minPerThread: 1) { r in
-                for t in r {
-                    let r0 = t * block, rows = min(block, m - r0)
-                    let aBlock = transA ? a + r0 : a + r0 * lda
-                    _sgemm(transA, transB, rows, n, k, alpha, aBlock, lda, b, ldb, beta, c + r0 * ldc, ldc)
-                }
+            parallelBlocks(m, threads: threads, multipleOf: 16) { r0, rows in
+                let aBlock = transA ? a + r0 : a + r0 * lda
+                _sgemm(transA, transB, rows, n, k, alpha, aBlock, lda, b, ldb, beta, c + r0 * ldc, ldc)
             }
             return
         }
         if n >= 64 * threads {
             // Column blocks: op(B) columns and C columns move together.
-            let block = ((n + threads - 1) / threads + 15) / 16 * 16
-            parallelChunks((n + block - 1) / block, minPerThread: 1) { r in
-                for t in r {
-                    let c0 = t * block, cols = min(block, n - c0)
-                    let bBlock = transB ? b + c0 * ldb : b + c0
-                    _sgemm(transA, transB, m, cols, k, alpha, a, lda, bBlock, ldb, beta, c + c0, ldc)
-                }
+            parallelBlocks(n, threads: threads, multipleOf: 16) { c0, cols in
+                let bBlock = transB ? b + c0 * ldb : b + c0
+                _sgemm(transA, transB, m, cols, k, alpha, a, lda, bBlock, ldb, beta, c + c0, ldc)
             }
             return
         }

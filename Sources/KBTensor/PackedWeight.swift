@@ -41,13 +41,9 @@ public final class PackedWeight: @unchecked Sendable {
                 return
             }
             if m >= 64 * threads {
-                let block = ((m + threads - 1) / threads + 7) / 8 * 8
-                parallelChunks((m + block - 1) / block, minPerThread: 1) { r in
-                    for t in r {
-                        let r0 = t * block, rows = min(block, m - r0)
-                        kb_gemm_packed(Int32(rows), Int32(n), Int32(k), x + r0 * Int(lx), lx, p, 0, Int32(panels),
-                                       out + r0 * Int(lo), lo, acc)
-                    }
+                parallelBlocks(m, threads: threads, multipleOf: 8) { r0, rows in
+                    kb_gemm_packed(Int32(rows), Int32(n), Int32(k), x + r0 * Int(lx), lx, p, 0, Int32(panels),
+                                   out + r0 * Int(lo), lo, acc)
                 }
                 return
             }

@@ -17,6 +17,17 @@ func chunkThreads(_ count: Int, minPerThread: Int) -> Int {
     insideParallelChunk ? 1 : min(Threads.count, max(1, count / max(1, minPerThread)))
 }
 
+/// Splits `0..<count` into one block per thread, each a multiple of `multipleOf` long (the last
+/// one shorter), and runs `body(start, length)` on the blocks concurrently (a GEMM's row or column
+/// blocks, aligned to its micro-kernel).
+@inlinable
+public func parallelBlocks(_ count: Int, threads: Int, multipleOf align: Int, _ body: (Int, Int) -> Void) {
+    let block = ((count + threads - 1) / threads + align - 1) / align * align
+    parallelChunks((count + block - 1) / block, minPerThread: 1) { r in
+        for t in r { body(t * block, min(block, count - t * block)) }
+    }
+}
+
 /// Splits `0..<count` into at most `Threads.count` contiguous chunks and runs them concurrently.
 /// Work below `minPerThread` items per thread runs inline, and so does a call made from inside
 /// another chunk (the threads are already busy). Chunks must write disjoint memory.
