@@ -48,6 +48,25 @@ void kb_pack_weight(const float* w, int ldw, int n, int k, float* out) {
     }
 }
 
+void kb_pack_weight_t(const float* w, int ldw, int n, int k, float* out) {
+    // The packed matrix is Wᵀ [n, k] for W [k, n] (row stride ldw): panel rows are contiguous in W.
+    int np = (n + KB_NR - 1) / KB_NR;
+    float* d = out;
+    for (int pc = 0; pc < k; pc += KB_KC) {
+        int kc = k - pc < KB_KC ? k - pc : KB_KC;
+        for (int jp = 0; jp < np; jp++) {
+            int cols = n - jp * KB_NR < KB_NR ? n - jp * KB_NR : KB_NR;
+            for (int kk = 0; kk < kc; kk++) {
+                const float* src = w + (size_t)(pc + kk) * ldw + jp * KB_NR;
+                float* dst = d + (size_t)kk * KB_NR;
+                memcpy(dst, src, sizeof(float) * (size_t)cols);
+                if (cols < KB_NR) memset(dst + cols, 0, sizeof(float) * (size_t)(KB_NR - cols));
+            }
+            d += (size_t)kc * KB_NR;
+        }
+    }
+}
+
 #if defined(__x86_64__) && defined(__clang__)
 #include <immintrin.h>
 

@@ -59,7 +59,7 @@ extension BertModel {
                 dB.ptr.update(from: dA.ptr, count: BT * H)
                 if cache.dropout { hDrop.apply(dA.ptr, mask: lc.maskF, count: BT * H) }
                 // f = g1 · W_2ᵀ + b_2
-                linearBackward(layer.output, lc.g1.ptr, dy: dA.ptr, rows: BT, P: P, G: G, dx: dG.ptr)
+                linearBackward(layer.output, lc.g1.ptr, dy: dA.ptr, rows: BT, P: P, G: G, dx: dG.ptr, packsT: cache.trainPacksT)
                 // g1 = act(z1)
                 switch c.hiddenAct {
                 case .gelu: ActivationGrad.geluErf(lc.z1.ptr, grad: dG.ptr, count: BT * I)
@@ -67,7 +67,7 @@ extension BertModel {
                 case .relu: ActivationGrad.relu(lc.z1.ptr, grad: dG.ptr, count: BT * I)
                 }
                 // z1 = h1 · W_1ᵀ + b_1: dh1 += dz1 · W_1
-                linearBackward(layer.intermediate, lc.h1.ptr, dy: dG.ptr, rows: BT, P: P, G: G, dx: dB.ptr, accumulate: true)
+                linearBackward(layer.intermediate, lc.h1.ptr, dy: dG.ptr, rows: BT, P: P, G: G, dx: dB.ptr, accumulate: true, packsT: cache.trainPacksT)
                 // h1 = LN(aSum): daSum -> dA
                 LayerNorm.backward(lc.aSum.ptr, dy: dB.ptr, rows: BT, cols: H, gamma: P + layer.attentionNorm.weight.offset,
                                    mean: lc.aMean.ptr, rstd: lc.aRstd.ptr, dx: dA.ptr,
@@ -76,7 +76,7 @@ extension BertModel {
                 dh.ptr.update(from: dA.ptr, count: BT * H)
                 if cache.dropout { hDrop.apply(dA.ptr, mask: lc.maskA, count: BT * H) }
                 // a = ctx · W_oᵀ + b_o: dctx -> dB
-                linearBackward(layer.attentionOutput, lc.ctx.ptr, dy: dA.ptr, rows: BT, P: P, G: G, dx: dB.ptr)
+                linearBackward(layer.attentionOutput, lc.ctx.ptr, dy: dA.ptr, rows: BT, P: P, G: G, dx: dB.ptr, packsT: cache.trainPacksT)
                 // Attention: dctx (dB) -> dqkv
                 let dq = dqkv.ptr
                 let pv = cache.dropout ? UnsafePointer(lc.probsDrop.ptr) : UnsafePointer(lc.probs.ptr)
@@ -92,10 +92,11 @@ extension BertModel {
                 // qkv = x · W_qkvᵀ + b: dx += dqkv · W_qkv
                 if qkvFused(layer) {
                     Linear.backward(lc.x.ptr, dy: dq, rows: BT, inF: H, outF: 3 * H, weight: P + layer.query.weight!.offset,
-                                    dWeight: G + layer.query.weight!.offset, dBias: G + layer.query.bias.offset, dx: dh.ptr, accumulate: true)
+                                    dWeight: G + layer.query.weight!.offset, dBias: G + layer.query.bias.offset, dx: dh.ptr, accumulate: true,
+                                    packedT: cache.trainPacksT[layer.query.weight!.offset])
                 } else {
                     for (k, lin) in [layer.query, layer.key, layer.value].enumerated() {
-                        linearBackward(lin, lc.x.ptr, dy: dq + k * H, rows: BT, P: P, G: G, dx: dh.ptr, accumulate: true, ldDy: 3 * H)
+                        linearBackward(lin, lc.x.ptr, dy: dq + k * H, rows: BT, P: P, G: G, dx: dh.ptr, accumulate: true, ldDy: 3 * H, packsT: cache.trainPacksT)
                     }
                 }
                 if let g = up.hidden[l] { Kernels.add(dh.ptr, g, count: BT * H) }

@@ -51,6 +51,10 @@ public final class BertCache {
     var embMask: [UInt8] = []
     let hidden: [FloatBuffer]                     // h_0 ... h_L           [B·T, H] each (training)
     let layers: [LayerCache]
+    /// This step's packed dense weights (training with `ForwardOptions.packWeights`): W by the
+    /// weight's offset for the forward products, Wᵀ for the backward's input gradients.
+    var trainPacks: [Int: PackedWeight] = [:]
+    var trainPacksT: [Int: PackedWeight] = [:]
     var poolIn: FloatBuffer?                      // h_L[:, 0]             [B, H]
     var pooled: FloatBuffer?                      // tanh(...)             [B, H]
     var pooledDrop: FloatBuffer?                  // dropout(pooled)       [B, H]
@@ -131,6 +135,10 @@ extension BertModel {
 
         params.data.withUnsafeBufferPointer { pbuf in
             let P = pbuf.baseAddress!
+            if training, PackedWeight.isSupported, options.packWeights ?? (BT >= BertModel.packedTrainingRows) {
+                packForStep(cache, P: P)
+            }
+            let packs = cache.trainPacks.isEmpty ? packed : cache.trainPacks
             // Embeddings: word[ids] + position[t] + type[types] -> LayerNorm -> dropout   [B·T, H]
             let e = cache.embSum.ptr
             wordEmbeddingForward(input.ids, P: P, out: e)
@@ -169,7 +177,7 @@ extension BertModel {
                 let lc = cache.layers[l]
                 let x = cache.h(l).ptr, hOut = cache.h(l + 1).ptr
                 // Q | K | V                                                         [B·T, 3H]
-                qkvForward(layer, x: x, rows: BT, H: H, P: P, out: lc.qkv.ptr)
+                qkvForward(layer, x: x, rows: BT, H: H, P: P, out: lc.qkv.ptr, packs: packs)
                 // Attention: probs [B, NH, T, T], ctx [B·T, H]
                 if useDropout { lc.maskP = pDrop.mask(count: B * NH * T * T, using: &dropout!.rng) }
                 var scores = options.attentionScores ? Tensor(shape: [B, NH, T, T]) : nil
@@ -188,11 +196,11 @@ extension BertModel {
                     // of a Kronecker W_o while it is in cache (a dense W_o ends in one call anyway).
                     let aSum = lc.aSum.ptr, h1 = lc.h1.ptr, mean = lc.aMean.ptr, rstd = lc.aRstd.ptr
                     let bo = P + layer.attentionOutput.bias.offset, norm = layer.attentionNorm
-                    linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: aSum) { r in
+                    linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: aSum, packs: packs) { r in
                         addNorm(r, sum: aSum, bias: bo, residual: x, norm: norm, P: P, out: h1, mean: mean, rstd: rstd)
                     }
                 } else {
-                    linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: lc.aSum.ptr)
+                    linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: lc.aSum.ptr, packs: packs)
                     lc.maskA = residualBranch(lc.aSum.ptr, bias: P + layer.attentionOutput.bias.offset, residual: x, norm: layer.attentionNorm,
                                               out: lc.h1.ptr, mean: lc.aMean.ptr, rstd: lc.aRstd.ptr)
                 }
@@ -207,7 +215,7 @@ extension BertModel {
                 // (bias and activation applied to each block of finished rows while it is in cache)
                 let g1 = lc.g1.ptr, z1 = training ? lc.z1.ptr : nil, b1 = P + layer.intermediate.bias.offset
                 let act = c.hiddenAct
-                linearForward(layer.intermediate, lc.h1.ptr, rows: BT, P: P, withBias: false, out: g1) { r in
+                linearForward(layer.intermediate, lc.h1.ptr, rows: BT, P: P, withBias: false, out: g1, packs: packs) { r in
                     let g = g1 + r.lowerBound * I
                     if let z1 {
                         Kernels.addBias(g, rows: r.count, cols: I, bias: b1)
@@ -218,7 +226,7 @@ extension BertModel {
                     }
                 }
                 // fSum = dropout(g1 · W_2ᵀ + b_2) + h1;  h_l = LN(fSum)                [B·T, H]
-                linearForward(layer.output, lc.g1.ptr, rows: BT, P: P, withBias: false, out: lc.fSum.ptr)
+                linearForward(layer.output, lc.g1.ptr, rows: BT, P: P, withBias: false, out: lc.fSum.ptr, packs: packs)
                 lc.maskF = residualBranch(lc.fSum.ptr, bias: P + layer.output.bias.offset, residual: lc.h1.ptr, norm: layer.outputNorm,
                                           out: hOut, mean: lc.fMean.ptr, rstd: lc.fRstd.ptr)
                 if training { lc.x.ptr.update(from: x, count: BT * H) }
@@ -270,9 +278,11 @@ extension BertModel {
             && layer.value.bias.offset == layer.key.bias.offset + H
     }
 
-    func qkvForward(_ layer: BertLayerRefs, x: UnsafePointer<Float>, rows: Int, H: Int, P: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+    func qkvForward(_ layer: BertLayerRefs, x: UnsafePointer<Float>, rows: Int, H: Int, P: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                    packs: [Int: PackedWeight]? = nil) {
+        let table = packs ?? packed
         if qkvFused(layer) {
-            if let pk = packed[layer.query.weight!.offset], pk.n == 3 * H, pk.k == H {
+            if let pk = table[layer.query.weight!.offset], pk.n == 3 * H, pk.k == H {
                 pk.multiply(x, rows: rows, out: out)
                 Kernels.addBias(out, rows: rows, cols: 3 * H, bias: P + layer.query.bias.offset)
                 return
@@ -284,12 +294,12 @@ extension BertModel {
             // One transposition of x shared by the three (see KroneckerLinear.forwardShared).
             let terms = [layer.query, layer.key, layer.value].enumerated().map { (i, l) in
                 KroneckerLinear.SharedTerm(a: P + l.kron!.a.offset, b: P + l.kron!.b.offset, bias: P + l.bias.offset,
-                                           out: out + i * H, ldOut: 3 * H, packedA: packed[l.kron!.a.offset])
+                                           out: out + i * H, ldOut: 3 * H, packedA: table[l.kron!.a.offset])
             }
             q.layer.forwardShared(x, rows: rows, layers: terms)
         } else {
             for (k, l) in [layer.query, layer.key, layer.value].enumerated() {
-                linearForward(l, x, rows: rows, P: P, withBias: true, out: out + k * H, ldOut: 3 * H)
+                linearForward(l, x, rows: rows, P: P, withBias: true, out: out + k * H, ldOut: 3 * H, packs: table)
             }
         }
     }
@@ -302,6 +312,21 @@ private func withMutableData<R>(_ t: inout Tensor?, _ body: (UnsafeMutablePointe
 }
 
 extension BertModel {
+    /// Packs this step's dense encoder weights into `cache` (see `ForwardOptions.packWeights`).
+    func packForStep(_ cache: BertCache, P: UnsafePointer<Float>) {
+        let H = config.hiddenSize
+        func pack(_ l: LinearRef, rows: Int? = nil) {
+            guard let w = l.weight else { return }
+            let out = rows ?? l.outFeatures
+            cache.trainPacks[w.offset] = PackedWeight(weight: P + w.offset, n: out, k: l.inFeatures)
+            cache.trainPacksT[w.offset] = PackedWeight(transposing: P + w.offset, rows: out, cols: l.inFeatures)
+        }
+        for layer in layers {
+            if qkvFused(layer) { pack(layer.query, rows: 3 * H) } else { pack(layer.query); pack(layer.key); pack(layer.value) }
+            pack(layer.attentionOutput); pack(layer.intermediate); pack(layer.output)
+        }
+    }
+
     /// out = LN(sum + bias + residual) on rows `r` of [rows, H] matrices (sum, residual, out) and
     /// their per-row statistics (mean, rstd); sum keeps the pre-norm values.
     func addNorm(_ r: Range<Int>, sum: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>,

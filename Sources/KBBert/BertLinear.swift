@@ -6,11 +6,14 @@ extension BertModel {
     /// row stride of y (a view into a wider matrix). `epilogue` runs on every range of finished
     /// rows: block by block while they are in cache on the Kronecker per-token paths, once over
     /// all rows otherwise.
+    /// `packs`: the packed weights to use (a training step's), default the model's `packed`.
     func linearForward(_ l: LinearRef, _ x: UnsafePointer<Float>, rows: Int, P: UnsafePointer<Float>, withBias: Bool,
-                       out: UnsafeMutablePointer<Float>, ldOut: Int? = nil, epilogue: ((Range<Int>) -> Void)? = nil) {
+                       out: UnsafeMutablePointer<Float>, ldOut: Int? = nil, packs: [Int: PackedWeight]? = nil,
+                       epilogue: ((Range<Int>) -> Void)? = nil) {
         let bias: UnsafePointer<Float>? = withBias ? P + l.bias.offset : nil
+        let table = packs ?? packed
         if let w = l.weight {
-            if let pk = packed[w.offset], pk.n == l.outFeatures, pk.k == l.inFeatures {
+            if let pk = table[w.offset], pk.n == l.outFeatures, pk.k == l.inFeatures {
                 let ld = ldOut ?? l.outFeatures
                 pk.multiply(x, rows: rows, out: out, ldOut: ld)
                 if let bias {
@@ -26,11 +29,11 @@ extension BertModel {
         }
         let k = l.kron!
         k.layer.forward(x, rows: rows, a: P + k.a.offset, b: P + k.b.offset, bias: bias, out: out, ldOut: ldOut,
-                        packed: packedFactors(k), epilogue: epilogue)
+                        packed: packedFactors(k, table), epilogue: epilogue)
     }
 
     /// The packed factors of a Kronecker layer (`packForInference`), or nil when none are packed.
-    func packedFactors(_ k: KronRef) -> PackedFactors? {
+    func packedFactors(_ k: KronRef, _ packed: [Int: PackedWeight]) -> PackedFactors? {
         if packed.isEmpty { return nil }
         let s = k.layer.shape, r = k.layer.rank
         let f = PackedFactors(a: (0..<r).map { packed[k.a.offset + $0 * s.m1 * s.n1] },
@@ -40,10 +43,12 @@ extension BertModel {
 
     /// Accumulates ∂L/∂W (or ∂L/∂A, ∂L/∂B) and ∂L/∂b into `G`; dx (= or +=) ∂L/∂x.
     func linearBackward(_ l: LinearRef, _ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows: Int, P: UnsafePointer<Float>,
-                        G: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false, ldDy: Int? = nil) {
+                        G: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false, ldDy: Int? = nil,
+                        packsT: [Int: PackedWeight] = [:]) {
         if let w = l.weight {
             Linear.backward(x, dy: dy, rows: rows, inF: l.inFeatures, outF: l.outFeatures, weight: P + w.offset,
-                            dWeight: G + w.offset, dBias: G + l.bias.offset, dx: dx, accumulate: accumulate, ldDy: ldDy)
+                            dWeight: G + w.offset, dBias: G + l.bias.offset, dx: dx, accumulate: accumulate, ldDy: ldDy,
+                            packedT: packsT[w.offset])
             return
         }
         let k = l.kron!

@@ -220,6 +220,9 @@ public struct BertModel: Sendable {
         packed = out
     }
 
+    /// Tokens per batch from which a training pass packs its dense weights by default.
+    public static let packedTrainingRows = 256
+
     /// Every dense or factored linear of the encoder, by parameter prefix, in model order.
     public var encoderLinears: [(name: String, ref: LinearRef)] {
         layers.enumerated().flatMap { (l, L) -> [(String, LinearRef)] in
@@ -238,9 +241,15 @@ public struct BertModel: Sendable {
 public struct ForwardOptions: Sendable {
     public var hiddenStates = false
     public var attentionScores = false
-    public init(hiddenStates: Bool = false, attentionScores: Bool = false) {
+    /// Training passes: pack the dense encoder weights for this step (W for the forward products,
+    /// Wᵀ for the input gradients) and run those products through `PackedWeight`. nil: when the
+    /// batch has at least `BertModel.packedTrainingRows` tokens (packing costs two passes over
+    /// the weights per step).
+    public var packWeights: Bool? = nil
+    public init(hiddenStates: Bool = false, attentionScores: Bool = false, packWeights: Bool? = nil) {
         self.hiddenStates = hiddenStates
         self.attentionScores = attentionScores
+        self.packWeights = packWeights
     }
 }
 

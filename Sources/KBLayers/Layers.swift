@@ -7,11 +7,16 @@ import KBTensor
 
 /// y[N, out] = x[N, in] · Wᵀ + b, W: [out, in].
 public enum Linear {
+    /// `packed`: the weight packed for `PackedWeight` (same values), or nil for `sgemm`.
     public static func forward(_ x: UnsafePointer<Float>, rows n: Int, inF: Int, outF: Int,
                                weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                               out y: UnsafeMutablePointer<Float>, ldOut: Int? = nil) {
+                               out y: UnsafeMutablePointer<Float>, ldOut: Int? = nil, packed: PackedWeight? = nil) {
         let ld = ldOut ?? outF
-        sgemm(transA: false, transB: true, m: n, n: outF, k: inF, a: x, lda: inF, b: weight, ldb: inF, c: y, ldc: ld)
+        if let packed, packed.n == outF, packed.k == inF {
+            packed.multiply(x, rows: n, out: y, ldOut: ld)
+        } else {
+            sgemm(transA: false, transB: true, m: n, n: outF, k: inF, a: x, lda: inF, b: weight, ldb: inF, c: y, ldc: ld)
+        }
         if let bias {
             if ld == outF { Kernels.addBias(y, rows: n, cols: outF, bias: bias) }
             else { for r in 0..<n { Kernels.add(y + r * ld, bias, count: outF) } }
@@ -19,18 +24,23 @@ public enum Linear {
     }
 
     /// dW += dyᵀ · x; db += Σ_rows dy; dx (= or += with `accumulate`) dy · W.
-    /// `ldDy` is dy's row stride (for views into wider matrices).
+    /// `ldDy` is dy's row stride (for views into wider matrices). `packedT`: Wᵀ packed for
+    /// `PackedWeight` (`init(transposing:)`), or nil for `sgemm`.
     public static func backward(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows n: Int, inF: Int, outF: Int,
                                 weight: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
                                 dBias: UnsafeMutablePointer<Float>?, dx: UnsafeMutablePointer<Float>?,
-                                accumulate: Bool = false, ldDy: Int? = nil) {
+                                accumulate: Bool = false, ldDy: Int? = nil, packedT: PackedWeight? = nil) {
         let ld = ldDy ?? outF
         sgemm(transA: true, transB: false, m: outF, n: inF, k: n, a: dy, lda: ld, b: x, ldb: inF,
               beta: 1, c: dWeight, ldc: inF)
         if let dBias { biasGrad(dy, rows: n, cols: outF, ld: ld, into: dBias) }
         if let dx {
-            sgemm(transA: false, transB: false, m: n, n: inF, k: outF, a: dy, lda: ld, b: weight, ldb: inF,
-                  beta: accumulate ? 1 : 0, c: dx, ldc: inF)
+            if let packedT, packedT.n == inF, packedT.k == outF {
+                packedT.multiply(dy, rows: n, ldX: ld, out: dx, accumulate: accumulate)
+            } else {
+                sgemm(transA: false, transB: false, m: n, n: inF, k: outF, a: dy, lda: ld, b: weight, ldb: inF,
+                      beta: accumulate ? 1 : 0, c: dx, ldc: inF)
+            }
         }
     }
 

@@ -20,6 +20,15 @@ public final class PackedWeight: @unchecked Sendable {
         kb_pack_weight(weight, Int32(ld ?? k), Int32(n), Int32(k), storage.ptr)
     }
 
+    /// Packs the transpose of `weight` ([rows, cols], row stride `ld`, default cols), so that
+    /// `multiply` computes y = x · W (x [m, rows]) : a linear layer's input gradient dy · W.
+    public init?(transposing weight: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int? = nil) {
+        guard Self.isSupported, rows > 0, cols > 0, rows < Int(Int32.max), cols < Int(Int32.max) else { return nil }
+        self.n = cols; self.k = rows
+        storage = FloatBuffer(count: kb_packed_floats(Int32(cols), Int32(rows)), zeroed: false)
+        kb_pack_weight_t(weight, Int32(ld ?? cols), Int32(cols), Int32(rows), storage.ptr)
+    }
+
     /// Floats held (the packed copy; panels of the kernel's width, the last one zero-padded).
     public var floats: Int { storage.count }
 

@@ -33,7 +33,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Input file (tokenize mode; TSV: first column, header skipped with --header).") var input: String?
     @Flag(help: "Skip the first input line.") var header = false
     @Flag(help: "Print JSON.") var json = false
-    @Flag(help: "Forward and distill modes: keep the fixed weights unpacked (OpenBLAS sgemm for every dense matrix, as before the packed GEMM).") var noPack = false
+    @Flag(help: "Run every dense matrix through OpenBLAS sgemm instead of the packed GEMM (forward and distill: the fixed weights; train: the per-step packs).") var noPack = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -94,7 +94,7 @@ struct Bench: ParsableCommand {
         var drop: DropoutState? = DropoutState(seed: 5)
         let times = try timed {
             for i in grads.indices { grads[i] = 0 }
-            let (out, cache) = try m.forwardTrain(input, dropout: &drop)
+            let (out, cache) = try m.forwardTrain(input, options: ForwardOptions(packWeights: noPack ? false : nil), dropout: &drop)
             let (_, g) = Loss.crossEntropy(logits: out.logits!.data, labels: labels, classes: 2)
             grads.withUnsafeMutableBufferPointer { m.backward(cache, BertUpstream(logits: g), into: $0.baseAddress!) }
             clipGradNorm(&grads, maxNorm: 1)

@@ -114,6 +114,37 @@ func ints(_ f: SafeTensorsFile, _ name: String) throws -> [Int32] { try f.intTen
         #expect(maxDiff(changed, repacked) < 1e-5)
     }
 
+    /// A training step with its weights packed (`ForwardOptions.packWeights`: W for the forward
+    /// products, Wᵀ for the input gradients) gives the unpacked step's outputs and every gradient,
+    /// at one and two threads (upstream gradients on the logits and on a hidden state).
+    @Test func packedTrainingStepEqualsUnpacked() throws {
+        let model = try BertModel.load(folder: fixture("tiny-cls"))
+        let (input, _) = try Self.tinyInput()
+        let all = ForwardOptions(hiddenStates: true, attentionScores: true)
+        var rng = SplitMix64(seed: 3)
+        let up = BertUpstream(logits: (0..<(input.batch * 2)).map { _ in Float(rng.next() % 1000) / 500 - 1 },
+                              hidden: [1: (0..<(input.batch * input.seqLen * model.config.hiddenSize)).map { _ in Float(rng.next() % 1000) / 500 - 1 }])
+        for threads in [1, 2] {
+            Threads.set(threads)
+            var results: [(BertOutput, [Float])] = []
+            for pack in [false, true] {
+                var drop: DropoutState? = nil
+                var o = all
+                o.packWeights = pack
+                let (out, cache) = try model.forwardTrain(input, options: o, dropout: &drop)
+                var g = [Float](repeating: 0, count: model.params.count)
+                g.withUnsafeMutableBufferPointer { model.backward(cache, up, into: $0.baseAddress!) }
+                results.append((out, g))
+            }
+            let (a, ga) = results[0], (b, gb) = results[1]
+            #expect(maxDiff(a.lastHiddenState, b.lastHiddenState) < 1e-5)
+            #expect(maxDiff(try #require(a.logits), try #require(b.logits)) < 1e-5)
+            var worst: Float = 0, scale: Float = 0
+            for i in ga.indices { worst = max(worst, abs(ga[i] - gb[i])); scale = max(scale, abs(ga[i])) }
+            #expect(scale > 0 && worst <= 1e-5 * max(1, scale), "\(threads) thread(s): gradients differ by \(worst) (largest \(scale))")
+        }
+    }
+
     @Test func paddingDoesNotChangeRealPositions() throws {
         let model = try BertModel.load(folder: fixture("tiny-cls"))
         let seqs: [[Int32]] = [[5, 8, 13, 21, 34], [3, 1, 4]]

@@ -79,6 +79,8 @@ int kb_in_parallel(void);
 size_t kb_packed_floats(int n, int k);
 int kb_packed_panel_width(void);
 void kb_pack_weight(const float* w, int ldw, int n, int k, float* out);
+// The same layout for Wᵀ [n, k], read from W [k, n] (row stride ldw): y = x · W.
+void kb_pack_weight_t(const float* w, int ldw, int n, int k, float* out);
 int kb_gemm_packed_supported(void);
 void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* packed,
                     int panel0, int panel1, float* c, int ldc, int accumulate);
