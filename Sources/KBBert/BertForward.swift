@@ -55,6 +55,10 @@ public final class BertCache {
     /// weight's offset for the forward products, Wᵀ for the backward's input gradients.
     var trainPacks: [Int: PackedWeight] = [:]
     var trainPacksT: [Int: PackedWeight] = [:]
+    /// Where the packs go back when the step is done (the next step repacks them in place).
+    var packPool: TrainingPackPool?
+
+    deinit { packPool?.giveBack(trainPacks, trainPacksT) }
     var poolIn: FloatBuffer?                      // h_L[:, 0]             [B, H]
     var pooled: FloatBuffer?                      // tanh(...)             [B, H]
     var pooledDrop: FloatBuffer?                  // dropout(pooled)       [B, H]
@@ -315,11 +319,15 @@ extension BertModel {
     /// Packs this step's dense encoder weights into `cache` (see `ForwardOptions.packWeights`).
     func packForStep(_ cache: BertCache, P: UnsafePointer<Float>) {
         let H = config.hiddenSize
+        var (reuse, reuseT) = trainingPackPool.take()
+        cache.packPool = trainingPackPool
         func pack(_ l: LinearRef, rows: Int? = nil) {
             guard let w = l.weight else { return }
-            let out = rows ?? l.outFeatures
-            cache.trainPacks[w.offset] = PackedWeight(weight: P + w.offset, n: out, k: l.inFeatures)
-            cache.trainPacksT[w.offset] = PackedWeight(transposing: P + w.offset, rows: out, cols: l.inFeatures)
+            let out = rows ?? l.outFeatures, o = w.offset, inF = l.inFeatures
+            if let p = reuse.removeValue(forKey: o), p.n == out, p.k == inF { p.repack(P + o, transposed: false); cache.trainPacks[o] = p }
+            else { cache.trainPacks[o] = PackedWeight(weight: P + o, n: out, k: inF) }
+            if let p = reuseT.removeValue(forKey: o), p.n == inF, p.k == out { p.repack(P + o, transposed: true); cache.trainPacksT[o] = p }
+            else { cache.trainPacksT[o] = PackedWeight(transposing: P + o, rows: out, cols: inF) }
         }
         for layer in layers {
             if qkvFused(layer) { pack(layer.query, rows: 3 * H) } else { pack(layer.query); pack(layer.key); pack(layer.value) }

@@ -1,3 +1,4 @@
+import Foundation
 import KBLayers
 import KBTensor
 
@@ -99,12 +100,19 @@ public struct BertOutput: Sendable {
 /// A BERT encoder with optional pooler and head; parameters in one `ParameterStore`.
 public struct BertModel: Sendable {
     public let config: BertConfig
-    /// Every parameter. Any change drops the packed copies of `packForInference`.
-    public var params: ParameterStore { didSet { packed = [:] } }
+    /// Every parameter. Any change makes the packed copies of `packForInference` stale (unused).
+    public var params: ParameterStore
     /// Encoder weights packed for the fixed-weight GEMM, by the weight's offset in `params` (Q, K
     /// and V as one [3H, H] matrix when dense; each Kronecker term's A and B, when not tiny);
-    /// empty until `packForInference`.
-    public private(set) var packed: [Int: PackedWeight] = [:]
+    /// empty until `packForInference`, and again once `params` has changed since (its `version`).
+    /// (A version check rather than a `didSet` on `params`: property observers made every
+    /// in-place optimizer update copy the whole parameter array.)
+    public var packed: [Int: PackedWeight] { packedVersion == params.version ? packedStore : [:] }
+    private var packedStore: [Int: PackedWeight] = [:]
+    private var packedVersion = -1
+    /// The last training step's packs, returned by its cache and repacked in place by the next
+    /// step (one set of packed copies in memory instead of one per step in flight).
+    let trainingPackPool = TrainingPackPool()
     public let wordEmbeddings: ParamRef?       // [V, H] (dense)
     public let wordKron: (embedding: KroneckerEmbedding, a: ParamRef, b: ParamRef)?  // A [r, V, H/n], B [r, n]
     public let positionEmbeddings: ParamRef?   // [P, H] (dense)
@@ -217,7 +225,8 @@ public struct BertModel: Sendable {
                 pack(layer.attentionOutput); pack(layer.intermediate); pack(layer.output)
             }
         }
-        packed = out
+        packedStore = out
+        packedVersion = params.version
     }
 
     /// Tokens per batch from which a training pass packs its dense weights by default.
@@ -268,3 +277,23 @@ func activate(_ x: UnsafeMutablePointer<Float>, count: Int, _ act: Activation) {
     }
 }
 
+
+/// Packed-weight storage handed from one training step to the next: a step takes all of it and
+/// gives it back when its cache is released, so two steps in flight (two copies of a model, or a
+/// cache kept alive) never share packs; the second one allocates its own.
+final class TrainingPackPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var packs: [Int: PackedWeight] = [:], packsT: [Int: PackedWeight] = [:]
+
+    func take() -> ([Int: PackedWeight], [Int: PackedWeight]) {
+        lock.lock(); defer { lock.unlock() }
+        let r = (packs, packsT)
+        packs = [:]; packsT = [:]
+        return r
+    }
+
+    func giveBack(_ p: [Int: PackedWeight], _ pT: [Int: PackedWeight]) {
+        lock.lock(); defer { lock.unlock() }
+        packs = p; packsT = pT
+    }
+}

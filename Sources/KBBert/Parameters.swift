@@ -37,7 +37,12 @@ public struct ParameterStore: Sendable {
     /// parameter by parameter, whose doublings peaked at about twice the model's size.
     public mutating func materialize() {
         if data.count < placed { data.append(contentsOf: repeatElement(0, count: placed - data.count)) }
+        version &+= 1
     }
+
+    /// Bumped by every change of the values (each mutating method below), so that derived copies
+    /// (`BertModel.packForInference`) know when they are stale.
+    public private(set) var version = 0
 
     public var count: Int { placed }
     public func ref(_ name: String) -> ParamRef? { byName[name].map { entries[$0].ref } }
@@ -48,16 +53,21 @@ public struct ParameterStore: Sendable {
     public mutating func set(_ r: ParamRef, _ v: [Float]) {
         precondition(v.count == r.count)
         data.replaceSubrange(r.offset..<(r.offset + r.count), with: v)
+        version &+= 1
     }
 
     /// Replaces every value at once (same count), e.g. after an optimizer step.
     public mutating func replaceAll(_ v: [Float]) {
         precondition(v.count == data.count)
         data = v
+        version &+= 1
     }
 
     /// Runs `body` on the storage in place (no copy).
-    public mutating func withMutableStorage<R>(_ body: (inout [Float]) throws -> R) rethrows -> R { try body(&data) }
+    public mutating func withMutableStorage<R>(_ body: (inout [Float]) throws -> R) rethrows -> R {
+        version &+= 1
+        return try body(&data)
+    }
 
     public func tensor(_ r: ParamRef) -> Tensor {
         // Shape and count agree by construction.

@@ -29,6 +29,13 @@ public final class PackedWeight: @unchecked Sendable {
         kb_pack_weight_t(weight, Int32(ld ?? cols), Int32(cols), Int32(rows), storage.ptr)
     }
 
+    /// Packs new values of the same shape into this storage (W [n, k], or with `transposed` the
+    /// transpose of W [k, n]): a training step's weights, without a new allocation.
+    public func repack(_ weight: UnsafePointer<Float>, transposed: Bool, ld: Int? = nil) {
+        if transposed { kb_pack_weight_t(weight, Int32(ld ?? n), Int32(n), Int32(k), storage.ptr) }
+        else { kb_pack_weight(weight, Int32(ld ?? k), Int32(n), Int32(k), storage.ptr) }
+    }
+
     /// Floats held (the packed copy; panels of the kernel's width, the last one zero-padded).
     public var floats: Int { storage.count }
 
