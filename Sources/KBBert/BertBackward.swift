@@ -32,6 +32,7 @@ extension BertModel {
             let last = cache.h(L)
             // Heads.
             if let lg = up.logits {
+                precondition(lg.count == (classifier.map { B * $0.outFeatures } ?? BT * 2), "upstream logits gradient of the wrong size")
                 if let classifier, let pooler, let pin = cache.poolIn, let pooled = cache.pooled, let cin = cache.pooledDrop {
                     let dpool = FloatBuffer(count: B * H)
                     linearBackward(classifier, cin.ptr, dy: lg, rows: B, P: P, G: G, dx: dpool.ptr)

@@ -122,7 +122,8 @@ func ints(_ f: SafeTensorsFile, _ name: String) throws -> [Int32] { try f.intTen
         let (input, _) = try Self.tinyInput()
         let all = ForwardOptions(hiddenStates: true, attentionScores: true)
         var rng = SplitMix64(seed: 3)
-        let up = BertUpstream(logits: (0..<(input.batch * 2)).map { _ in Float(rng.next() % 1000) / 500 - 1 },
+        guard case let .classification(labels) = model.head else { Issue.record("tiny-cls has no classifier"); return }
+        let up = BertUpstream(logits: (0..<(input.batch * labels)).map { _ in Float(rng.next() % 1000) / 500 - 1 },
                               hidden: [1: (0..<(input.batch * input.seqLen * model.config.hiddenSize)).map { _ in Float(rng.next() % 1000) / 500 - 1 }])
         for threads in [1, 2] {
             Threads.set(threads)
