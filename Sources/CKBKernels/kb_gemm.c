@@ -1,10 +1,12 @@
-// A GEMM for y = x · Wᵀ with W packed once (inference weights), for AVX-512 machines.
+// A GEMM for y = x · Wᵀ with W packed ahead, for AVX-512 machines: fixed weights (inference, a
+// distillation teacher) packed once, and a training step's weights packed once per step (W for
+// the forward products, Wᵀ via kb_pack_weight_t for the input gradients).
 //
 // OpenBLAS packs both operands on every call. At the few rows of a short batch (128 tokens
-// through a 768×3072 weight) re-packing the weight is a large share of the work, and its
-// single-thread sgemm reaches 84–100 GFLOP/s on those shapes here; with the weight packed once
-// this kernel reaches 110–113 (of the ~116 FMA peak of one Zen 4 core) and 101–109 at 4096 rows
-// (OpenBLAS 101–105). Machines without AVX-512 keep OpenBLAS (`kb_gemm_packed_supported`).
+// through a 768×3072 weight) re-packing the weight is a large share of the work: its single-thread
+// sgemm reaches 86–101 GFLOP/s on those shapes here, this kernel 110–117 (the FMA peak of one Zen 4
+// core is ~116 at the nominal clock), and 108–113 at 512–4096 rows where OpenBLAS reaches 96–105
+// (tools/bench_gemm.py). Machines without AVX-512 keep OpenBLAS (`kb_gemm_packed_supported`).
 //
 // Blocking (after BLIS, Goto & van de Geijn 2008): row blocks of MC rows outermost (so each
 // block's C stays in cache while all of K is summed into it), K in blocks of KC, and a register
