@@ -4,8 +4,8 @@
 //
 // OpenBLAS packs both operands on every call. At the few rows of a short batch (128 tokens
 // through a 768×3072 weight) re-packing the weight is a large share of the work: its single-thread
-// sgemm reaches 86–101 GFLOP/s on those shapes here, this kernel 110–117 (the FMA peak of one Zen 4
-// core is ~116 at the nominal clock), and 108–113 at 512–4096 rows where OpenBLAS reaches 96–105
+// sgemm reaches 86–101 GFLOP/s on those shapes here, this kernel 112–117 (the FMA peak of one Zen 4
+// core is ~116 at the nominal clock), and 106–116 at 512–4096 rows where OpenBLAS reaches 97–105
 // (tools/bench_gemm.py). Machines without AVX-512 keep OpenBLAS (`kb_gemm_packed_supported`).
 //
 // Blocking (after BLIS, Goto & van de Geijn 2008): row blocks of MC rows outermost (so each
