@@ -1,10 +1,11 @@
 import CKBKernels
 
-/// A weight W [n, k] (a linear layer's [out, in]) packed once for `multiply` (y = x · Wᵀ), for
-/// weights that stay fixed over many calls: inference, or a distillation teacher. OpenBLAS packs
-/// both operands on every call; with the weight packed ahead, the AVX-512 kernel of `kb_gemm.c`
-/// is 1.13–1.30× OpenBLAS's single-thread sgemm at 128 rows and 1.01–1.07× at 4096 (BERT-base
-/// shapes, measured here). `nil` where the machine has no AVX-512 (callers keep `sgemm`).
+/// A weight W [n, k] (a linear layer's [out, in]) packed for `multiply` (y = x · Wᵀ): weights
+/// that stay fixed over many calls (inference, a distillation teacher), or a training step's
+/// weights packed once per step. OpenBLAS packs both operands on every call; with the weight
+/// packed ahead, the AVX-512 kernel of `kb_gemm.c` is 1.15–1.31× OpenBLAS's single-thread sgemm at
+/// 128 rows and 1.07–1.17× at 4096 (BERT and MiniLM shapes, `tools/bench_gemm.py`). `nil` where
+/// the machine has no AVX-512 (callers keep `sgemm`).
 public final class PackedWeight: @unchecked Sendable {
     public let n: Int, k: Int
     let storage: FloatBuffer
