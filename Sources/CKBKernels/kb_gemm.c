@@ -30,44 +30,35 @@ size_t kb_packed_floats(int n, int k) {
 
 int kb_packed_panel_width(void) { return KB_NR; }
 
-void kb_pack_weight(const float* w, int ldw, int n, int k, float* out) {
+// One traversal for both layouts: for each K block, each panel of KB_NR packed rows, kc × KB_NR
+// values k-major, rows past n zero-filled. Packed row j, column kk is W[j][kk] (W [n, k]), or
+// with `transposed` W[kk][j] (W [k, n]; then a panel's values for one kk are contiguous in W).
+static void kb_pack_panels(const float* w, int ldw, int n, int k, int transposed, float* out) {
     int np = (n + KB_NR - 1) / KB_NR;
     float* d = out;
     for (int pc = 0; pc < k; pc += KB_KC) {
         int kc = k - pc < KB_KC ? k - pc : KB_KC;
         for (int jp = 0; jp < np; jp++) {
-            for (int j = 0; j < KB_NR; j++) {
-                int row = jp * KB_NR + j;
-                if (row < n) {
-                    const float* src = w + (size_t)row * ldw + pc;
-                    for (int kk = 0; kk < kc; kk++) d[kk * KB_NR + j] = src[kk];
+            int rows = n - jp * KB_NR < KB_NR ? n - jp * KB_NR : KB_NR;
+            for (int kk = 0; kk < kc; kk++) {
+                float* dst = d + (size_t)kk * KB_NR;
+                if (transposed) {
+                    memcpy(dst, w + (size_t)(pc + kk) * ldw + jp * KB_NR, sizeof(float) * (size_t)rows);
                 } else {
-                    for (int kk = 0; kk < kc; kk++) d[kk * KB_NR + j] = 0;
+                    const float* src = w + (size_t)jp * KB_NR * ldw + pc + kk;
+                    for (int j = 0; j < rows; j++) dst[j] = src[(size_t)j * ldw];
                 }
+                if (rows < KB_NR) memset(dst + rows, 0, sizeof(float) * (size_t)(KB_NR - rows));
             }
             d += (size_t)kc * KB_NR;
         }
     }
 }
 
-void kb_pack_weight_t(const float* w, int ldw, int n, int k, float* out) {
-    // The packed matrix is Wᵀ [n, k] for W [k, n] (row stride ldw): panel rows are contiguous in W.
-    int np = (n + KB_NR - 1) / KB_NR;
-    float* d = out;
-    for (int pc = 0; pc < k; pc += KB_KC) {
-        int kc = k - pc < KB_KC ? k - pc : KB_KC;
-        for (int jp = 0; jp < np; jp++) {
-            int cols = n - jp * KB_NR < KB_NR ? n - jp * KB_NR : KB_NR;
-            for (int kk = 0; kk < kc; kk++) {
-                const float* src = w + (size_t)(pc + kk) * ldw + jp * KB_NR;
-                float* dst = d + (size_t)kk * KB_NR;
-                memcpy(dst, src, sizeof(float) * (size_t)cols);
-                if (cols < KB_NR) memset(dst + cols, 0, sizeof(float) * (size_t)(KB_NR - cols));
-            }
-            d += (size_t)kc * KB_NR;
-        }
-    }
-}
+void kb_pack_weight(const float* w, int ldw, int n, int k, float* out) { kb_pack_panels(w, ldw, n, k, 0, out); }
+
+// The packed matrix is Wᵀ [n, k] for W [k, n] (row stride ldw).
+void kb_pack_weight_t(const float* w, int ldw, int n, int k, float* out) { kb_pack_panels(w, ldw, n, k, 1, out); }
 
 #if defined(__x86_64__) && defined(__clang__)
 #include <immintrin.h>

@@ -220,7 +220,7 @@ public struct BertModel: Sendable {
                 out[w.offset] = PackedWeight(weight: P + w.offset, n: rows ?? l.outFeatures, k: l.inFeatures)
             }
             for layer in layers {
-                if layer.query.weight != nil, layer.key.weight != nil, layer.value.weight != nil { pack(layer.query, rows: 3 * H) }
+                if qkvFused(layer) { pack(layer.query, rows: 3 * H) }   // the one [3H, H] GEMM of qkvForward
                 else { pack(layer.query); pack(layer.key); pack(layer.value) }
                 pack(layer.attentionOutput); pack(layer.intermediate); pack(layer.output)
             }
