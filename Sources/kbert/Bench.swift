@@ -86,8 +86,9 @@ struct Bench: ParsableCommand {
     /// One training step: forward with dropout, cross-entropy on a 2-way head, backward, AdamW.
     func benchTrain() throws {
         guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
-        let base = try loadModel(model: model, config: config)
-        var m = withTwoWayHead(base, seed: 3)
+        // The loaded model is dropped once its weights are copied (kept alive, it was one more
+        // parameter copy in the peak RSS).
+        var m = withTwoWayHead(try loadModel(model: model, config: config), seed: 3)
         let (input, labels) = randomBatch(vocab: m.config.vocabSize)
         var opt = AdamW(parameters: m.params)
         var grads = [Float](repeating: 0, count: m.params.count)
@@ -145,22 +146,22 @@ struct Bench: ParsableCommand {
     /// logits, cross-entropy), backward, clipping, AdamW.
     func benchDistill() throws {
         guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
-        let base = try loadModel(model: model, config: config)
-        var teacher = withTwoWayHead(base, seed: 3)
+        // Loaded models are dropped once their weights are copied into the two-way-head models.
+        var teacher = withTwoWayHead(try loadModel(model: model, config: config), seed: 3)
         if !noPack { teacher.packForInference() }
-        var sbase: BertModel
-        if let student {
-            sbase = try BertModel.load(folder: student)
-        } else if let preset {
-            let specs = try CompressionPlan.preset(preset, config: base.config).specs(for: base.config)
-            sbase = BertModel(config: base.config.with(kronecker: specs), pooler: true, kronecker: specs)
+        let tc = teacher.config
+        var s = try withTwoWayHead({ () throws -> BertModel in
+            if let student { return try BertModel.load(folder: student) }
+            guard let preset else { throw ValidationError("distill mode needs --student DIR or --preset") }
+            let specs = try CompressionPlan.preset(preset, config: tc).specs(for: tc)
+            var sbase = BertModel(config: tc.with(kronecker: specs), pooler: true, kronecker: specs)
             sbase.initializeRandomly(seed: 4)
-        } else { throw ValidationError("distill mode needs --student DIR or --preset") }
-        var s = withTwoWayHead(sbase, seed: 5)
+            return sbase
+        }(), seed: 5)
         guard s.config.numHiddenLayers == teacher.config.numHiddenLayers, s.config.hiddenSize == teacher.config.hiddenSize else {
             throw ValidationError("the student's layers / hidden size differ from the teacher's")
         }
-        let (input, labels) = randomBatch(vocab: base.config.vocabSize)
+        let (input, labels) = randomBatch(vocab: tc.vocabSize)
         var opt = AdamW(parameters: s.params)
         var grads = [Float](repeating: 0, count: s.params.count)
         var drop: DropoutState? = DropoutState(seed: 5)
