@@ -60,7 +60,7 @@ extension BertModel {
                 dB.ptr.update(from: dA.ptr, count: BT * H)
                 if cache.dropout { hDrop.apply(dA.ptr, mask: lc.maskF, count: BT * H) }
                 // f = g1 · W_2ᵀ + b_2
-                linearBackward(layer.output, lc.g1.ptr, dy: dA.ptr, rows: BT, P: P, G: G, dx: dG.ptr, packsT: cache.trainPacksT)
+                linearBackward(layer.output, lc.g1.ptr, dy: dA.ptr, rows: BT, P: P, G: G, dx: dG.ptr, packs: cache.trainPacks, packsT: cache.trainPacksT)
                 // g1 = act(z1)
                 switch c.hiddenAct {
                 case .gelu: ActivationGrad.geluErf(lc.z1.ptr, grad: dG.ptr, count: BT * I)
@@ -68,7 +68,7 @@ extension BertModel {
                 case .relu: ActivationGrad.relu(lc.z1.ptr, grad: dG.ptr, count: BT * I)
                 }
                 // z1 = h1 · W_1ᵀ + b_1: dh1 += dz1 · W_1
-                linearBackward(layer.intermediate, lc.h1.ptr, dy: dG.ptr, rows: BT, P: P, G: G, dx: dB.ptr, accumulate: true, packsT: cache.trainPacksT)
+                linearBackward(layer.intermediate, lc.h1.ptr, dy: dG.ptr, rows: BT, P: P, G: G, dx: dB.ptr, accumulate: true, packs: cache.trainPacks, packsT: cache.trainPacksT)
                 // h1 = LN(aSum): daSum -> dA
                 LayerNorm.backward(lc.aSum.ptr, dy: dB.ptr, rows: BT, cols: H, gamma: P + layer.attentionNorm.weight.offset,
                                    mean: lc.aMean.ptr, rstd: lc.aRstd.ptr, dx: dA.ptr,
@@ -77,7 +77,7 @@ extension BertModel {
                 dh.ptr.update(from: dA.ptr, count: BT * H)
                 if cache.dropout { hDrop.apply(dA.ptr, mask: lc.maskA, count: BT * H) }
                 // a = ctx · W_oᵀ + b_o: dctx -> dB
-                linearBackward(layer.attentionOutput, lc.ctx.ptr, dy: dA.ptr, rows: BT, P: P, G: G, dx: dB.ptr, packsT: cache.trainPacksT)
+                linearBackward(layer.attentionOutput, lc.ctx.ptr, dy: dA.ptr, rows: BT, P: P, G: G, dx: dB.ptr, packs: cache.trainPacks, packsT: cache.trainPacksT)
                 // Attention: dctx (dB) -> dqkv
                 let dq = dqkv.ptr
                 let pv = cache.dropout ? UnsafePointer(lc.probsDrop.ptr) : UnsafePointer(lc.probs.ptr)
@@ -97,7 +97,7 @@ extension BertModel {
                                     packedT: cache.trainPacksT[layer.query.weight!.offset])
                 } else {
                     for (k, lin) in [layer.query, layer.key, layer.value].enumerated() {
-                        linearBackward(lin, lc.x.ptr, dy: dq + k * H, rows: BT, P: P, G: G, dx: dh.ptr, accumulate: true, ldDy: 3 * H, packsT: cache.trainPacksT)
+                        linearBackward(lin, lc.x.ptr, dy: dq + k * H, rows: BT, P: P, G: G, dx: dh.ptr, accumulate: true, ldDy: 3 * H, packs: cache.trainPacks, packsT: cache.trainPacksT)
                     }
                 }
                 if let g = up.hidden[l] { Kernels.add(dh.ptr, g, count: BT * H) }

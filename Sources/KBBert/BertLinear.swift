@@ -44,7 +44,7 @@ extension BertModel {
     /// Accumulates ∂L/∂W (or ∂L/∂A, ∂L/∂B) and ∂L/∂b into `G`; dx (= or +=) ∂L/∂x.
     func linearBackward(_ l: LinearRef, _ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows: Int, P: UnsafePointer<Float>,
                         G: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false, ldDy: Int? = nil,
-                        packsT: [Int: PackedWeight] = [:]) {
+                        packs: [Int: PackedWeight] = [:], packsT: [Int: PackedWeight] = [:]) {
         if let w = l.weight {
             Linear.backward(x, dy: dy, rows: rows, inF: l.inFeatures, outF: l.outFeatures, weight: P + w.offset,
                             dWeight: G + w.offset, dBias: G + l.bias.offset, dx: dx, accumulate: accumulate, ldDy: ldDy,
@@ -60,7 +60,8 @@ extension BertModel {
             g = UnsafePointer(tmp.ptr)
         }
         k.layer.backward(x, dy: g, rows: rows, a: P + k.a.offset, b: P + k.b.offset, dA: G + k.a.offset, dB: G + k.b.offset,
-                         dBias: G + l.bias.offset, dx: dx, accumulate: accumulate)
+                         dBias: G + l.bias.offset, dx: dx, accumulate: accumulate,
+                         packed: packedFactors(k, packs), packedT: packedFactors(k, packsT))
     }
 
     /// Word-embedding rows for token ids: a gather (dense) or A[id] ⊗ B (factored).   [N, H]

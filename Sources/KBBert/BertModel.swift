@@ -229,7 +229,7 @@ public struct BertModel: Sendable {
         packedVersion = params.version
     }
 
-    /// Tokens per batch from which a training pass packs its dense weights by default.
+    /// Tokens per batch from which a training pass packs its encoder weights by default.
     public static let packedTrainingRows = 256
 
     /// Every dense or factored linear of the encoder, by parameter prefix, in model order.

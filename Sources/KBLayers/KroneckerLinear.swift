@@ -164,18 +164,22 @@ public struct KroneckerLinear: Sendable, Equatable {
     }
 
     /// Backward: dA += ∂L/∂A, dB += ∂L/∂B, dBias += Σ dy, and dx (= or +=) ∂L/∂x.
+    /// `packed`: the factors packed as for `forward` (the forward products recomputed here);
+    /// `packedT`: their transposes packed (A_kᵀ [n1, m1], B_kᵀ [n2, m2]), for the products that
+    /// multiply by a factor itself on the way to ∂L/∂x. Each nil (or a nil entry) runs `sgemm`.
     public func backward(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                          dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?,
-                         dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
+                         dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false,
+                         packed: PackedFactors? = nil, packedT: PackedFactors? = nil) {
         let s = shape
         if usesSmallA {
             if let dBias { Linear.biasGrad(dy, rows: N, cols: s.rows, ld: s.rows, into: dBias) }
-            backwardSmallA(x, dy: dy, rows: N, a: a, b: b, dA: dA, dB: dB, dx: dx, accumulate: accumulate)
+            backwardSmallA(x, dy: dy, rows: N, a: a, b: b, dA: dA, dB: dB, dx: dx, accumulate: accumulate, packed: packed, packedT: packedT)
             return
         }
         if usesSmallB {
             if let dBias { Linear.biasGrad(dy, rows: N, cols: s.rows, ld: s.rows, into: dBias) }
-            backwardSmallB(x, dy: dy, rows: N, a: a, b: b, dA: dA, dB: dB, dx: dx, accumulate: accumulate)
+            backwardSmallB(x, dy: dy, rows: N, a: a, b: b, dA: dA, dB: dB, dx: dx, accumulate: accumulate, packedT: packedT)
             return
         }
         let big = N * max(s.n1 * max(s.n2, s.m2), s.m1 * max(s.n2, s.m2))
@@ -190,7 +194,7 @@ public struct KroneckerLinear: Sendable, Equatable {
             let dak = dA + k * s.m1 * s.n1, dbk = dB + k * s.m2 * s.n2
             switch order {
             case .bFirst:
-                rightMultiplyBt(x, rows: N * s.n1, k: s.n2, b: bk, n: s.m2, into: t1.ptr, accumulate: false)
+                rightMultiplyBt(x, rows: N * s.n1, k: s.n2, b: bk, n: s.m2, into: t1.ptr, accumulate: false, packed: packed?.b[k])
                 swapAxes(t1.ptr, d0: N, d1: s.n1, d2: s.m2, into: t2.ptr)                 // Zp [n1][N·m2]
                 // dA_k += dYp · Zpᵀ
                 sgemm(transA: false, transB: true, m: s.m1, n: s.n1, k: N * s.m2, a: dyp.ptr, lda: N * s.m2, b: t2.ptr, ldb: N * s.m2,
@@ -204,8 +208,7 @@ public struct KroneckerLinear: Sendable, Equatable {
                       beta: 1, c: dbk, ldc: s.n2)
                 // dX += dZ · B_k: [N·n1, m2] × [m2, n2]
                 if dx != nil {
-                    sgemm(transA: false, transB: false, m: N * s.n1, n: s.n2, k: s.m2, a: t1.ptr, lda: s.m2, b: bk, ldb: s.n2,
-                          beta: 1, c: dxAcc.ptr, ldc: s.n2)
+                    multiplyByFactor(t1.ptr, rows: N * s.n1, k: s.m2, factor: bk, n: s.n2, packedT: packedT?.b[k], into: dxAcc.ptr, accumulate: true)
                 }
             case .aFirst:
                 // W = A_k · Xp  [m1][N·n2]
@@ -215,8 +218,7 @@ public struct KroneckerLinear: Sendable, Equatable {
                 sgemm(transA: true, transB: false, m: s.m2, n: s.n2, k: s.m1 * N, a: dyp.ptr, lda: s.m2, b: t2.ptr, ldb: s.n2,
                       beta: 1, c: dbk, ldc: s.n2)
                 // dW = dYp · B_k: [m1·N, m2] × [m2, n2]
-                sgemm(transA: false, transB: false, m: s.m1 * N, n: s.n2, k: s.m2, a: dyp.ptr, lda: s.m2, b: bk, ldb: s.n2,
-                      c: t2.ptr, ldc: s.n2)
+                multiplyByFactor(dyp.ptr, rows: s.m1 * N, k: s.m2, factor: bk, n: s.n2, packedT: packedT?.b[k], into: t2.ptr, accumulate: false)
                 // dA_k += dW · Xpᵀ: [m1, N·n2] × [N·n2, n1]
                 sgemm(transA: false, transB: true, m: s.m1, n: s.n1, k: N * s.n2, a: t2.ptr, lda: N * s.n2, b: t1.ptr, ldb: N * s.n2,
                       beta: 1, c: dak, ldc: s.n1)
@@ -266,7 +268,8 @@ extension KroneckerLinear {
     /// Backward of `forwardSmallB`: with G'_t = (∂L/∂Y_t)ᵀ ([m2, m1], token-local),
     /// ∂A += G'ᵀ Z' and ∂Z' = G' A (GEMMs over N·m2 rows), then ∂B and ∂X from ∂Z' token by token.
     func backwardSmallB(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                        dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulate: Bool) {
+                        dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulate: Bool,
+                        packedT: PackedFactors? = nil) {
         let s = shape
         let per = max(1, 16384 / max(1, s.cols))
         let g = FloatBuffer(count: N * s.m2 * s.m1, zeroed: false)
@@ -281,8 +284,7 @@ extension KroneckerLinear {
             sgemm(transA: true, transB: false, m: s.m1, n: s.n1, k: N * s.m2, a: g.ptr, lda: s.m1, b: z.ptr, ldb: s.n1,
                   beta: 1, c: dak, ldc: s.n1)
             // ∂Z' = G' · A_k: [N·m2, m1] × [m1, n1]
-            sgemm(transA: false, transB: false, m: N * s.m2, n: s.n1, k: s.m1, a: g.ptr, lda: s.m1, b: ak, ldb: s.n1,
-                  c: dz.ptr, ldc: s.n1)
+            multiplyByFactor(g.ptr, rows: N * s.m2, k: s.m1, factor: ak, n: s.n1, packedT: packedT?.a[k], into: dz.ptr, accumulate: false)
             parallelSum(N, minPerThread: per, width: s.m2 * s.n2, into: dbk) { r, part in
                 kb_bmix_tr_back_b(dz.ptr, x, s.n1, s.n2, s.m2, r.lowerBound, r.count, part)
             }
@@ -297,7 +299,8 @@ extension KroneckerLinear {
     /// `.bFirst` (Z_t = X_t Bᵀ, Y_t = A Z_t): ∂Z_t = Aᵀ G_t, ∂A += Σ_t G_t Z_tᵀ, ∂B += ∂Zᵀ X, ∂X = ∂Z B;
     /// `.aFirst` (W_t = A X_t, Y = W Bᵀ): ∂B += Gᵀ W, ∂W = G B, ∂A += Σ_t ∂W_t X_tᵀ, ∂X_t = Aᵀ ∂W_t.
     func backwardSmallA(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                        dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulate: Bool) {
+                        dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulate: Bool,
+                        packed: PackedFactors? = nil, packedT: PackedFactors? = nil) {
         let s = shape
         let per = max(1, 16384 / max(1, s.cols))
         let z = FloatBuffer(count: N * max(s.n1 * s.m2, s.m1 * s.n2), zeroed: false)
@@ -310,7 +313,7 @@ extension KroneckerLinear {
             for i in 0..<s.m1 { for j in 0..<s.n1 { at[j * s.m1 + i] = ak[i * s.n1 + j] } }
             switch order {
             case .bFirst:
-                rightMultiplyBt(x, rows: N * s.n1, k: s.n2, b: bk, n: s.m2, into: z.ptr, accumulate: false)   // Z [N][n1][m2]
+                rightMultiplyBt(x, rows: N * s.n1, k: s.n2, b: bk, n: s.m2, into: z.ptr, accumulate: false, packed: packed?.b[k])   // Z [N][n1][m2]
                 at.withUnsafeBufferPointer { atp in
                     parallelChunks(N, minPerThread: per) { r in                                               // ∂Z [N][n1][m2]
                         kb_small_left(atp.baseAddress!, s.n1, s.m1, dy, s.m2, r.lowerBound, r.count, dz.ptr, 0)
@@ -322,8 +325,7 @@ extension KroneckerLinear {
                 sgemm(transA: true, transB: false, m: s.m2, n: s.n2, k: N * s.n1, a: dz.ptr, lda: s.m2, b: x, ldb: s.n2,
                       beta: 1, c: dbk, ldc: s.n2)
                 if dx != nil {
-                    sgemm(transA: false, transB: false, m: N * s.n1, n: s.n2, k: s.m2, a: dz.ptr, lda: s.m2, b: bk, ldb: s.n2,
-                          beta: 1, c: dxAcc.ptr, ldc: s.n2)
+                    multiplyByFactor(dz.ptr, rows: N * s.n1, k: s.m2, factor: bk, n: s.n2, packedT: packedT?.b[k], into: dxAcc.ptr, accumulate: true)
                 }
             case .aFirst:
                 parallelChunks(N, minPerThread: per) { r in                                                     // W [N][m1][n2]
@@ -331,8 +333,7 @@ extension KroneckerLinear {
                 }
                 sgemm(transA: true, transB: false, m: s.m2, n: s.n2, k: N * s.m1, a: dy, lda: s.m2, b: z.ptr, ldb: s.n2,
                       beta: 1, c: dbk, ldc: s.n2)
-                sgemm(transA: false, transB: false, m: N * s.m1, n: s.n2, k: s.m2, a: dy, lda: s.m2, b: bk, ldb: s.n2,
-                      c: dz.ptr, ldc: s.n2)                                                                      // ∂W [N][m1][n2]
+                multiplyByFactor(dy, rows: N * s.m1, k: s.m2, factor: bk, n: s.n2, packedT: packedT?.b[k], into: dz.ptr, accumulate: false)   // ∂W [N][m1][n2]
                 parallelSum(N, minPerThread: per, width: s.m1 * s.n1, into: dak) { r, part in
                     kb_small_outer(dz.ptr, s.m1, x, s.n1, s.n2, r.lowerBound, r.count, part)
                 }
@@ -376,6 +377,17 @@ func rightMultiplyBt(_ x: UnsafePointer<Float>, rows: Int, k: Int, b: UnsafePoin
         }
     } else {
         sgemm(transA: false, transB: true, m: rows, n: n, k: k, a: x, lda: k, b: b, ldb: k, beta: accumulate ? 1 : 0, c: y, ldc: n)
+    }
+}
+
+/// y [rows, n] (= or +=) x [rows, k] · F for a factor F [k, n]: through F's packed transpose
+/// where there is one (`PackedWeight(transposing:)`), else `sgemm`.
+func multiplyByFactor(_ x: UnsafePointer<Float>, rows: Int, k: Int, factor f: UnsafePointer<Float>, n: Int,
+                      packedT: PackedWeight?, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    if let packedT, packedT.n == n, packedT.k == k {
+        packedT.multiply(x, rows: rows, out: y, accumulate: accumulate)
+    } else {
+        sgemm(transA: false, transB: false, m: rows, n: n, k: k, a: x, lda: k, b: f, ldb: n, beta: accumulate ? 1 : 0, c: y, ldc: n)
     }
 }
 

@@ -79,7 +79,9 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
                          KroneckerShape(m1: 5, n1: 3, m2: 2, n2: 4), KroneckerShape(m1: 1, n1: 6, m2: 7, n2: 2),
                          // m1·n1 > 64 and m2·n2 > 64: the paths that move axes and use BLAS for B.
                          KroneckerShape(m1: 9, n1: 8, m2: 2, n2: 3), KroneckerShape(m1: 9, n1: 8, m2: 3, n2: 2),
-                         KroneckerShape(m1: 9, n1: 8, m2: 11, n2: 7)]
+                         KroneckerShape(m1: 9, n1: 8, m2: 11, n2: 7),
+                         // small A with rows past one 64-lane block of the ∂A reduction (kb_small_outer)
+                         KroneckerShape(m1: 3, n1: 2, m2: 70, n2: 131)]
 
     @Test(arguments: shapes, [KroneckerLinear.Order.aFirst, .bFirst])
     func equalsDenseLayerForwardAndBackward(shape s: KroneckerShape, order: KroneckerLinear.Order) {

@@ -85,6 +85,50 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         }
     }
 
+    /// A training step with its factors packed (`ForwardOptions.packWeights`: each factor for the
+    /// forward products, its transpose for the products on the way to ∂L/∂x) gives the unpacked
+    /// step's outputs and every gradient, on the paths of `packedFactorsGiveTheSameForward` plus
+    /// the general path (A and B both above 64 floats, rank 2), at one and two threads.
+    @Test(arguments: [0, 1, 2])
+    func packedFactorsGiveTheSameTrainingStep(plan which: Int) throws {
+        let cfg = try BertConfig(json: ["hidden_size": 96, "num_attention_heads": 4, "intermediate_size": 192,
+                                        "num_hidden_layers": 2, "vocab_size": 120, "max_position_embeddings": 64])
+        var dense = BertModel(config: cfg, head: .classification(numLabels: 2))
+        dense.initializeRandomly(seed: 9)
+        let plan = [CompressionPlan(attention: (48, 48), ffn: (24, 2), embedding: 8),
+                    CompressionPlan(attention: (48, 12), ffn: (16, 8), embedding: 8, rank: 2),
+                    CompressionPlan(attention: (12, 8), ffn: (16, 12), embedding: 8, rank: 2)][which]
+        let (student, _) = try Compressor.compress(dense, specs: try plan.specs(for: cfg))
+        var rng = SplitMix64(seed: 7)
+        let ids = [37, 5, 20].map { n in (0..<n).map { _ in Int32(3 + rng.next() % 110) } }
+        let input = BertInput(ids: ids)
+        let all = ForwardOptions(hiddenStates: true, attentionScores: true)
+        let up = BertUpstream(logits: (0..<(3 * 2)).map { _ in Float(rng.next() % 1000) / 500 - 1 },
+                              hidden: [1: (0..<(input.batch * input.seqLen * 96)).map { _ in Float(rng.next() % 1000) / 500 - 1 }])
+        for threads in [1, 2] {
+            Threads.set(threads)
+            var results: [(BertOutput, [Float], Int)] = []
+            for pack in [false, true] {
+                var drop: DropoutState? = nil
+                var o = all
+                o.packWeights = pack
+                let (out, cache) = try student.forwardTrain(input, options: o, dropout: &drop)
+                var g = [Float](repeating: 0, count: student.params.count)
+                g.withUnsafeMutableBufferPointer { student.backward(cache, up, into: $0.baseAddress!) }
+                results.append((out, g, cache.packedCount))
+            }
+            let (a, ga, _) = results[0], (b, gb, packedCount) = results[1]
+            if PackedWeight.isSupported { #expect(packedCount > 0, "plan \(which): factors were packed") }
+            for (l, (x, y)) in zip(a.hiddenStates!, b.hiddenStates!).enumerated() {
+                #expect(x.maxAbsDiff(y) < 1e-5, "plan \(which), \(threads) thread(s), layer \(l): \(x.maxAbsDiff(y))")
+            }
+            #expect(a.logits!.maxAbsDiff(b.logits!) < 1e-5)
+            var worst: Float = 0, scale: Float = 0
+            for i in ga.indices { worst = max(worst, abs(ga[i] - gb[i])); scale = max(scale, abs(ga[i])) }
+            #expect(scale > 0 && worst <= 2e-5 * max(1, scale), "plan \(which), \(threads) thread(s): gradients differ by \(worst) (largest \(scale))")
+        }
+    }
+
     /// Rank 1: the student equals a dense model whose weights are the reconstructed A ⊗ B, in the
     /// forward pass and in every gradient (chain rule through the factors).
     @Test func rankOneStudentMatchesReconstructedDense() throws {
