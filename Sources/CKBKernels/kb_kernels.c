@@ -496,6 +496,30 @@ KB_VEC void kb_small_outer(const float *g, ptrdiff_t m1, const float *z, ptrdiff
     }
 }
 
+// Dropout keep-mask from SplitMix64 (the generator of KBTensor.SplitMix64): draw w (w = 1, 2, ...)
+// is mix(state + w·γ), and each draw decides four entries from its 16-bit chunks, low first
+// (keep when chunk >= threshold). Every draw depends only on its index, so the loop vectorizes;
+// the result equals the draw-by-draw Swift loop. Returns the generator's state after the draws.
+KB_VEC uint64_t kb_dropout_mask(uint64_t state, uint64_t threshold, ptrdiff_t count, uint8_t *out) {
+    const uint64_t g = 0x9E3779B97F4A7C15ull;
+    ptrdiff_t full = count / 4, words = (count + 3) / 4;
+    for (ptrdiff_t w = 0; w < full; w++) {
+        uint64_t z = state + (uint64_t)(w + 1) * g;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        for (int j = 0; j < 4; j++) out[4 * w + j] = ((z >> (16 * j)) & 0xFFFF) >= threshold ? 1 : 0;
+    }
+    if (words > full) {
+        uint64_t z = state + (uint64_t)words * g;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        for (ptrdiff_t i = 4 * full; i < count; i++) { out[i] = (z & 0xFFFF) >= threshold ? 1 : 0; z >>= 16; }
+    }
+    return state + (uint64_t)words * g;
+}
+
 #include <malloc.h>
 // glibc: serve large blocks from the heap (no mmap) and never trim freed memory back, so buffers
 // freed after one step are reused, already paged in, by the next.

@@ -137,6 +137,17 @@ public struct Dropout: Sendable {
         return out
     }
 
+    /// The same mask as the generic `mask(count:using:)` for a `SplitMix64`, in one vectorized
+    /// C loop (each draw depends only on its index), leaving `rng` in the same state.
+    public func mask(count: Int, using rng: inout SplitMix64) -> [UInt8] {
+        if p <= 0 { return [UInt8](repeating: 1, count: count) }
+        let threshold = UInt64((Double(p) * 65536).rounded())
+        var out = [UInt8](repeating: 0, count: count)
+        let state = rng.state
+        rng.state = out.withUnsafeMutableBufferPointer { kb_dropout_mask(state, threshold, count, $0.baseAddress) }
+        return out
+    }
+
     /// x = x · mask / (1 − p), in place. Also the backward pass (apply to dy).
     public func apply(_ x: UnsafeMutablePointer<Float>, mask: UnsafePointer<UInt8>, count: Int) {
         if p <= 0 { return }

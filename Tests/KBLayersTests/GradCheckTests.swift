@@ -195,6 +195,23 @@ func refSoftmaxRows(_ x: [Double], rows: Int, cols: Int) -> [Double] {
         for i in 0..<1000 { #expect(x[i] == (m[i] == 1 ? 1 / 0.75 : 0)) }
     }
 
+    /// The vectorized SplitMix64 mask (C) equals the generic draw-by-draw mask entry for entry,
+    /// and leaves the generator where the generic one does (counts not a multiple of four too).
+    @Test func splitMixMaskEqualsGenericMask() {
+        /// SplitMix64 behind the generic `RandomNumberGenerator` path.
+        struct Generic: RandomNumberGenerator { var inner: SplitMix64; mutating func next() -> UInt64 { inner.next() } }
+        for p in [Float(0.1), 0.25, 0.5] {
+            let d = Dropout(p: p)
+            for count in [0, 1, 3, 4, 5, 13, 1000, 4099] {
+                var fast = SplitMix64(seed: 42), slow = Generic(inner: SplitMix64(seed: 42))
+                let a = d.mask(count: count, using: &fast), b = d.mask(count: count, using: &slow)
+                #expect(a == b, "p \(p), count \(count)")
+                #expect(fast == slow.inner, "generator state after \(count) entries")
+                if count == 4099 { #expect(abs(Double(a.filter { $0 == 0 }.count) / 4099 - Double(p)) < 0.03) }
+            }
+        }
+    }
+
     @Test func losses() {
         var rng = RNG(s: 7)
         let z = rng.array(3 * 4, 2), t = rng.array(3 * 4, 2)

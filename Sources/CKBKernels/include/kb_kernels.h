@@ -84,4 +84,8 @@ void kb_pack_weight_t(const float* w, int ldw, int n, int k, float* out);
 int kb_gemm_packed_supported(void);
 void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* packed,
                     int panel0, int panel1, float* c, int ldc, int accumulate);
+// Dropout keep-mask of `count` entries from SplitMix64 state `state` (see kb_kernels.c); returns
+// the state after the draws.
+uint64_t kb_dropout_mask(uint64_t state, uint64_t threshold, ptrdiff_t count, uint8_t *out);
+
 #endif
