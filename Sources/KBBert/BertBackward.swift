@@ -51,6 +51,7 @@ extension BertModel {
             let dqkv = FloatBuffer(count: BT * 3 * H, zeroed: false)
             let dP = FloatBuffer(count: B * NH * T * T, zeroed: false)
             for l in stride(from: L - 1, through: 0, by: -1) {
+                let layerInput = cache.h(l).ptr          // h_l, the layer's input (kept in training)
                 let layer = layers[l], lc = cache.layers[l]
                 // h_l = LN(fSum): dfSum -> dA
                 LayerNorm.backward(lc.fSum.ptr, dy: dh.ptr, rows: BT, cols: H, gamma: P + layer.outputNorm.weight.offset,
@@ -92,12 +93,12 @@ extension BertModel {
                 }
                 // qkv = x · W_qkvᵀ + b: dx += dqkv · W_qkv
                 if qkvFused(layer) {
-                    Linear.backward(lc.x.ptr, dy: dq, rows: BT, inF: H, outF: 3 * H, weight: P + layer.query.weight!.offset,
+                    Linear.backward(layerInput, dy: dq, rows: BT, inF: H, outF: 3 * H, weight: P + layer.query.weight!.offset,
                                     dWeight: G + layer.query.weight!.offset, dBias: G + layer.query.bias.offset, dx: dh.ptr, accumulate: true,
                                     packedT: cache.trainPacksT[layer.query.weight!.offset])
                 } else {
                     for (k, lin) in [layer.query, layer.key, layer.value].enumerated() {
-                        linearBackward(lin, lc.x.ptr, dy: dq + k * H, rows: BT, P: P, G: G, dx: dh.ptr, accumulate: true, ldDy: 3 * H, packs: cache.trainPacks, packsT: cache.trainPacksT)
+                        linearBackward(lin, layerInput, dy: dq + k * H, rows: BT, P: P, G: G, dx: dh.ptr, accumulate: true, ldDy: 3 * H, packs: cache.trainPacks, packsT: cache.trainPacksT)
                     }
                 }
                 if let g = up.hidden[l] { Kernels.add(dh.ptr, g, count: BT * H) }

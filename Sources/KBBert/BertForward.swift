@@ -11,7 +11,6 @@ public struct DropoutState {
 /// Activations of one encoder layer kept for the backward pass. In inference all layers share
 /// one instance (reused in place).
 final class LayerCache {
-    let x: FloatBuffer          // layer input h_{l-1}        [B·T, H] (training only; else unused)
     let qkv: FloatBuffer        // Q | K | V                  [B·T, 3H]
     let probs: FloatBuffer      // softmax(S + mask)          [B, NH, T, T]
     let probsDrop: FloatBuffer  // dropout(probs)             [B, NH, T, T] (training with dropout)
@@ -26,7 +25,6 @@ final class LayerCache {
     var maskP: [UInt8] = [], maskA: [UInt8] = [], maskF: [UInt8] = []
 
     init(BT: Int, B: Int, T: Int, H: Int, NH: Int, I: Int, training: Bool, dropout: Bool) {
-        x = FloatBuffer(count: training ? BT * H : 0, zeroed: false)
         qkv = FloatBuffer(count: BT * 3 * H, zeroed: false)
         probs = FloatBuffer(count: B * NH * T * T, zeroed: false)
         probsDrop = FloatBuffer(count: dropout ? B * NH * T * T : 0, zeroed: false)
@@ -235,7 +233,6 @@ extension BertModel {
                 linearForward(layer.output, lc.g1.ptr, rows: BT, P: P, withBias: false, out: lc.fSum.ptr, packs: packs)
                 lc.maskF = residualBranch(lc.fSum.ptr, bias: P + layer.output.bias.offset, residual: lc.h1.ptr, norm: layer.outputNorm,
                                           out: hOut, mean: lc.fMean.ptr, rstd: lc.fRstd.ptr)
-                if training { lc.x.ptr.update(from: x, count: BT * H) }
                 if options.hiddenStates { hiddenStates.append(cache.h(l + 1).tensor([B, T, H])) }
             }
             let last = cache.h(layers.count)
