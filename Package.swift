@@ -54,19 +54,21 @@ let package = Package(
             ],
             swiftSettings: optimize
         ),
+        // Scratch folders for the tests' files, removed when the test process exits.
+        .target(name: "KBTestSupport", path: "Tests/KBTestSupport"),
         .testTarget(name: "KBTensorTests", dependencies: ["KBTensor"]),
         .testTarget(name: "KBLayersTests", dependencies: ["KBLayers", "KBTensor"]),
-        .testTarget(name: "KBCompressTests", dependencies: ["KBCompress", "KBTensor", "KBLayers", "KBBert"]),
+        .testTarget(name: "KBCompressTests", dependencies: ["KBCompress", "KBTensor", "KBLayers", "KBBert", "KBTestSupport"]),
         .testTarget(name: "KBDistillTests", dependencies: ["KBDistill", "KBLayers", "KBSafeTensors", "KBTensor", "KBBert", "KBCompress"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "KBDataTests", dependencies: ["KBData", "KBTokenizer", "KBTensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "KBTrainTests", dependencies: ["KBTrain", "KBBert", "KBLayers", "KBTensor", "KBSafeTensors"],
+        .testTarget(name: "KBDataTests", dependencies: ["KBData", "KBTokenizer", "KBTensor", "KBTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KBTrainTests", dependencies: ["KBTrain", "KBBert", "KBLayers", "KBTensor", "KBSafeTensors", "KBTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "KBSafeTensorsTests", dependencies: ["KBSafeTensors", "KBTensor"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "KBTokenizerTests", dependencies: ["KBTokenizer"],
+        .testTarget(name: "KBTokenizerTests", dependencies: ["KBTokenizer", "KBTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "KBBertTests", dependencies: ["KBBert", "KBTensor", "KBSafeTensors", "KBTokenizer"],
+        .testTarget(name: "KBBertTests", dependencies: ["KBBert", "KBTensor", "KBSafeTensors", "KBTokenizer", "KBTestSupport"],
                     resources: [.copy("Fixtures")]),
     ]
 )

@@ -14,7 +14,7 @@ Cases: all-MiniLM-L6-v2 teacher with the ratio-8 and ratio-21 students of script
 (runs/kd/r8/init, runs/kd/r21/init; made on the fly when absent), and the BERT-base config
 (random weights) with the kb8 student.
 """
-import argparse, json, os, pathlib, subprocess, sys, tempfile
+import argparse, atexit, json, os, pathlib, shutil, subprocess, sys, tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ap = argparse.ArgumentParser()
@@ -135,6 +135,7 @@ def median(xs):
     xs = sorted(xs); return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
 
 tmp = pathlib.Path(tempfile.mkdtemp(prefix="kb-bench-distill-"))
+atexit.register(shutil.rmtree, tmp, ignore_errors=True)   # the students made on the fly
 
 def student_dir(kind):
     """A student folder for a case: the kd_full.sh init students, or kb8 on BERT-base."""

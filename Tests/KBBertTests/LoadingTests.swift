@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KBTestSupport
 import KBSafeTensors
 import KBTensor
 @testable import KBBert
@@ -7,7 +8,7 @@ import KBTensor
 /// Copies tiny-cls into a temp folder, rewriting its tensors with `edit`.
 func editedTiny(_ edit: (inout [(String, TensorPayload)]) -> Void) throws -> String {
     let src = fixture("tiny-cls")
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kb-load-\(UUID().uuidString)").path
+    let dir = scratchDirectory("kb-load")
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     try FileManager.default.copyItem(atPath: src + "/config.json", toPath: dir + "/config.json")
     let f = try SafeTensorsFile(path: src + "/model.safetensors")
@@ -91,7 +92,7 @@ func editedTiny(_ edit: (inout [(String, TensorPayload)]) -> Void) throws -> Str
 
     @Test func saveAndReload() throws {
         let m = try BertModel.load(folder: fixture("tiny-cls"))
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kb-save-\(UUID().uuidString)").path
+        let dir = scratchDirectory("kb-save")
         try m.save(folder: dir)
         let r = try BertModel.load(folder: dir)
         #expect(r.params.data == m.params.data)

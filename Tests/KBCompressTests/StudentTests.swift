@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KBTestSupport
 import KBBert
 import KBLayers
 import KBTensor
@@ -20,7 +21,7 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         let (student, report) = try Compressor.compress(teacher, specs: specs)
         #expect(report.count == 2 * 6 + 2)
         #expect(report.allSatisfy { $0.relativeError < 1e-5 })
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kb-student-\(UUID().uuidString)").path
+        let dir = scratchDirectory("kb-student")
         try student.save(folder: dir)
         let loaded = try BertModel.load(folder: dir)
         #expect(loaded.kronecker == specs && loaded.params.data == student.params.data)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KBTestSupport
 import KBTensor
 import KBTokenizer
 @testable import KBData
@@ -63,7 +64,7 @@ import KBTokenizer
     }
 
     @Test func maskTokenTokenizesAsTheMaskId() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kb-aug-\(UUID().uuidString)").path
+        let dir = scratchDirectory("kb-aug")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nb\n".write(toFile: dir + "/vocab.txt", atomically: true, encoding: .utf8)
         let tok = try BertTokenizer(folder: dir)

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import KBTestSupport
 import KBTokenizer
 @testable import KBData
 
 @Suite struct CorpusTests {
     @Test func parsesWikiExtractorAndPacks() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kb-wiki-\(UUID().uuidString)").path
+        let dir = scratchDirectory("kb-wiki")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "<doc id=\"1\" url=\"?curid=1\" title=\"A\">\nA\n\na b a b a\n</doc>\n<doc id=\"2\" url=\"?curid=2\" title=\"Empty\">\nEmpty\n\n</doc>\n<doc id=\"3\" url=\"x\" title=\"B\">\nB\nb b b\n</doc>\n"
             .write(toFile: dir + "/wiki_00", atomically: true, encoding: .utf8)
@@ -24,7 +25,7 @@ import KBTokenizer
     }
 
     @Test func malformedMarkupNamesFileAndLine() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kb-wiki-\(UUID().uuidString)").path
+        let dir = scratchDirectory("kb-wiki")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "<doc id=\"1\">\nT\ntext\n<doc id=\"2\">\n".write(toFile: dir + "/wiki_00", atomically: true, encoding: .utf8)
         #expect(throws: DataError.malformedRow(path: dir + "/wiki_00", line: 4, reason: "<doc> inside the document opened at line 1")) {

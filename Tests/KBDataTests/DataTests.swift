@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KBTestSupport
 import KBTokenizer
 @testable import KBData
 
@@ -7,7 +8,7 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
 let dataRoot = (ProcessInfo.processInfo.environment["KBERT_DATA"] ?? repoRoot.deletingLastPathComponent().appendingPathComponent("shared/data").path) + "/glue"
 
 func tempFile(_ name: String, _ contents: String) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kb-data-\(UUID().uuidString)")
+    let dir = URL(fileURLWithPath: scratchDirectory("kb-data"))
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     let p = dir.appendingPathComponent(name).path
     try contents.write(toFile: p, atomically: true, encoding: .utf8)
@@ -65,7 +66,7 @@ func tempFile(_ name: String, _ contents: String) throws -> String {
     }
 
     @Test func batchingServesEveryExampleOncePerEpoch() throws {
-        let vocab = FileManager.default.temporaryDirectory.appendingPathComponent("kb-v-\(UUID().uuidString)").path
+        let vocab = scratchDirectory("kb-v")
         try FileManager.default.createDirectory(atPath: vocab, withIntermediateDirectories: true)
         try "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nb\n".write(toFile: vocab + "/vocab.txt", atomically: true, encoding: .utf8)
         let tok = try BertTokenizer(folder: vocab)

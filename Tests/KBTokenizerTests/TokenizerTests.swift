@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KBTestSupport
 @testable import KBTokenizer
 
 @Suite struct TokenizerTests {
@@ -13,7 +14,7 @@ import Testing
     }
 
     func tinyFolder(lower: Bool, extra: String = "") throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kb-tok-\(UUID().uuidString)").path
+        let dir = scratchDirectory("kb-tok")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "Hello", "world", "##s", "##ing", "play", ",", "!", "é", "e"]
         try vocab.joined(separator: "\n").appending("\n").write(toFile: dir + "/vocab.txt", atomically: true, encoding: .utf8)
@@ -43,7 +44,7 @@ import Testing
 
     @Test func errors() throws {
         #expect(throws: TokenizerError.missingFile(path: "/nonexistent")) { _ = try BertTokenizer(folder: "/nonexistent") }
-        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("kb-empty-\(UUID().uuidString)").path
+        let empty = scratchDirectory("kb-empty")
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
         #expect(throws: TokenizerError.missingFile(path: empty + "/vocab.txt")) { _ = try BertTokenizer(folder: empty) }
         let tok = try BertTokenizer(folder: tinyFolder(lower: true))

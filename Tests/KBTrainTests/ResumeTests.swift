@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KBTestSupport
 import KBSafeTensors
 
 /// The `kbert` binary built next to this test bundle.
@@ -25,7 +26,7 @@ func runKbert(_ bin: String, _ args: [String]) throws -> (status: Int32, signale
 
 /// A tiny SST-2 task and a tiny BERT folder with a vocabulary.
 func tinySetup() throws -> (model: String, glue: String, root: String) {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("kb-resume-\(UUID().uuidString)").path
+    let root = scratchDirectory("kb-resume")
     let model = root + "/model", glue = root + "/glue"
     try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
     try FileManager.default.createDirectory(atPath: glue + "/SST-2", withIntermediateDirectories: true)
