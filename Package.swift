@@ -55,7 +55,7 @@ let package = Package(
             swiftSettings: optimize
         ),
         // Scratch folders for the tests' files, removed when the test process exits.
-        .target(name: "KBTestSupport", path: "Tests/KBTestSupport"),
+        .target(name: "KBTestSupport", dependencies: ["KBBert"], path: "Tests/KBTestSupport"),
         .testTarget(name: "KBTensorTests", dependencies: ["KBTensor"]),
         .testTarget(name: "KBLayersTests", dependencies: ["KBLayers", "KBTensor"]),
         .testTarget(name: "KBCompressTests", dependencies: ["KBCompress", "KBTensor", "KBLayers", "KBBert", "KBTestSupport"]),

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KBTestSupport
 import KBSafeTensors
 import KBTensor
 import KBTokenizer
@@ -127,17 +128,8 @@ func ints(_ f: SafeTensorsFile, _ name: String) throws -> [Int32] { try f.intTen
                               hidden: [1: (0..<(input.batch * input.seqLen * model.config.hiddenSize)).map { _ in Float(rng.next() % 1000) / 500 - 1 }])
         for threads in [1, 2] {
             Threads.set(threads)
-            var results: [(BertOutput, [Float])] = []
-            for pack in [false, true] {
-                var drop: DropoutState? = nil
-                var o = all
-                o.packWeights = pack
-                let (out, cache) = try model.forwardTrain(input, options: o, dropout: &drop)
-                var g = [Float](repeating: 0, count: model.params.count)
-                g.withUnsafeMutableBufferPointer { model.backward(cache, up, into: $0.baseAddress!) }
-                results.append((out, g))
-            }
-            let (a, ga) = results[0], (b, gb) = results[1]
+            let (a, ga, _) = try trainingStep(model, input, options: packing(all, false), upstream: up)
+            let (b, gb, _) = try trainingStep(model, input, options: packing(all, true), upstream: up)
             #expect(maxDiff(a.lastHiddenState, b.lastHiddenState) < 1e-5)
             #expect(maxDiff(try #require(a.logits), try #require(b.logits)) < 1e-5)
             var worst: Float = 0, scale: Float = 0

@@ -108,17 +108,8 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
                               hidden: [1: (0..<(input.batch * input.seqLen * 96)).map { _ in Float(rng.next() % 1000) / 500 - 1 }])
         for threads in [1, 2] {
             Threads.set(threads)
-            var results: [(BertOutput, [Float], Int)] = []
-            for pack in [false, true] {
-                var drop: DropoutState? = nil
-                var o = all
-                o.packWeights = pack
-                let (out, cache) = try student.forwardTrain(input, options: o, dropout: &drop)
-                var g = [Float](repeating: 0, count: student.params.count)
-                g.withUnsafeMutableBufferPointer { student.backward(cache, up, into: $0.baseAddress!) }
-                results.append((out, g, cache.packedCount))
-            }
-            let (a, ga, _) = results[0], (b, gb, packedCount) = results[1]
+            let (a, ga, _) = try trainingStep(student, input, options: packing(all, false), upstream: up)
+            let (b, gb, packedCount) = try trainingStep(student, input, options: packing(all, true), upstream: up)
             if PackedWeight.isSupported { #expect(packedCount > 0, "plan \(which): factors were packed") }
             for (l, (x, y)) in zip(a.hiddenStates!, b.hiddenStates!).enumerated() {
                 #expect(x.maxAbsDiff(y) < 1e-5, "plan \(which), \(threads) thread(s), layer \(l): \(x.maxAbsDiff(y))")
