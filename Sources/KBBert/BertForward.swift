@@ -315,35 +315,17 @@ private func withMutableData<R>(_ t: inout Tensor?, _ body: (UnsafeMutablePointe
 }
 
 extension BertModel {
-    /// Packs this step's encoder weights (dense matrices and Kronecker factors above 64 floats) into `cache` (see `ForwardOptions.packWeights`).
+    /// Packs this step's `packableMatrices` into `cache` (see `ForwardOptions.packWeights`).
     func packForStep(_ cache: BertCache, P: UnsafePointer<Float>) {
-        let H = config.hiddenSize
         var (reuse, reuseT) = trainingPackPool.take()
         cache.packPool = trainingPackPool
-        // A matrix M [rows, cols] at offset o: M for the forward products (x · Mᵀ), Mᵀ for the
+        // Each matrix M [rows, cols] at offset o: M for the forward products (x · Mᵀ), Mᵀ for the
         // input gradients (dy · M), in last step's storage where the shapes agree.
-        func packMatrix(_ o: Int, rows: Int, cols: Int) {
+        for (o, rows, cols) in packableMatrices {
             if let p = reuse.removeValue(forKey: o), p.n == rows, p.k == cols { p.repack(P + o, transposed: false); cache.trainPacks[o] = p }
             else { cache.trainPacks[o] = PackedWeight(weight: P + o, n: rows, k: cols) }
             if let p = reuseT.removeValue(forKey: o), p.n == cols, p.k == rows { p.repack(P + o, transposed: true); cache.trainPacksT[o] = p }
             else { cache.trainPacksT[o] = PackedWeight(transposing: P + o, rows: rows, cols: cols) }
-        }
-        func pack(_ l: LinearRef, rows: Int? = nil) {
-            if let k = l.kron {
-                // Each term's factors above 64 floats (the rule of `packForInference`).
-                let s = k.layer.shape
-                for t in 0..<k.layer.rank {
-                    if s.m1 * s.n1 > 64 { packMatrix(k.a.offset + t * s.m1 * s.n1, rows: s.m1, cols: s.n1) }
-                    if s.m2 * s.n2 > 64 { packMatrix(k.b.offset + t * s.m2 * s.n2, rows: s.m2, cols: s.n2) }
-                }
-                return
-            }
-            guard let w = l.weight else { return }
-            packMatrix(w.offset, rows: rows ?? l.outFeatures, cols: l.inFeatures)
-        }
-        for layer in layers {
-            if qkvFused(layer) { pack(layer.query, rows: 3 * H) } else { pack(layer.query); pack(layer.key); pack(layer.value) }
-            pack(layer.attentionOutput); pack(layer.intermediate); pack(layer.output)
         }
     }
 

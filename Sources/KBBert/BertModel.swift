@@ -202,31 +202,38 @@ public struct BertModel: Sendable {
     public mutating func packForInference() {
         guard PackedWeight.isSupported else { return }
         var out: [Int: PackedWeight] = [:]
-        let H = config.hiddenSize
         params.data.withUnsafeBufferPointer { pbuf in
             let P = pbuf.baseAddress!
-            func pack(_ l: LinearRef, rows: Int? = nil) {
-                if let k = l.kron {
-                    // Each term's A and B, where big enough for a GEMM (small ones run as plain loops).
-                    let s = k.layer.shape
-                    for t in 0..<k.layer.rank {
-                        let ao = k.a.offset + t * s.m1 * s.n1, bo = k.b.offset + t * s.m2 * s.n2
-                        if s.m1 * s.n1 > 64 { out[ao] = PackedWeight(weight: P + ao, n: s.m1, k: s.n1) }
-                        if s.m2 * s.n2 > 64 { out[bo] = PackedWeight(weight: P + bo, n: s.m2, k: s.n2) }
-                    }
-                    return
-                }
-                guard let w = l.weight else { return }
-                out[w.offset] = PackedWeight(weight: P + w.offset, n: rows ?? l.outFeatures, k: l.inFeatures)
-            }
-            for layer in layers {
-                if qkvFused(layer) { pack(layer.query, rows: 3 * H) }   // the one [3H, H] GEMM of qkvForward
-                else { pack(layer.query); pack(layer.key); pack(layer.value) }
-                pack(layer.attentionOutput); pack(layer.intermediate); pack(layer.output)
-            }
+            for m in packableMatrices { out[m.offset] = PackedWeight(weight: P + m.offset, n: m.rows, k: m.cols) }
         }
         packedStore = out
         packedVersion = params.version
+    }
+
+    /// Every encoder matrix the packed GEMM serves, as (offset in `params`, rows, cols) of M
+    /// [rows, cols] (the forward products multiply by Mᵀ): each dense weight, Q | K | V as the one
+    /// [3H, H] matrix of `qkvForward` where they are fused, and each Kronecker term's A and B above
+    /// 64 floats (smaller factors run as plain loops). Used by `packForInference` and the training
+    /// step's `packForStep`.
+    var packableMatrices: [(offset: Int, rows: Int, cols: Int)] {
+        var out: [(offset: Int, rows: Int, cols: Int)] = []
+        func add(_ l: LinearRef, rows: Int? = nil) {
+            if let k = l.kron {
+                let s = k.layer.shape
+                for t in 0..<k.layer.rank {
+                    if s.m1 * s.n1 > 64 { out.append((k.a.offset + t * s.m1 * s.n1, s.m1, s.n1)) }
+                    if s.m2 * s.n2 > 64 { out.append((k.b.offset + t * s.m2 * s.n2, s.m2, s.n2)) }
+                }
+            } else if let w = l.weight {
+                out.append((w.offset, rows ?? l.outFeatures, l.inFeatures))
+            }
+        }
+        for layer in layers {
+            if qkvFused(layer) { add(layer.query, rows: 3 * config.hiddenSize) }
+            else { add(layer.query); add(layer.key); add(layer.value) }
+            add(layer.attentionOutput); add(layer.intermediate); add(layer.output)
+        }
+        return out
     }
 
     /// Tokens per batch from which a training pass packs its encoder weights by default.
