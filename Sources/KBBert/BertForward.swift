@@ -285,13 +285,8 @@ extension BertModel {
                     packs: [Int: PackedWeight]? = nil) {
         let table = packs ?? packed
         if qkvFused(layer) {
-            if let pk = table[layer.query.weight!.offset], pk.n == 3 * H, pk.k == H {
-                pk.multiply(x, rows: rows, out: out)
-                Kernels.addBias(out, rows: rows, cols: 3 * H, bias: P + layer.query.bias.offset)
-                return
-            }
             Linear.forward(x, rows: rows, inF: H, outF: 3 * H, weight: P + layer.query.weight!.offset,
-                           bias: P + layer.query.bias.offset, out: out)
+                           bias: P + layer.query.bias.offset, out: out, packed: table[layer.query.weight!.offset])
         } else if let q = layer.query.kron, let k = layer.key.kron, let v = layer.value.kron,
                   q.layer.sharesInput, k.layer == q.layer, v.layer == q.layer {
             // One transposition of x shared by the three (see KroneckerLinear.forwardShared).

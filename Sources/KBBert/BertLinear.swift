@@ -13,17 +13,8 @@ extension BertModel {
         let bias: UnsafePointer<Float>? = withBias ? P + l.bias.offset : nil
         let table = packs ?? packed
         if let w = l.weight {
-            if let pk = table[w.offset], pk.n == l.outFeatures, pk.k == l.inFeatures {
-                let ld = ldOut ?? l.outFeatures
-                pk.multiply(x, rows: rows, out: out, ldOut: ld)
-                if let bias {
-                    if ld == l.outFeatures { Kernels.addBias(out, rows: rows, cols: l.outFeatures, bias: bias) }
-                    else { for r in 0..<rows { Kernels.add(out + r * ld, bias, count: l.outFeatures) } }
-                }
-                epilogue?(0..<rows)
-                return
-            }
-            Linear.forward(x, rows: rows, inF: l.inFeatures, outF: l.outFeatures, weight: P + w.offset, bias: bias, out: out, ldOut: ldOut)
+            Linear.forward(x, rows: rows, inF: l.inFeatures, outF: l.outFeatures, weight: P + w.offset, bias: bias, out: out,
+                           ldOut: ldOut, packed: table[w.offset])
             epilogue?(0..<rows)
             return
         }
