@@ -257,10 +257,10 @@ public struct BertModel: Sendable {
 public struct ForwardOptions: Sendable {
     public var hiddenStates = false
     public var attentionScores = false
-    /// Training passes: pack the dense encoder weights for this step (W for the forward products,
-    /// Wᵀ for the input gradients) and run those products through `PackedWeight`. nil: when the
-    /// batch has at least `BertModel.packedTrainingRows` tokens (packing costs two passes over
-    /// the weights per step).
+    /// Training passes: pack this step's `packableMatrices` (dense weights and Kronecker factors;
+    /// M for the forward products, Mᵀ for the products toward the input gradients) and run those
+    /// products through `PackedWeight`. nil: when the batch has at least
+    /// `BertModel.packedTrainingRows` tokens (packing costs two passes over the weights per step).
     public var packWeights: Bool? = nil
     public init(hiddenStates: Bool = false, attentionScores: Bool = false, packWeights: Bool? = nil) {
         self.hiddenStates = hiddenStates

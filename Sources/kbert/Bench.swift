@@ -33,7 +33,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Input file (tokenize mode; TSV: first column, header skipped with --header).") var input: String?
     @Flag(help: "Skip the first input line.") var header = false
     @Flag(help: "Print JSON.") var json = false
-    @Flag(help: "Run every dense matrix through OpenBLAS sgemm instead of the packed GEMM (forward and distill: the fixed weights; train: the per-step packs).") var noPack = false
+    @Flag(help: "Run every matrix through OpenBLAS sgemm instead of the packed GEMM (forward: the fixed weights; train: the per-step packs; distill: both).") var noPack = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -165,7 +165,7 @@ struct Bench: ParsableCommand {
         var opt = AdamW(parameters: s.params)
         var grads = [Float](repeating: 0, count: s.params.count)
         var drop: DropoutState? = DropoutState(seed: 5)
-        let all = ForwardOptions(hiddenStates: true, attentionScores: true)
+        let all = ForwardOptions(hiddenStates: true, attentionScores: true, packWeights: noPack ? false : nil)
         let times = try timed {
             for i in grads.indices { grads[i] = 0 }
             let tOut = try teacher.forward(input, options: all)
