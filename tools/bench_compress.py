@@ -6,47 +6,40 @@ with 1 and 2 threads. `--cases` picks a subset by name prefix.
 
     python3 tools/bench_compress.py --kbert .build/release/kbert
 """
-import argparse, json, os, pathlib, subprocess, sys
+import os, subprocess
+from benchlib import KD_SHAPES, ROOT, kbert_json, parser
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-ap = argparse.ArgumentParser()
-ap.add_argument("--kbert", default=str(ROOT / ".build/release/kbert"))
-ap.add_argument("--model", default=str(ROOT / "models/all-MiniLM-L6-v2"))
-ap.add_argument("--base-config", default=str(ROOT / "configs/bert-base-uncased.json"))
+ap = parser(__doc__, iters=0)   # --iters is not used: 10 iterations at batch 1, 3 at batch 32
 ap.add_argument("--work", default=str(ROOT / "out/bench-students"))
-ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
 ap.add_argument("--batches", type=int, nargs="+", default=[1, 32])
 ap.add_argument("--rounds", type=int, default=2)
 ap.add_argument("--cases", nargs="*", default=None, help="name prefixes to run (default: all)")
 args = ap.parse_args()
 
 def kb(*a):
-    out = subprocess.run([args.kbert, *a], capture_output=True, text=True, check=True)
-    return out.stdout.strip().splitlines()[-1]
+    subprocess.run([args.kbert, *map(str, a)], capture_output=True, text=True, check=True)
 
 def bench(src, B, t):
-    iters = "10" if B == 1 else "3"
-    return json.loads(kb("bench", "--mode", "forward", *src, "--batch", str(B), "--seq", "128", "--threads", str(t), "--iters", iters, "--json"))
+    return kbert_json(args.kbert, "bench", "--mode", "forward", *src, "--batch", B, "--seq", 128, "--threads", t,
+                      "--iters", 10 if B == 1 else 3, "--json")
 
 def flops(src):
-    return json.loads(kb("inspect", *src, "--json"))
+    return kbert_json(args.kbert, "inspect", *src, "--json")
 
 os.makedirs(args.work, exist_ok=True)
 cases = []
 base = ["--config", args.base_config]
 for p in ["kb8", "kb21"]:
     cases.append((f"BERT-base {p}", base, base + ["--preset", p]))
-KD_SHAPES = {8: ["--attention", "192x192", "--ffn", "8x4", "--embedding", "8"],
-             21: ["--attention", "192x24", "--ffn", "16x2", "--embedding", "32"]}
 for r in [8, 21]:
     out = f"{args.work}/minilm-kd-r{r}"
     if not os.path.exists(out + "/model.safetensors"):
-        kb("compress", "--model", args.model, "--out", out, *KD_SHAPES[r], "--threads", "1")
+        kb("compress", "--model", args.model, "--out", out, *KD_SHAPES[f"r{r}"], "--threads", 1)
     cases.append((f"MiniLM kd r{r}", ["--model", args.model], ["--model", out]))
 for r in [8, 21]:
     out = f"{args.work}/minilm-planned-r{r}"
     if not os.path.exists(out + "/model.safetensors"):
-        kb("compress", "--model", args.model, "--out", out, "--ratio", str(r), "--threads", "1")
+        kb("compress", "--model", args.model, "--out", out, "--ratio", r, "--threads", 1)
     cases.append((f"MiniLM planned r{r}", ["--model", args.model], ["--model", out]))
 if args.cases:
     cases = [c for c in cases if any(c[0].startswith(p) for p in args.cases)]

@@ -14,15 +14,10 @@ Cases: all-MiniLM-L6-v2 teacher with the ratio-8 and ratio-21 students of script
 (runs/kd/r8/init, runs/kd/r21/init; made on the fly when absent), and the BERT-base config
 (random weights) with the kb8 student.
 """
-import argparse, atexit, json, os, pathlib, shutil, subprocess, sys, tempfile
+import atexit, json, pathlib, shutil, subprocess, sys, tempfile
+from benchlib import KD_SHAPES, ROOT, kbert_json, median, parser, python_json
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-ap = argparse.ArgumentParser()
-ap.add_argument("--kbert", default=str(ROOT / ".build/release/kbert"))
-ap.add_argument("--model", default=str(ROOT / "models/all-MiniLM-L6-v2"))
-ap.add_argument("--base-config", default=str(ROOT / "configs/bert-base-uncased.json"))
-ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-ap.add_argument("--iters", type=int, default=5)
+ap = parser(__doc__, iters=5)
 ap.add_argument("--repeats", type=int, default=2, help="alternate kbert / PyTorch this many times; medians of all")
 ap.add_argument("--cases", nargs="+", default=["MiniLM r8", "MiniLM r21", "BERT-base kb8"])
 args = ap.parse_args()
@@ -131,9 +126,6 @@ print(json.dumps({"median_ms": ts[len(ts)//2] * 1e3, "peak_rss_mb": resource.get
                   "student_parameters": sum(p.numel() for p in student.parameters())}))
 '''
 
-def median(xs):
-    xs = sorted(xs); return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
-
 tmp = pathlib.Path(tempfile.mkdtemp(prefix="kb-bench-distill-"))
 atexit.register(shutil.rmtree, tmp, ignore_errors=True)   # the students made on the fly
 
@@ -142,25 +134,19 @@ def student_dir(kind):
     if kind in ("r8", "r21"):
         d = ROOT / f"runs/kd/{kind}/init"
         if not (d / "model.safetensors").exists():
-            shapes = {"r8": ["--attention", "192x192", "--ffn", "8x4", "--embedding", "8"],
-                      "r21": ["--attention", "192x24", "--ffn", "16x2", "--embedding", "32"]}[kind]
             d = tmp / kind
-            subprocess.run([args.kbert, "compress", "--model", args.model, "--out", str(d), *shapes], check=True, capture_output=True)
+            subprocess.run([args.kbert, "compress", "--model", args.model, "--out", str(d), *KD_SHAPES[kind]], check=True, capture_output=True)
         return d
     d = tmp / kind
     subprocess.run([args.kbert, "compress", "--config", args.base_config, "--out", str(d), "--preset", kind], check=True, capture_output=True)
     return d
 
 def kbert(t, teacher_flag, sdir):
-    out = subprocess.run([args.kbert, "bench", "--mode", "distill", *teacher_flag, "--student", str(sdir), "--batch", "32", "--seq", "64",
-                          "--threads", str(t), "--iters", str(args.iters), "--warmup", "1", "--json"], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return kbert_json(args.kbert, "bench", "--mode", "distill", *teacher_flag, "--student", sdir, "--batch", 32, "--seq", 64,
+                      "--threads", t, "--iters", args.iters, "--warmup", 1, "--json")
 
 def torch_run(t, tcfg, scfg):
-    env = dict(os.environ, OMP_NUM_THREADS=str(t), MKL_NUM_THREADS=str(t))
-    out = subprocess.run([sys.executable, "-c", TORCH, str(t), str(tcfg), str(scfg), "32", "64", str(args.iters)],
-                         capture_output=True, text=True, check=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return python_json(TORCH, t, t, tcfg, scfg, 32, 64, args.iters)
 
 rows = []
 for case in args.cases:

@@ -5,15 +5,10 @@ torch.onnx, default graph optimizations) when `onnxruntime` and `onnx` are insta
 
     python3 tools/bench_forward.py --kbert .build/release/kbert [--iters 10]
 """
-import argparse, json, os, pathlib, statistics, subprocess, sys, time
+import json, os, subprocess, sys
+from benchlib import ROOT, kbert_json, model_flag, parser, python_json
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-ap = argparse.ArgumentParser()
-ap.add_argument("--kbert", default=str(ROOT / ".build/release/kbert"))
-ap.add_argument("--model", default=str(ROOT / "models/all-MiniLM-L6-v2"))
-ap.add_argument("--base-config", default=str(ROOT / "configs/bert-base-uncased.json"))
-ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-ap.add_argument("--iters", type=int, default=10)
+ap = parser(__doc__, iters=10)
 ap.add_argument("--rounds", type=int, default=3, help="alternations of the two engines; best median of each kept")
 ap.add_argument("--json-out")
 ap.add_argument("--work", default=str(ROOT / "out/bench-forward"), help="where the ONNX exports are kept")
@@ -87,22 +82,14 @@ def ort_run(threads, kind, path, B, T, iters, name):
     os.makedirs(args.work, exist_ok=True)
     if not os.path.exists(onnx_path):
         subprocess.run([sys.executable, "-c", ORT, "1", kind, path, "1", "128", "1", onnx_path], capture_output=True, text=True, check=True)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    out = subprocess.run([sys.executable, "-c", ORT, str(threads), kind, path, str(B), str(T), str(iters), onnx_path],
-                         capture_output=True, text=True, check=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return python_json(ORT, threads, threads, kind, path, B, T, iters, onnx_path)
 
 def kbert(threads, kind, path, B, T, iters):
-    flag = ["--model", path] if kind == "folder" else ["--config", path]
-    out = subprocess.run([args.kbert, "bench", "--mode", "forward", *flag, "--batch", str(B), "--seq", str(T),
-                          "--threads", str(threads), "--iters", str(iters), "--json"], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return kbert_json(args.kbert, "bench", "--mode", "forward", *model_flag(kind, path), "--batch", B, "--seq", T,
+                      "--threads", threads, "--iters", iters, "--json")
 
 def torch_run(threads, kind, path, B, T, iters):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    out = subprocess.run([sys.executable, "-c", TORCH, str(threads), kind, path, str(B), str(T), str(iters)],
-                         capture_output=True, text=True, check=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return python_json(TORCH, threads, threads, kind, path, B, T, iters)
 
 cases = [("MiniLM-L6", "folder", args.model), ("BERT-base", "config", args.base_config)]
 use_ort = not args.no_ort and have_ort()

@@ -3,7 +3,7 @@
 
     python3 tools/bench_tokenizer.py --kbert .build/release/kbert --model models/all-MiniLM-L6-v2
 """
-import argparse, json, os, pathlib, subprocess, sys, time
+import argparse, json, os, pathlib, subprocess, time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ap = argparse.ArgumentParser()

@@ -4,15 +4,10 @@ Cases: all-MiniLM-L6-v2 and the BERT-base config (random weights), 1 and 2 threa
 
     python3 tools/bench_train.py --kbert .build/release/kbert [--iters 3]
 """
-import argparse, json, os, pathlib, subprocess, sys
+import sys
+from benchlib import kbert_json, model_flag, parser, python_json
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-ap = argparse.ArgumentParser()
-ap.add_argument("--kbert", default=str(ROOT / ".build/release/kbert"))
-ap.add_argument("--model", default=str(ROOT / "models/all-MiniLM-L6-v2"))
-ap.add_argument("--base-config", default=str(ROOT / "configs/bert-base-uncased.json"))
-ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-ap.add_argument("--iters", type=int, default=3)
+ap = parser(__doc__, iters=3)
 ap.add_argument("--models", nargs="+", default=["MiniLM-L6", "BERT-base"])
 args = ap.parse_args()
 
@@ -43,16 +38,11 @@ print(json.dumps({"median_ms": ts[len(ts)//2] * 1e3, "peak_rss_mb": resource.get
 '''
 
 def kbert(t, kind, path):
-    flag = ["--model", path] if kind == "folder" else ["--config", path]
-    out = subprocess.run([args.kbert, "bench", "--mode", "train", *flag, "--batch", "32", "--seq", "64", "--threads", str(t),
-                          "--iters", str(args.iters), "--warmup", "1", "--json"], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return kbert_json(args.kbert, "bench", "--mode", "train", *model_flag(kind, path), "--batch", 32, "--seq", 64, "--threads", t,
+                      "--iters", args.iters, "--warmup", 1, "--json")
 
 def torch_run(t, kind, path):
-    env = dict(os.environ, OMP_NUM_THREADS=str(t), MKL_NUM_THREADS=str(t))
-    out = subprocess.run([sys.executable, "-c", TORCH, str(t), kind, path, "32", "64", str(args.iters)],
-                         capture_output=True, text=True, check=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return python_json(TORCH, t, t, kind, path, 32, 64, args.iters)
 
 cases = [c for c in [("MiniLM-L6", "folder", args.model), ("BERT-base", "config", args.base_config)] if c[0] in args.models]
 rows = []

@@ -14,12 +14,11 @@ Kronecker structure, not the weighting, limits these shapes, so it was not adopt
 
     python3 tools/kron_init_probe.py   (needs torch, transformers; models/all-MiniLM-L6-v2)
 """
-import os, torch, numpy as np, json, sys
+import os, torch, numpy as np
 torch.set_num_threads(1)
 from transformers import BertModel, BertTokenizer
 m = BertModel.from_pretrained('models/all-MiniLM-L6-v2').eval()
 tok = BertTokenizer.from_pretrained('models/all-MiniLM-L6-v2')
-import glob
 lines=[l.split('\t')[0] for l in open(os.environ.get("KBERT_DATA", "../shared/data") + "/glue/SST-2/train.tsv").read().split('\n')[1:] if l][:400]
 acts={}
 def hook(name):
