@@ -140,7 +140,7 @@ extension BertModel {
         params.data.withUnsafeBufferPointer { pbuf in
             let P = pbuf.baseAddress!
             if training, PackedWeight.isSupported, options.packWeights ?? (BT >= BertModel.packedTrainingRows) {
-                packForStep(cache, P: P)
+                packForStep(cache, P: P, strassen: options.strassen)
             }
             let packs = cache.trainPacks.isEmpty ? packed : cache.trainPacks
             // Embeddings: word[ids] + position[t] + type[types] -> LayerNorm -> dropout   [B·T, H]
@@ -311,16 +311,17 @@ private func withMutableData<R>(_ t: inout Tensor?, _ body: (UnsafeMutablePointe
 
 extension BertModel {
     /// Packs this step's `packableMatrices` into `cache` (see `ForwardOptions.packWeights`).
-    func packForStep(_ cache: BertCache, P: UnsafePointer<Float>) {
+    func packForStep(_ cache: BertCache, P: UnsafePointer<Float>, strassen: Bool) {
         var (reuse, reuseT) = trainingPackPool.take()
         cache.packPool = trainingPackPool
         // Each matrix M [rows, cols] at offset o: M for the forward products (x · Mᵀ), Mᵀ for the
         // input gradients (dy · M), in last step's storage where the shapes agree.
         for (o, rows, cols) in packableMatrices {
-            if let p = reuse.removeValue(forKey: o), p.n == rows, p.k == cols { p.repack(P + o, transposed: false); cache.trainPacks[o] = p }
-            else { cache.trainPacks[o] = PackedWeight(weight: P + o, n: rows, k: cols) }
-            if let p = reuseT.removeValue(forKey: o), p.n == cols, p.k == rows { p.repack(P + o, transposed: true); cache.trainPacksT[o] = p }
-            else { cache.trainPacksT[o] = PackedWeight(transposing: P + o, rows: rows, cols: cols) }
+            let s = strassen && PackedWeight.strassenFits(n: rows, k: cols)
+            if let p = reuse.removeValue(forKey: o), p.n == rows, p.k == cols, p.strassen == s { p.repack(P + o, transposed: false); cache.trainPacks[o] = p }
+            else { cache.trainPacks[o] = PackedWeight(weight: P + o, n: rows, k: cols, strassen: s) }
+            if let p = reuseT.removeValue(forKey: o), p.n == cols, p.k == rows, p.strassen == s { p.repack(P + o, transposed: true); cache.trainPacksT[o] = p }
+            else { cache.trainPacksT[o] = PackedWeight(transposing: P + o, rows: rows, cols: cols, strassen: s) }
         }
     }
 

@@ -199,12 +199,14 @@ public struct BertModel: Sendable {
     /// Packs the encoder's matrices (dense weights and Kronecker factors) once for `PackedWeight`
     /// (a no-op without AVX-512): faster forward passes for weights that stay fixed (inference, a
     /// distillation teacher), at the cost of a second copy of those weights. Any later change to `params` drops the packed copies.
-    public mutating func packForInference() {
+    /// `strassen`: matrices whose shape fits are packed for one level of Strassen's algorithm
+    /// (`PackedWeight`; ~7% faster products, 1.75× the packed floats).
+    public mutating func packForInference(strassen: Bool = true) {
         guard PackedWeight.isSupported else { return }
         var out: [Int: PackedWeight] = [:]
         params.data.withUnsafeBufferPointer { pbuf in
             let P = pbuf.baseAddress!
-            for m in packableMatrices { out[m.offset] = PackedWeight(weight: P + m.offset, n: m.rows, k: m.cols) }
+            for m in packableMatrices { out[m.offset] = PackedWeight(weight: P + m.offset, n: m.rows, k: m.cols, strassen: strassen) }
         }
         packedStore = out
         packedVersion = params.version
@@ -262,10 +264,14 @@ public struct ForwardOptions: Sendable {
     /// products through `PackedWeight`. nil: when the batch has at least
     /// `BertModel.packedTrainingRows` tokens (packing costs two passes over the weights per step).
     public var packWeights: Bool? = nil
-    public init(hiddenStates: Bool = false, attentionScores: Bool = false, packWeights: Bool? = nil) {
+    /// With `packWeights`: pack the matrices whose shape fits for one level of Strassen's
+    /// algorithm (`PackedWeight`).
+    public var strassen = true
+    public init(hiddenStates: Bool = false, attentionScores: Bool = false, packWeights: Bool? = nil, strassen: Bool = true) {
         self.hiddenStates = hiddenStates
         self.attentionScores = attentionScores
         self.packWeights = packWeights
+        self.strassen = strassen
     }
 }
 

@@ -78,6 +78,53 @@ let awkward = [1, 7, 16, 17, 37, 64, 100]
         }
     }
 
+    /// Strassen packs (`PackedWeight(strassen: true)`) against a naive product: rows under 16 (the
+    /// classical path from the same packs), an odd row count (the leftover row), a half-width that
+    /// is not a multiple of the panel width, K halves over two blocks, both thread splits (rows of
+    /// the halves, columns for short halves), the transposing init, `accumulate` onto values
+    /// already there, and row strides wider than the matrices (the columns past them untouched).
+    @Test(arguments: [1, 2])
+    func strassenPackedGemmMatchesNaive(threads: Int) throws {
+        Threads.set(threads)
+        var rng = TestRNG(12)
+        for (m, n, k, transposing, accumulate) in [(7, 96, 96, false, false), (16, 96, 96, false, true), (37, 98, 100, false, false),
+                                                   (130, 194, 1538, false, true), (600, 192, 96, true, false), (200, 384, 96, false, false),
+                                                   (61, 96, 200, true, true)] {
+            // W [n, k] (row stride k + 5), given transposed as [k, n] (row stride n + 4) for the transposing init.
+            let w = rng.array(n * (k + 5)), x = rng.array(m * (k + 3))
+            var wt = [Float](repeating: 0, count: k * (n + 4))
+            for j in 0..<n { for t in 0..<k { wt[t * (n + 4) + j] = w[j * (k + 5) + t] } }
+            let packed = transposing
+                ? wt.withUnsafeBufferPointer { PackedWeight(transposing: $0.baseAddress!, rows: k, cols: n, ld: n + 4, strassen: true) }
+                : w.withUnsafeBufferPointer { PackedWeight(weight: $0.baseAddress!, n: n, k: k, ld: k + 5, strassen: true) }
+            guard PackedWeight.isSupported else { #expect(packed == nil); continue }
+            let pk = try #require(packed)
+            #expect(pk.strassen, "\(n)x\(k) should take Strassen packs")
+            let start = rng.array(m * (n + 2))
+            var out = start
+            x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { op in
+                pk.multiply(xp.baseAddress!, rows: m, ldX: k + 3, out: op.baseAddress!, ldOut: n + 2, accumulate: accumulate)
+            } }
+            var worst: Float = 0, largest: Double = 1
+            for i in 0..<m {
+                for j in 0..<n {
+                    var ref: Double = accumulate ? Double(start[i * (n + 2) + j]) : 0
+                    for t in 0..<k { ref += Double(x[i * (k + 3) + t]) * Double(w[j * (k + 5) + t]) }
+                    worst = max(worst, abs(out[i * (n + 2) + j] - Float(ref)))
+                    largest = max(largest, abs(ref))
+                }
+                #expect(out[i * (n + 2) + n] == start[i * (n + 2) + n] && out[i * (n + 2) + n + 1] == start[i * (n + 2) + n + 1],
+                        "wrote past the row at \(m)x\(n)x\(k)")
+            }
+            // fp32 rounding relative to the largest value (a wrong sum or sign is off by O(1) of it).
+            #expect(Double(worst) < 5e-6 * largest, "Strassen packed gemm \(m)x\(n)x\(k), \(threads) thread(s): max abs diff \(worst), largest \(largest)")
+        }
+        // Shapes that do not fit keep the classical packs.
+        let w = rng.array(97 * 96)
+        let odd = w.withUnsafeBufferPointer { PackedWeight(weight: $0.baseAddress!, n: 97, k: 96, strassen: true) }
+        if let odd { #expect(!odd.strassen) }
+    }
+
     @Test func batchedGemmMatchesLoop() {
         var rng = TestRNG(2)
         let batch = 3, m = 7, n = 5, k = 37

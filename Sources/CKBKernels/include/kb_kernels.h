@@ -84,6 +84,23 @@ void kb_pack_weight_t(const float* w, int ldw, int n, int k, float* out);
 int kb_gemm_packed_supported(void);
 void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* packed,
                     int panel0, int panel1, float* c, int ldc, int accumulate);
+
+// One level of Strassen's algorithm on packed weights (kb_gemm.c): kb_pack_weight_strassen packs
+// W [n, k] (or, with `transposed`, W given as its transpose [k, n] with row stride ldw) into
+// kb_strassen_packed_floats(n, k) floats (n and k even). kb_gemm_strassen computes the rows
+// [0, rows) of both row halves of C = x · Wᵀ: x's top half at xt, bottom half at xb (row stride
+// ldx), C's at ct and cb, over the panels [panel0, panel1) of the n/2 columns of each half, with
+// s a scratch of kb_strassen_scratch_floats(rows, k) floats. kb_gemm_strassen_plain computes rows
+// that are not split (any count) from the same packs at the classical cost, given
+// u = kb_strassen_rowsum(x). Only where kb_gemm_packed_supported().
+size_t kb_strassen_packed_floats(int n, int k);
+size_t kb_strassen_scratch_floats(int rows, int k);
+void kb_pack_weight_strassen(const float* w, int ldw, int n, int k, int transposed, float* out);
+void kb_gemm_strassen(int rows, int n, int k, const float* xt, const float* xb, int ldx, float* s,
+                      const float* packs, int panel0, int panel1, float* ct, float* cb, int ldc, int accumulate);
+void kb_strassen_rowsum(int rows, int k, const float* x, int ldx, float* u);
+void kb_gemm_strassen_plain(int rows, int n, int k, const float* x, int ldx, const float* u,
+                            const float* packs, int panel0, int panel1, float* c, int ldc, int accumulate);
 // Dropout keep-mask of `count` entries from SplitMix64 state `state` (see kb_kernels.c); returns
 // the state after the draws.
 uint64_t kb_dropout_mask(uint64_t state, uint64_t threshold, ptrdiff_t count, uint8_t *out);
