@@ -13,6 +13,8 @@ ap.add_argument("--rounds", type=int, default=3, help="alternations of the two e
 ap.add_argument("--json-out")
 ap.add_argument("--work", default=str(ROOT / "out/bench-forward"), help="where the ONNX exports are kept")
 ap.add_argument("--no-ort", action="store_true", help="skip onnxruntime even when it is installed")
+ap.add_argument("--strassen", action="store_true", help="also time kbert --strassen (Strassen packs) in each round")
+ap.add_argument("--models", nargs="+", default=["MiniLM-L6", "BERT-base"])
 args = ap.parse_args()
 
 TORCH = r'''
@@ -84,32 +86,36 @@ def ort_run(threads, kind, path, B, T, iters, name):
         subprocess.run([sys.executable, "-c", ORT, "1", kind, path, "1", "128", "1", onnx_path], capture_output=True, text=True, check=True)
     return python_json(ORT, threads, threads, kind, path, B, T, iters, onnx_path)
 
-def kbert(threads, kind, path, B, T, iters):
+def kbert(threads, kind, path, B, T, iters, *extra):
     return kbert_json(args.kbert, "bench", "--mode", "forward", *model_flag(kind, path), "--batch", B, "--seq", T,
-                      "--threads", threads, "--iters", iters, "--json")
+                      "--threads", threads, "--iters", iters, "--json", *extra)
 
 def torch_run(threads, kind, path, B, T, iters):
     return python_json(TORCH, threads, threads, kind, path, B, T, iters)
 
-cases = [("MiniLM-L6", "folder", args.model), ("BERT-base", "config", args.base_config)]
+cases = [c for c in [("MiniLM-L6", "folder", args.model), ("BERT-base", "config", args.base_config)] if c[0] in args.models]
 use_ort = not args.no_ort and have_ort()
 rows = []
 for name, kind, path in cases:
     for B in [1, 32]:
         for t in args.threads:
             iters = args.iters if B == 1 else max(3, args.iters // 3)
-            ours, ref, onx, mem = [], [], [], {}
+            ours, ref, onx, cls, mem = [], [], [], [], {}
             for _ in range(args.rounds):
                 o = kbert(t, kind, path, B, 128, iters); ours.append(o["median_ms"]); mem["kbert"] = o["peak_rss_mb"]
+                if args.strassen:
+                    c = kbert(t, kind, path, B, 128, iters, "--strassen"); cls.append(c["median_ms"]); mem["strassen"] = c["peak_rss_mb"]
                 r = torch_run(t, kind, path, B, 128, iters); ref.append(r["median_ms"]); mem["torch"] = r["peak_rss_mb"]
                 if use_ort:
                     x = ort_run(t, kind, path, B, 128, iters, name); onx.append(x["median_ms"]); mem["ort"] = x["peak_rss_mb"]
             row = dict(model=name, batch=B, seq=128, threads=t, kbert_ms=min(ours), torch_ms=min(ref),
                        ratio=min(ours) / min(ref), kbert_rss_mb=mem["kbert"], torch_rss_mb=mem["torch"],
-                       ort_ms=min(onx) if onx else None, ort_rss_mb=mem.get("ort"))
+                       ort_ms=min(onx) if onx else None, ort_rss_mb=mem.get("ort"),
+                       strassen_ms=min(cls) if cls else None, strassen_rss_mb=mem.get("strassen"))
             rows.append(row)
             print(f"{name} {B}x128 threads={t}: kbert {row['kbert_ms']:.1f} ms, torch {row['torch_ms']:.1f} ms, ratio {row['ratio']:.2f}"
-                  + (f", onnxruntime {row['ort_ms']:.1f} ms" if onx else ""), file=sys.stderr)
+                  + (f", onnxruntime {row['ort_ms']:.1f} ms" if onx else "")
+                  + (f", kbert --strassen {row['strassen_ms']:.1f} ms" if cls else ""), file=sys.stderr)
 
 if use_ort:
     print("| model | batch×seq | threads | kbert ms | PyTorch ms | kbert / PyTorch | onnxruntime ms | kbert / onnxruntime | kbert peak RSS MB | PyTorch peak RSS MB | onnxruntime peak RSS MB |")
@@ -122,5 +128,11 @@ else:
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']} | {r['batch']}×{r['seq']} | {r['threads']} | {r['kbert_ms']:.1f} | {r['torch_ms']:.1f} | {r['ratio']:.2f} | {r['kbert_rss_mb']:.0f} | {r['torch_rss_mb']:.0f} |")
+if args.strassen:
+    print("\n| model | batch×seq | threads | kbert ms | kbert --strassen ms | speed-up of --strassen | --strassen / PyTorch | kbert peak RSS MB | --strassen peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['batch']}×{r['seq']} | {r['threads']} | {r['kbert_ms']:.1f} | {r['strassen_ms']:.1f} | "
+              f"{r['kbert_ms'] / r['strassen_ms']:.3f} | {r['strassen_ms'] / r['torch_ms']:.2f} | {r['kbert_rss_mb']:.0f} | {r['strassen_rss_mb']:.0f} |")
 if args.json_out:
     json.dump(rows, open(args.json_out, "w"), indent=1)

@@ -8,6 +8,7 @@ import sys
 from benchlib import kbert_json, model_flag, parser, python_json
 
 ap = parser(__doc__, iters=3)
+ap.add_argument("--strassen", action="store_true", help="also time kbert --strassen (Strassen packs for the per-step products)")
 ap.add_argument("--models", nargs="+", default=["MiniLM-L6", "BERT-base"])
 args = ap.parse_args()
 
@@ -37,9 +38,9 @@ ts.sort()
 print(json.dumps({"median_ms": ts[len(ts)//2] * 1e3, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 '''
 
-def kbert(t, kind, path):
+def kbert(t, kind, path, *extra):
     return kbert_json(args.kbert, "bench", "--mode", "train", *model_flag(kind, path), "--batch", 32, "--seq", 64, "--threads", t,
-                      "--iters", args.iters, "--warmup", 1, "--json")
+                      "--iters", args.iters, "--warmup", 1, "--json", *extra)
 
 def torch_run(t, kind, path):
     return python_json(TORCH, t, t, kind, path, 32, 64, args.iters)
@@ -49,10 +50,18 @@ rows = []
 for name, kind, path in cases:
     for t in args.threads:
         o = kbert(t, kind, path); r = torch_run(t, kind, path)
+        c = kbert(t, kind, path, "--strassen") if args.strassen else None
         tok = 32 * 64
-        rows.append((name, t, o["median_ms"], r["median_ms"], tok / o["median_ms"] * 1e3, tok / r["median_ms"] * 1e3, o["peak_rss_mb"], r["peak_rss_mb"]))
-        print(f"{name} threads={t}: kbert {o['median_ms']:.0f} ms, torch {r['median_ms']:.0f} ms", file=sys.stderr)
+        rows.append((name, t, o["median_ms"], r["median_ms"], tok / o["median_ms"] * 1e3, tok / r["median_ms"] * 1e3, o["peak_rss_mb"], r["peak_rss_mb"],
+                     c["median_ms"] if c else None))
+        print(f"{name} threads={t}: kbert {o['median_ms']:.0f} ms, torch {r['median_ms']:.0f} ms"
+              + (f", kbert --strassen {c['median_ms']:.0f} ms" if c else ""), file=sys.stderr)
 print("| model | threads | kbert ms/step | PyTorch ms/step | kbert tokens/s | PyTorch tokens/s | speed-up | kbert peak RSS MB | PyTorch peak RSS MB |")
 print("|---|---|---|---|---|---|---|---|---|")
-for n, t, a, b, ta, tb, ma, mb in rows:
+for n, t, a, b, ta, tb, ma, mb, _ in rows:
     print(f"| {n} | {t} | {a:.0f} | {b:.0f} | {ta:.0f} | {tb:.0f} | {ta / tb:.2f}x | {ma:.0f} | {mb:.0f} |")
+if args.strassen:
+    print("\n| model | threads | kbert ms/step | kbert --strassen ms/step | --strassen speed-up over PyTorch |")
+    print("|---|---|---|---|---|")
+    for n, t, a, b, *_, c in rows:
+        print(f"| {n} | {t} | {a:.0f} | {c:.0f} | {b / c:.2f}x |")

@@ -195,6 +195,7 @@ size_t kb_strassen_packed_floats(int n, int k) { return 7 * kb_packed_floats(n /
 // Packs s0·W[r0 + j][c0 + kk] + s1·W[r1 + j][c1 + kk] (s1 = 0: the first term alone) for j < n,
 // kk < k in kb_pack_panels' layout; W [rows, cols] row stride ldw, or with `transposed` given as
 // its transpose (W[r][c] = w[c·ldw + r]).
+__attribute__((target("avx512f")))
 static void kb_pack_combo(const float* w, int ldw, int transposed, int n, int k,
                           int r0, int c0, float s0, int r1, int c1, float s1, float* out) {
     int np = (n + KB_NR - 1) / KB_NR;
@@ -233,6 +234,7 @@ void kb_pack_weight_strassen(const float* w, int ldw, int n, int k, int transpos
 
 // The A-side sums of rows [0, rows) of the halves (one row block at a time, into L2): S1 = A11 + A22, S2 = A21 + A22, S5 = A11 + A12,
 // S6 = A21 − A11, S7 = A12 − A22, each [rows, k/2] contiguous, one after another in s.
+__attribute__((target("avx512f")))
 static void kb_strassen_sums(int rows, int k, const float* xt, const float* xb, int ldx, float* s) {
     int kh = k / 2;
     size_t blk = (size_t)rows * kh;
@@ -291,6 +293,7 @@ void kb_gemm_strassen(int rows, int n, int k, const float* xt, const float* xb, 
 }
 
 // u [rows, k/2] = x1 + x2, the sum kb_gemm_strassen_plain reads.
+__attribute__((target("avx512f")))
 void kb_strassen_rowsum(int rows, int k, const float* x, int ldx, float* u) {
     int kh = k / 2;
     for (int r = 0; r < rows; r++) {

@@ -200,8 +200,9 @@ public struct BertModel: Sendable {
     /// (a no-op without AVX-512): faster forward passes for weights that stay fixed (inference, a
     /// distillation teacher), at the cost of a second copy of those weights. Any later change to `params` drops the packed copies.
     /// `strassen`: matrices whose shape fits are packed for one level of Strassen's algorithm
-    /// (`PackedWeight`; ~7% faster products, 1.75× the packed floats).
-    public mutating func packForInference(strassen: Bool = true) {
+    /// (`PackedWeight`): 2–4% faster forward passes at 32×128 in session 13's runs, none or slower
+    /// at 1×128, 1.75× the packed floats, about 5× the classical product's rounding error; off by default.
+    public mutating func packForInference(strassen: Bool = false) {
         guard PackedWeight.isSupported else { return }
         var out: [Int: PackedWeight] = [:]
         params.data.withUnsafeBufferPointer { pbuf in
@@ -265,9 +266,10 @@ public struct ForwardOptions: Sendable {
     /// `BertModel.packedTrainingRows` tokens (packing costs two passes over the weights per step).
     public var packWeights: Bool? = nil
     /// With `packWeights`: pack the matrices whose shape fits for one level of Strassen's
-    /// algorithm (`PackedWeight`).
-    public var strassen = true
-    public init(hiddenStates: Bool = false, attentionScores: Bool = false, packWeights: Bool? = nil, strassen: Bool = true) {
+    /// algorithm (`PackedWeight`; off by default: ~1.7% on a one-thread BERT-base step, none at
+    /// two threads, for 1.75× the packs' memory).
+    public var strassen = false
+    public init(hiddenStates: Bool = false, attentionScores: Bool = false, packWeights: Bool? = nil, strassen: Bool = false) {
         self.hiddenStates = hiddenStates
         self.attentionScores = attentionScores
         self.packWeights = packWeights

@@ -9,10 +9,10 @@ import CKBKernels
 ///
 /// With `strassen`, a weight whose sides are even and at least `strassenMinSide` is packed for one
 /// level of Strassen's algorithm instead (`kb_gemm.c`): seven products of half size in place of
-/// eight, the weight-side sums formed once when packing. Measured 1.05–1.11× the classical packed
-/// product on BERT-base and MiniLM shapes at 128–4,096 rows (one thread, `tools/bench_gemm.py`),
-/// for 1.75× the packed floats; its rounding differs from the classical product's (max error
-/// about twice as large, both far below fp32 tolerances of the model tests).
+/// eight, the weight-side sums formed once when packing. Measured 1.04–1.10× the classical packed
+/// product on BERT-base and MiniLM shapes at 128–4,096 rows in a C harness (one thread, session 13),
+/// but only 0.91–1.04× in whole forward passes, for 1.75× the packed floats and about twice the
+/// classical product's rounding error (5× on MiniLM's last hidden state); so callers opt in.
 public final class PackedWeight: @unchecked Sendable {
     public let n: Int, k: Int
     /// Packed for Strassen's algorithm (see the type's note).

@@ -34,7 +34,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Skip the first input line.") var header = false
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Run every matrix through OpenBLAS sgemm instead of the packed GEMM (forward: the fixed weights; train: the per-step packs; distill: both).") var noPack = false
-    @Flag(help: "Pack every matrix for the classical product instead of one level of Strassen's algorithm (see PackedWeight).") var noStrassen = false
+    @Flag(help: "Pack the matrices whose sides are even and >= 96 for one level of Strassen's algorithm (see PackedWeight) instead of the classical product.") var strassen = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -72,7 +72,7 @@ struct Bench: ParsableCommand {
             m.initializeRandomly(seed: 0)
         }
         guard seq <= m.config.maxPositionEmbeddings else { throw ValidationError("--seq exceeds max_position_embeddings") }
-        if !noPack { m.packForInference(strassen: !noStrassen) }
+        if !noPack { m.packForInference(strassen: strassen) }
         var rng = SplitMix64(seed: 1)
         let ids = (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(m.config.vocabSize)) } }
         let input = BertInput(ids: ids)
@@ -96,7 +96,7 @@ struct Bench: ParsableCommand {
         var drop: DropoutState? = DropoutState(seed: 5)
         let times = try timed {
             for i in grads.indices { grads[i] = 0 }
-            let (out, cache) = try m.forwardTrain(input, options: ForwardOptions(packWeights: noPack ? false : nil, strassen: !noStrassen), dropout: &drop)
+            let (out, cache) = try m.forwardTrain(input, options: ForwardOptions(packWeights: noPack ? false : nil, strassen: strassen), dropout: &drop)
             let (_, g) = Loss.crossEntropy(logits: out.logits!.data, labels: labels, classes: 2)
             grads.withUnsafeMutableBufferPointer { m.backward(cache, BertUpstream(logits: g), into: $0.baseAddress!) }
             clipGradNorm(&grads, maxNorm: 1)
@@ -149,7 +149,7 @@ struct Bench: ParsableCommand {
         guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
         // Loaded models are dropped once their weights are copied into the two-way-head models.
         var teacher = withTwoWayHead(try loadModel(model: model, config: config), seed: 3)
-        if !noPack { teacher.packForInference(strassen: !noStrassen) }
+        if !noPack { teacher.packForInference(strassen: strassen) }
         let tc = teacher.config
         var s = try withTwoWayHead({ () throws -> BertModel in
             if let student { return try BertModel.load(folder: student) }
@@ -166,7 +166,7 @@ struct Bench: ParsableCommand {
         var opt = AdamW(parameters: s.params)
         var grads = [Float](repeating: 0, count: s.params.count)
         var drop: DropoutState? = DropoutState(seed: 5)
-        let all = ForwardOptions(hiddenStates: true, attentionScores: true, packWeights: noPack ? false : nil, strassen: !noStrassen)
+        let all = ForwardOptions(hiddenStates: true, attentionScores: true, packWeights: noPack ? false : nil, strassen: strassen)
         let times = try timed {
             for i in grads.indices { grads[i] = 0 }
             let tOut = try teacher.forward(input, options: all)
@@ -189,7 +189,7 @@ struct Bench: ParsableCommand {
         for i in b.indices { b[i] = Float(i % 7) * 0.02 - 0.06 }
         var c = [Float](repeating: 0, count: m * n)
         // With packing (the default where AVX-512 is there): B is a weight packed once, as in inference.
-        let packed = noPack ? nil : b.withUnsafeBufferPointer { PackedWeight(weight: $0.baseAddress!, n: n, k: k, strassen: !noStrassen) }
+        let packed = noPack ? nil : b.withUnsafeBufferPointer { PackedWeight(weight: $0.baseAddress!, n: n, k: k, strassen: strassen) }
         let times = timed {
             a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
                 if let packed {

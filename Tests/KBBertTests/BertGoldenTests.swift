@@ -65,12 +65,16 @@ func ints(_ f: SafeTensorsFile, _ name: String) throws -> [Int32] { try f.intTen
         }
     }
 
-    @Test func miniLMMatchesPyTorchOnRealText() throws {
+    /// With the classical packs (`kbert run`'s default; the tiny model's test covers unpacked) and
+    /// with Strassen packs (`kbert run --strassen`: every MiniLM matrix fits).
+    @Test(arguments: [false, true])
+    func miniLMMatchesPyTorchOnRealText(strassen: Bool) throws {
         guard FileManager.default.fileExists(atPath: miniLM + "/model.safetensors") else {
             Issue.record("default model missing: run scripts/setup.sh"); return
         }
         var model = try BertModel.load(folder: miniLM)
-        model.packForInference()   // the packed GEMM, as `kbert run` uses it (the tiny model's test covers both)
+        model.packForInference(strassen: strassen)
+        if PackedWeight.isSupported { #expect(model.packed.values.allSatisfy { $0.strassen == strassen }) }
         let tok = try BertTokenizer(folder: miniLM)
         let g = try SafeTensorsFile(path: fixture("minilm_golden.safetensors"))
         let texts = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixture("minilm_golden.json")))) as! [[String: Any]]
@@ -93,7 +97,7 @@ func ints(_ f: SafeTensorsFile, _ name: String) throws -> [Int32] { try f.intTen
             }
             row += n
         }
-        #expect(worst < 1e-4, "MiniLM last hidden state: max abs diff \(worst)")
+        #expect(worst < 1e-4, "MiniLM last hidden state (Strassen \(strassen)): max abs diff \(worst)")
         let dp = maxDiff(try #require(out.pooled), refPooled)
         #expect(dp < 1e-4, "MiniLM pooled: max abs diff \(dp)")
     }
@@ -113,6 +117,35 @@ func ints(_ f: SafeTensorsFile, _ name: String) throws -> [Int32] { try f.intTen
         let changed = try model.forward(input).lastHiddenState, repacked = try fresh.forward(input).lastHiddenState
         #expect(maxDiff(changed, before) > 1e-3, "the change reaches the output")
         #expect(maxDiff(changed, repacked) < 1e-5)
+    }
+
+    /// A training step with Strassen packs (`ForwardOptions.strassen`) on a random BERT whose
+    /// matrices fit (hidden 96, intermediate 192; 27 rows, so an odd leftover row) gives the
+    /// unpacked step's outputs and gradients, at one and two threads.
+    @Test func strassenTrainingStepEqualsUnpacked() throws {
+        var c = BertConfig()
+        c.vocabSize = 50; c.hiddenSize = 96; c.numHiddenLayers = 2; c.numAttentionHeads = 4; c.intermediateSize = 192
+        c.maxPositionEmbeddings = 16
+        var model = BertModel(config: c, pooler: true, head: .classification(numLabels: 2))
+        model.initializeRandomly(seed: 7)
+        var rng = SplitMix64(seed: 9)
+        let seqs: [[Int32]] = [9, 9, 9].map { n in (0..<n).map { _ in Int32(rng.next() % 50) } }
+        let input = BertInput(ids: seqs, typeIds: seqs.map { $0.map { _ in 0 } })
+        let all = ForwardOptions(hiddenStates: true, attentionScores: true)
+        var fast = packing(all, true); fast.strassen = true
+        let up = BertUpstream(logits: (0..<(input.batch * 2)).map { _ in Float(rng.next() % 1000) / 500 - 1 },
+                              hidden: [1: (0..<(input.batch * input.seqLen * 96)).map { _ in Float(rng.next() % 1000) / 500 - 1 }])
+        for threads in [1, 2] {
+            Threads.set(threads)
+            let (a, ga, _) = try trainingStep(model, input, options: packing(all, false), upstream: up)
+            let (b, gb, n) = try trainingStep(model, input, options: fast, upstream: up)
+            if PackedWeight.isSupported { #expect(n > 0, "the step packed its weights") }
+            #expect(maxDiff(a.lastHiddenState, b.lastHiddenState) < 1e-4)
+            #expect(maxDiff(try #require(a.logits), try #require(b.logits)) < 1e-5)
+            var worst: Float = 0, scale: Float = 0
+            for i in ga.indices { worst = max(worst, abs(ga[i] - gb[i])); scale = max(scale, abs(ga[i])) }
+            #expect(scale > 0 && worst <= 1e-4 * max(1, scale), "\(threads) thread(s): gradients differ by \(worst) (largest \(scale))")
+        }
     }
 
     /// A training step with its weights packed (`ForwardOptions.packWeights`: W for the forward
