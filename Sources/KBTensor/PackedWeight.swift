@@ -10,7 +10,7 @@ import CKBKernels
 /// With `strassen`, a weight whose sides are even and at least `strassenMinSide` is packed for one
 /// level of Strassen's algorithm instead (`kb_gemm.c`): seven products of half size in place of
 /// eight, the weight-side sums formed once when packing. Measured 1.04–1.10× the classical packed
-/// product on BERT-base and MiniLM shapes at 128–4,096 rows in a C harness (one thread, session 13),
+/// product on BERT-base and MiniLM shapes at 128–4,096 rows in `tools/strassen_harness.c` (one thread, session 13),
 /// but only 0.91–1.04× in whole forward passes, for 1.75× the packed floats and about twice the
 /// classical product's rounding error (5× on MiniLM's last hidden state); so callers opt in.
 public final class PackedWeight: @unchecked Sendable {
