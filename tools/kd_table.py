@@ -11,6 +11,9 @@ A second table gives, per plan and task, the best of every stage-2 recipe run on
 student (runs/kd/<plan>/<task>-<variant>: a full epoch, more epochs, `--augment N`, ...; the
 ablations without stage 1 or without KD are not candidates), naming the run. The plot shows those
 best runs as bars and the standard recipe as outlines.
+
+A third table (when runs/kd/r8-8m exists, scripts/kd_long_stage1.sh) sets the standard stage-2
+recipe on the 2M-token ratio-8 stage-1 student against the same recipe on the 8M-token one.
 """
 import argparse, json, os, pathlib, subprocess
 
@@ -149,6 +152,19 @@ if results.get("best"):
             cells += [f"`{b['run']}`", pct(b["metrics"][MAIN[t]]), f"{b['retention_percent']:.1f}%"] if b else ["-", "-", "-"]
         cells.append("≥ 85% / -" if t == "cola" else "≥ 99% / ≥ 96%")
         print("| " + " | ".join(cells) + " |")
+
+long = {t: metrics(runs / "r8-8m" / t) for t in TASKS}
+if any(long.values()):
+    results["stage1_8m"] = {t: m for t, m in long.items() if m}
+    print("\n| task (metric) | teacher | standard recipe, stage 1 2M tokens | retained | stage 1 8M tokens | retained |")
+    print("|---|---|---|---|---|---|")
+    for t in TASKS:
+        tm, short, lm = results["teachers"].get(t), metrics(runs / "r8" / t), long[t]
+        if not (tm and lm):
+            continue
+        r = lambda m: f"{m[MAIN[t]] / tm[MAIN[t]] * 100:.1f}%" if m and tm[MAIN[t]] else "-"
+        print(f"| {NAMES[t]} ({MAIN[t]}) | {pct(tm[MAIN[t]])} | {pct(short[MAIN[t]]) if short else '-'} | {r(short)} | "
+              f"{pct(lm[MAIN[t]])} | {r(lm)} |")
 
 (runs / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
 
