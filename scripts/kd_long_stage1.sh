@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
-# A longer stage 1 at ratio 8 (README "Distillation results", session 13): the 2M-token stage-1
-# student of scripts/kd_full.sh distilled on 6M more Wikipedia tokens (8M in all), then the
-# standard stage-2 recipe of kd_full.sh on every task, in two one-thread lanes. Every run
-# checkpoints and resumes; re-running skips finished runs.
-#   scripts/kd_long_stage1.sh            stage 1 (two threads), then stage 2
-# Results: runs/kd/r8/general-8m, runs/kd/r8-8m/<task>; table: python3 tools/kd_table.py
+# A longer stage 1 (README "Distillation results", session 13): the 2M-token stage-1 student of
+# scripts/kd_full.sh distilled on 6M more Wikipedia tokens (8M in all), then the standard stage-2
+# recipe of kd_full.sh on every task, in two one-thread lanes. Every run checkpoints and resumes;
+# re-running skips finished runs.
+#   scripts/kd_long_stage1.sh [r8|r21]   stage 1 (two threads), then stage 2 (default r8)
+# Results: runs/kd/<plan>/general-8m, runs/kd/<plan>-8m/<task>; table (r8): python3 tools/kd_table.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K=${KBERT:-.build/release/kbert}
 M=models/all-MiniLM-L6-v2
 R=runs/kd
-[ -f $R/r8/general/model.safetensors ] || { echo "no 2M-token stage-1 student $R/r8/general: run scripts/kd_full.sh stage1" >&2; exit 1; }
-if [ ! -f $R/r8/general-8m/DONE ]; then
-  $K distill --stage general --teacher $M --student $R/r8/general --out $R/r8/general-8m --general-tokens 6000000 --epochs 1 \
-    --lr 3e-4 --warmup 0.02 --batch-size 32 --max-length 64 --threads 2 --save-every 100 --resume 2>> $R/r8/general-8m.log
-  touch $R/r8/general-8m/DONE
+P=${1:-r8}
+case $P in r8|r21) ;; *) echo "usage: $0 [r8|r21]" >&2; exit 2 ;; esac
+[ -f $R/$P/general/model.safetensors ] || { echo "no 2M-token stage-1 student $R/$P/general: run scripts/kd_full.sh stage1" >&2; exit 1; }
+if [ ! -f $R/$P/general-8m/DONE ]; then
+  $K distill --stage general --teacher $M --student $R/$P/general --out $R/$P/general-8m --general-tokens 6000000 --epochs 1 \
+    --lr 3e-4 --warmup 0.02 --batch-size 32 --max-length 64 --threads ${STAGE1_THREADS:-2} --save-every 100 --resume 2>> $R/$P/general-8m.log
+  touch $R/$P/general-8m/DONE
 fi
-mkdir -p $R/r8-8m
+mkdir -p $R/$P-8m
 stage2() {  # task epochs
-  local t=$1 out=$R/r8-8m/$1; shift
+  local t=$1 out=$R/$P-8m/$1; shift
   [ -f $out/DONE ] && return 0
-  $K distill --stage task --task $t --teacher runs/finetune/$t --student $R/r8/general-8m --out $out "$@" \
+  $K distill --stage task --task $t --teacher runs/finetune/$t --student $R/$P/general-8m --out $out "$@" \
     --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 100 --resume 2> $out.log \
     && touch $out/DONE || echo "stage 2 $t failed (see $out.log)" >&2
 }
