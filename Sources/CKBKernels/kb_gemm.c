@@ -168,33 +168,6 @@ static void kb_tile2(int kc, const float* restrict x, int ldx, const float* rest
     }
 }
 
-// x [m, k] (row stride ldx) · one packed operand [k, n] (kb_pack_panels layout) over the panels
-// [panel0, panel1), into one or two destinations (each C block's pointer at row 0, column 0).
-// A destination that overwrites does so with the first K block only.
-static void kb_gemm_packed2(int m, int n, int k, const float* x, int ldx, const float* packed,
-                            int panel0, int panel1, int ldc, kb_dest d0, kb_dest d1) {
-    int np = (n + KB_NR - 1) / KB_NR;
-    for (int ic = 0; ic < m; ic += KB_MC) {
-        int mc = m - ic < KB_MC ? m - ic : KB_MC;
-        const float* block = packed;
-        for (int pc = 0; pc < k; pc += KB_KC) {
-            int kc = k - pc < KB_KC ? k - pc : KB_KC;
-            for (int jp = panel0; jp < panel1; jp++) {
-                const float* b = block + (size_t)jp * kc * KB_NR;
-                int nr = n - jp * KB_NR < KB_NR ? n - jp * KB_NR : KB_NR;
-                for (int ip = 0; ip < mc; ip += KB_MR) {
-                    int mr = mc - ip < KB_MR ? mc - ip : KB_MR;
-                    size_t off = (size_t)(ic + ip) * ldc + (size_t)jp * KB_NR;
-                    kb_dest e0 = {d0.c + off, d0.sign, d0.acc || pc > 0};
-                    kb_dest e1 = {d1.c ? d1.c + off : 0, d1.sign, d1.acc || pc > 0};
-                    kb_tile2(kc, x + (size_t)(ic + ip) * ldx + pc, ldx, b, ldc, mr, nr, e0, e1);
-                }
-            }
-            block += (size_t)np * kc * KB_NR;
-        }
-    }
-}
-
 void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* packed,
                     int panel0, int panel1, float* c, int ldc, int accumulate) {
     if (m <= 0 || n <= 0 || panel1 <= panel0) return;
@@ -360,12 +333,11 @@ void kb_gemm_strassen_plain(int rows, int n, int k, const float* x, int ldx, con
     int nh = n / 2, kh = k / 2;
     if (rows <= 0 || nh <= 0 || kh <= 0 || panel1 <= panel0) return;
     size_t sz = kb_packed_floats(nh, kh);
-    kb_dest none = {0, 0, 0};
-    kb_dest y1 = {c, 1, accumulate}, y1a = {c, 1, 1}, y2 = {c + nh, 1, accumulate}, y2a = {c + nh, 1, 1};
-    kb_gemm_packed2(rows, nh, kh, u, kh, packs + 1 * sz, panel0, panel1, ldc, y1, none);        // (x1 + x2)·B11
-    kb_gemm_packed2(rows, nh, kh, x + kh, ldx, packs + 3 * sz, panel0, panel1, ldc, y1a, none); // x2·(B21 − B11)
-    kb_gemm_packed2(rows, nh, kh, x, ldx, packs + 2 * sz, panel0, panel1, ldc, y2, none);       // x1·(B12 − B22)
-    kb_gemm_packed2(rows, nh, kh, u, kh, packs + 4 * sz, panel0, panel1, ldc, y2a, none);       // (x1 + x2)·B22
+    // The classical loop on four of the packs (each a plain packed [n/2, k/2] weight).
+    kb_gemm_packed(rows, nh, kh, u, kh, packs + 1 * sz, panel0, panel1, c, ldc, accumulate);       // (x1 + x2)·B11
+    kb_gemm_packed(rows, nh, kh, x + kh, ldx, packs + 3 * sz, panel0, panel1, c, ldc, 1);          // x2·(B21 − B11)
+    kb_gemm_packed(rows, nh, kh, x, ldx, packs + 2 * sz, panel0, panel1, c + nh, ldc, accumulate); // x1·(B12 − B22)
+    kb_gemm_packed(rows, nh, kh, u, kh, packs + 4 * sz, panel0, panel1, c + nh, ldc, 1);           // (x1 + x2)·B22
 }
 #else
 size_t kb_strassen_packed_floats(int n, int k) { (void)n; (void)k; return 0; }
