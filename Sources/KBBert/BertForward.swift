@@ -59,6 +59,8 @@ public final class BertCache {
     deinit { packPool?.giveBack(trainPacks, trainPacksT) }
     /// How many matrices this step packed (forward and transposed layouts together).
     public var packedCount: Int { trainPacks.count + trainPacksT.count }
+    /// How many of them are packed for Strassen's algorithm (`ForwardOptions.strassen`).
+    public var strassenPackedCount: Int { trainPacks.values.filter(\.strassen).count + trainPacksT.values.filter(\.strassen).count }
     var poolIn: FloatBuffer?                      // h_L[:, 0]             [B, H]
     var pooled: FloatBuffer?                      // tanh(...)             [B, H]
     var pooledDrop: FloatBuffer?                  // dropout(pooled)       [B, H]
