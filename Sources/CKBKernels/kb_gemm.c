@@ -30,24 +30,27 @@ size_t kb_packed_floats(int n, int k) {
 
 int kb_packed_panel_width(void) { return KB_NR; }
 
-// One traversal for both layouts: for each K block, each panel of KB_NR packed rows, kc × KB_NR
-// values k-major, rows past n zero-filled. Packed row j, column kk is W[j][kk] (W [n, k]), or
-// with `transposed` W[kk][j] (W [k, n]; then a panel's values for one kk are contiguous in W).
-static void kb_pack_panels(const float* w, int ldw, int n, int k, int transposed, float* out) {
+// The one packing traversal: for each K block, each panel of KB_NR packed rows, kc × KB_NR
+// values k-major, rows past n zero-filled. Packed row j, column kk is s0·W[r0 + j][c0 + kk] +
+// s1·W[r1 + j][c1 + kk] (s1 = 0: the first term alone; the plain packs take r0 = c0 = 0, s0 = 1;
+// Strassen's packs a quadrant or the sum of two); W [rows, cols] with row stride ldw, or with
+// `transposed` given as its transpose (W[r][c] = w[c·ldw + r]; then a panel's values for one kk
+// are contiguous in w).
+static void kb_pack_combo(const float* w, int ldw, int transposed, int n, int k,
+                          int r0, int c0, float s0, int r1, int c1, float s1, float* out) {
     int np = (n + KB_NR - 1) / KB_NR;
     float* d = out;
+    size_t rs = transposed ? 1 : (size_t)ldw, cs = transposed ? (size_t)ldw : 1;
     for (int pc = 0; pc < k; pc += KB_KC) {
         int kc = k - pc < KB_KC ? k - pc : KB_KC;
         for (int jp = 0; jp < np; jp++) {
             int rows = n - jp * KB_NR < KB_NR ? n - jp * KB_NR : KB_NR;
             for (int kk = 0; kk < kc; kk++) {
                 float* dst = d + (size_t)kk * KB_NR;
-                if (transposed) {
-                    memcpy(dst, w + (size_t)(pc + kk) * ldw + jp * KB_NR, sizeof(float) * (size_t)rows);
-                } else {
-                    const float* src = w + (size_t)jp * KB_NR * ldw + pc + kk;
-                    for (int j = 0; j < rows; j++) dst[j] = src[(size_t)j * ldw];
-                }
+                const float* a = w + (size_t)(r0 + jp * KB_NR) * rs + (size_t)(c0 + pc + kk) * cs;
+                const float* b = w + (size_t)(r1 + jp * KB_NR) * rs + (size_t)(c1 + pc + kk) * cs;
+                if (s1 == 0.0f) { for (int j = 0; j < rows; j++) dst[j] = s0 * a[(size_t)j * rs]; }
+                else { for (int j = 0; j < rows; j++) dst[j] = s0 * a[(size_t)j * rs] + s1 * b[(size_t)j * rs]; }
                 if (rows < KB_NR) memset(dst + rows, 0, sizeof(float) * (size_t)(KB_NR - rows));
             }
             d += (size_t)kc * KB_NR;
@@ -55,10 +58,10 @@ static void kb_pack_panels(const float* w, int ldw, int n, int k, int transposed
     }
 }
 
-void kb_pack_weight(const float* w, int ldw, int n, int k, float* out) { kb_pack_panels(w, ldw, n, k, 0, out); }
+void kb_pack_weight(const float* w, int ldw, int n, int k, float* out) { kb_pack_combo(w, ldw, 0, n, k, 0, 0, 1, 0, 0, 0, out); }
 
 // The packed matrix is Wᵀ [n, k] for W [k, n] (row stride ldw).
-void kb_pack_weight_t(const float* w, int ldw, int n, int k, float* out) { kb_pack_panels(w, ldw, n, k, 1, out); }
+void kb_pack_weight_t(const float* w, int ldw, int n, int k, float* out) { kb_pack_combo(w, ldw, 1, n, k, 0, 0, 1, 0, 0, 0, out); }
 
 #if defined(__x86_64__) && defined(__clang__)
 #include <immintrin.h>
@@ -68,14 +71,11 @@ int kb_gemm_packed_supported(void) {
     return __builtin_cpu_supports("avx512f");
 }
 
-// C tile [MR, NR] (= or +=) x rows [MR, kc] (read in place, row stride ldx) · b-panel [kc, NR];
-// only rows < mr and columns < nr are written (a partial tile goes through a local buffer; rows
-// past mr re-read row 0 and are dropped). Reading x in place instead of packing it into
-// micro-panels measured 1–3% faster: the 8 rows of one tile stay in L1 across the panel loop.
-__attribute__((target("avx512f")))
-static void kb_tile(int kc, const float* restrict x, int ldx, const float* restrict b, float* restrict c, int ldc,
-                    int accumulate, int mr, int nr) {
-    __m512 r[KB_MR][3];
+// The register tile r [MR][3 zmm] = x rows [MR, kc] (read in place, row stride ldx) · b-panel
+// [kc, NR] (rows past mr re-read row 0), shared by kb_tile and kb_tile2 (inlined into each).
+__attribute__((target("avx512f"), always_inline))
+static inline void kb_tile_product(int kc, const float* restrict x, int ldx, const float* restrict b, int mr,
+                                   __m512 r[KB_MR][3]) {
     const float* xr[KB_MR];
     for (int i = 0; i < KB_MR; i++) xr[i] = x + (size_t)(i < mr ? i : 0) * ldx;
     for (int i = 0; i < KB_MR; i++) for (int j = 0; j < 3; j++) r[i][j] = _mm512_setzero_ps();
@@ -90,6 +90,17 @@ static void kb_tile(int kc, const float* restrict x, int ldx, const float* restr
         }
         b += KB_NR;
     }
+}
+
+// C tile [MR, NR] (= or +=) x rows [MR, kc] (read in place, row stride ldx) · b-panel [kc, NR];
+// only rows < mr and columns < nr are written (a partial tile goes through a local buffer; rows
+// past mr re-read row 0 and are dropped). Reading x in place instead of packing it into
+// micro-panels measured 1–3% faster: the 8 rows of one tile stay in L1 across the panel loop.
+__attribute__((target("avx512f")))
+static void kb_tile(int kc, const float* restrict x, int ldx, const float* restrict b, float* restrict c, int ldc,
+                    int accumulate, int mr, int nr) {
+    __m512 r[KB_MR][3];
+    kb_tile_product(kc, x, ldx, b, mr, r);
     if (mr == KB_MR && nr == KB_NR) {
         for (int i = 0; i < KB_MR; i++) {
             float* ci = c + (size_t)i * ldc;
@@ -114,16 +125,12 @@ static void kb_tile(int kc, const float* restrict x, int ldx, const float* restr
 // is added to C's values (`acc`) or overwrites them.
 typedef struct { float* c; float sign; int acc; } kb_dest;
 
-// kb_tile for Strassen's products: the same tile written to one or two destinations, each with a
+// kb_tile for Strassen's products: the same product (kb_tile_product) written to one or two destinations, each with a
 // sign (every product feeds up to two blocks of C). A separate function so that the classical
 // tile keeps its plain epilogue (routing it through this one measured 1.5–2% slower end to end).
 __attribute__((target("avx512f")))
 static void kb_tile2(int kc, const float* restrict x, int ldx, const float* restrict b, int ldc, int mr, int nr,
                      kb_dest d0, kb_dest d1) {
-    __m512 r[KB_MR][3];
-    const float* xr[KB_MR];
-    for (int i = 0; i < KB_MR; i++) xr[i] = x + (size_t)(i < mr ? i : 0) * ldx;
-    for (int i = 0; i < KB_MR; i++) for (int j = 0; j < 3; j++) r[i][j] = _mm512_setzero_ps();
     // Destinations that are read back (Strassen's products add into C blocks last touched by
     // another product): fetch their lines while the tile computes.
     for (int d = 0; d < 2; d++) {
@@ -131,17 +138,8 @@ static void kb_tile2(int kc, const float* restrict x, int ldx, const float* rest
         if (!t.c || !t.acc) continue;
         for (int i = 0; i < mr; i++) for (int j = 0; j < 3; j++) _mm_prefetch((const char*)(t.c + (size_t)i * ldc + 16 * j), _MM_HINT_T1);
     }
-    for (int kk = 0; kk < kc; kk++) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
-        _mm_prefetch((const char*)(b + KB_NR * 8), _MM_HINT_T0);
-        for (int i = 0; i < KB_MR; i++) {
-            __m512 ai = _mm512_set1_ps(xr[i][kk]);
-            r[i][0] = _mm512_fmadd_ps(ai, b0, r[i][0]);
-            r[i][1] = _mm512_fmadd_ps(ai, b1, r[i][1]);
-            r[i][2] = _mm512_fmadd_ps(ai, b2, r[i][2]);
-        }
-        b += KB_NR;
-    }
+    __m512 r[KB_MR][3];
+    kb_tile_product(kc, x, ldx, b, mr, r);
     for (int d = 0; d < 2; d++) {
         kb_dest t = d ? d1 : d0;
         if (!t.c) continue;
@@ -216,32 +214,6 @@ void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* p
 // (x1 + x2)·B22.
 
 size_t kb_strassen_packed_floats(int n, int k) { return 7 * kb_packed_floats(n / 2, k / 2); }
-
-// Packs s0·W[r0 + j][c0 + kk] + s1·W[r1 + j][c1 + kk] (s1 = 0: the first term alone) for j < n,
-// kk < k in kb_pack_panels' layout; W [rows, cols] row stride ldw, or with `transposed` given as
-// its transpose (W[r][c] = w[c·ldw + r]).
-__attribute__((target("avx512f")))
-static void kb_pack_combo(const float* w, int ldw, int transposed, int n, int k,
-                          int r0, int c0, float s0, int r1, int c1, float s1, float* out) {
-    int np = (n + KB_NR - 1) / KB_NR;
-    float* d = out;
-    size_t rs = transposed ? 1 : (size_t)ldw, cs = transposed ? (size_t)ldw : 1;
-    for (int pc = 0; pc < k; pc += KB_KC) {
-        int kc = k - pc < KB_KC ? k - pc : KB_KC;
-        for (int jp = 0; jp < np; jp++) {
-            int rows = n - jp * KB_NR < KB_NR ? n - jp * KB_NR : KB_NR;
-            for (int kk = 0; kk < kc; kk++) {
-                float* dst = d + (size_t)kk * KB_NR;
-                const float* a = w + (size_t)(r0 + jp * KB_NR) * rs + (size_t)(c0 + pc + kk) * cs;
-                const float* b = w + (size_t)(r1 + jp * KB_NR) * rs + (size_t)(c1 + pc + kk) * cs;
-                if (s1 == 0.0f) { for (int j = 0; j < rows; j++) dst[j] = s0 * a[(size_t)j * rs]; }
-                else { for (int j = 0; j < rows; j++) dst[j] = s0 * a[(size_t)j * rs] + s1 * b[(size_t)j * rs]; }
-                if (rows < KB_NR) memset(dst + rows, 0, sizeof(float) * (size_t)(KB_NR - rows));
-            }
-            d += (size_t)kc * KB_NR;
-        }
-    }
-}
 
 void kb_pack_weight_strassen(const float* w, int ldw, int n, int k, int transposed, float* out) {
     int nh = n / 2, kh = k / 2;
