@@ -7,31 +7,54 @@
 #   scripts/kd_augment.sh lane-r8     ratio 8: STS-B (4 copies), MRPC (8 copies, 4 epochs)
 #   scripts/kd_augment.sh lane-r8b    ratio 8: CoLA (4 copies), RTE (8 copies, 4 epochs)
 #   scripts/kd_augment.sh lane-r21    ratio 21: MRPC, STS-B, CoLA, RTE (4 copies)
-#   scripts/kd_augment.sh             both lanes in parallel
+#   scripts/kd_augment.sh lane-8m-a   8M-token ratio-21 student: MRPC (4 copies), then the standard
+#                                     RTE and SST-2 runs of kd_long_stage1.sh
+#   scripts/kd_augment.sh lane-8m-b   8M-token ratio-8 student: CoLA (4 copies), then 3 epochs on
+#                                     the prediction terms alone at lr 1e-4 (the "-cont" recipe)
+#   scripts/kd_augment.sh             the first three lanes in parallel
 # Results: runs/kd/<plan>/<task>-aug<N>/eval_results.json (best dev epoch) and log.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K=${KBERT:-.build/release/kbert}
 R=runs/kd
 
-# One augmented stage-2 run: plan task copies epochs
+# One augmented stage-2 run: plan task copies epochs; S1 names the stage-1 student (general, or
+# general-8m from scripts/kd_long_stage1.sh, whose runs go to runs/kd/<plan>-8m/)
 aug() {
-  local p=$1 t=$2 n=$3 e=$4 out=$R/$1/$2-aug$3
+  local p=$1 t=$2 n=$3 e=$4 s1=${S1:-general}
+  local out=$R/$1${SUFFIX:-}/$2-aug$3
   [ -f $out/DONE ] && return 0
-  [ -f $R/$p/general/model.safetensors ] || { echo "no stage-1 student $R/$p/general: run scripts/kd_full.sh stage1" >&2; return 1; }
-  $K distill --stage task --task $t --teacher runs/finetune/$t --student $R/$p/general --out $out --augment $n --epochs $e \
-    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --resume 2>> $out.log \
+  [ -f $R/$p/$s1/model.safetensors ] || { echo "no stage-1 student $R/$p/$s1" >&2; return 1; }
+  mkdir -p $(dirname $out)
+  $K distill --stage task --task $t --teacher runs/finetune/$t --student $R/$p/$s1 --out $out --augment $n --epochs $e \
+    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 200 --resume 2>> $out.log \
     && touch $out/DONE || echo "augmented stage 2 $p $t failed (see $out.log)" >&2
+}
+
+# The "-cont" recipe: an augmented student trained on with the prediction terms alone at lr 1e-4
+cont() {  # plan-dir task copies epochs
+  local d=$R/$1 t=$2 n=$3 e=$4
+  local in=$d/$t-aug$n out=$d/$t-aug$n-cont
+  [ -f $out/DONE ] && return 0
+  [ -f $in/DONE ] || { echo "no augmented student $in" >&2; return 1; }
+  $K distill --stage task --task $t --teacher runs/finetune/$t --student $in --out $out --augment $n --epochs $e \
+    --lr 1e-4 --schedule joint --w-embedding 0 --w-attention 0 --w-hidden 0 --batch-size 32 --max-length 128 \
+    --threads 1 --save-every 200 --resume 2>> $out.log \
+    && touch $out/DONE || echo "stage 2 $in -> $out failed (see $out.log)" >&2
 }
 
 lane_r8()  { aug r8 stsb 4 3; aug r8 mrpc 8 4; }
 lane_r8b() { aug r8 cola 4 3; aug r8 rte 8 4; }
 lane_r21() { aug r21 mrpc 4 3; aug r21 stsb 4 3; aug r21 cola 4 3; aug r21 rte 4 4; }
+lane_8m_a() { S1=general-8m SUFFIX=-8m aug r21 mrpc 4 3; bash scripts/kd_long_stage1.sh r21; }
+lane_8m_b() { S1=general-8m SUFFIX=-8m aug r8 cola 4 3; cont r8-8m cola 4 3; }
 
 case "${1:-all}" in
   lane-r8) lane_r8 ;;
   lane-r8b) lane_r8b ;;
   lane-r21) lane_r21 ;;
+  lane-8m-a) lane_8m_a ;;
+  lane-8m-b) lane_8m_b ;;
   all) lane_r8 & lane_r8b & lane_r21 & wait ;;
   *) echo "usage: $0 [lane-r8|lane-r8b|lane-r21|all]" >&2; exit 2 ;;
 esac

@@ -1,6 +1,8 @@
 """Training-step throughput (forward + backward + AdamW, batch 32 × seq 64, 2-way classifier,
 dropout on): kbert vs PyTorch (CPU, fp32, eager) in the same run, same thread count.
-Cases: all-MiniLM-L6-v2 and the BERT-base config (random weights), 1 and 2 threads.
+Cases: all-MiniLM-L6-v2 and the BERT-base config (random weights), 1 and 2 threads. kbert computes
+the last layer for the [CLS] rows alone (what `kbert finetune` does: the same gradients);
+--full-last-layer also times it for every token, as PyTorch does.
 
     python3 tools/bench_train.py --kbert .build/release/kbert [--iters 3]
 """
@@ -9,6 +11,8 @@ from benchlib import kbert_json, model_flag, parser, python_json
 
 ap = parser(__doc__, iters=3)
 ap.add_argument("--strassen", action="store_true", help="also time kbert --strassen (Strassen packs for the per-step products)")
+ap.add_argument("--full-last-layer", action="store_true",
+                help="also time kbert --full-last-layer (the last layer for every token, as PyTorch computes it)")
 ap.add_argument("--models", nargs="+", default=["MiniLM-L6", "BERT-base"])
 args = ap.parse_args()
 
@@ -51,17 +55,24 @@ for name, kind, path in cases:
     for t in args.threads:
         o = kbert(t, kind, path); r = torch_run(t, kind, path)
         c = kbert(t, kind, path, "--strassen") if args.strassen else None
+        f = kbert(t, kind, path, "--full-last-layer") if args.full_last_layer else None
         tok = 32 * 64
         rows.append((name, t, o["median_ms"], r["median_ms"], tok / o["median_ms"] * 1e3, tok / r["median_ms"] * 1e3, o["peak_rss_mb"], r["peak_rss_mb"],
-                     c["median_ms"] if c else None))
+                     c["median_ms"] if c else None, f["median_ms"] if f else None))
         print(f"{name} threads={t}: kbert {o['median_ms']:.0f} ms, torch {r['median_ms']:.0f} ms"
-              + (f", kbert --strassen {c['median_ms']:.0f} ms" if c else ""), file=sys.stderr)
+              + (f", kbert --strassen {c['median_ms']:.0f} ms" if c else "")
+              + (f", kbert --full-last-layer {f['median_ms']:.0f} ms" if f else ""), file=sys.stderr)
 print("| model | threads | kbert ms/step | PyTorch ms/step | kbert tokens/s | PyTorch tokens/s | speed-up | kbert peak RSS MB | PyTorch peak RSS MB |")
 print("|---|---|---|---|---|---|---|---|---|")
-for n, t, a, b, ta, tb, ma, mb, _ in rows:
+for n, t, a, b, ta, tb, ma, mb, *_ in rows:
     print(f"| {n} | {t} | {a:.0f} | {b:.0f} | {ta:.0f} | {tb:.0f} | {ta / tb:.2f}x | {ma:.0f} | {mb:.0f} |")
 if args.strassen:
     print("\n| model | threads | kbert ms/step | kbert --strassen ms/step | --strassen speed-up over PyTorch |")
     print("|---|---|---|---|---|")
-    for n, t, a, b, *_, c in rows:
+    for n, t, a, b, *_, c, _ in rows:
         print(f"| {n} | {t} | {a:.0f} | {c:.0f} | {b / c:.2f}x |")
+if args.full_last_layer:
+    print("\n| model | threads | kbert ms/step | kbert --full-last-layer ms/step | [CLS]-only last layer gain | --full-last-layer speed-up over PyTorch |")
+    print("|---|---|---|---|---|---|")
+    for n, t, a, b, *_, f in rows:
+        print(f"| {n} | {t} | {a:.0f} | {f:.0f} | {f / a:.3f}x | {b / f:.2f}x |")

@@ -25,6 +25,9 @@ extension BertModel {
         let pDrop = Dropout(p: c.attentionProbsDropoutProb), hDrop = Dropout(p: c.hiddenDropoutProb)
         let G = grads
         let dh = FloatBuffer(count: BT * H)                 // ∂L/∂h_l, walking down   [B·T, H]
+        // A clsOnly last layer has only the [CLS] rows of h_L and no scores to take gradients on.
+        precondition(!cache.clsOnly || (up.hidden[L] == nil && up.scores[L - 1] == nil),
+                     "a clsOnly forward pass has no last hidden state or scores to take gradients on")
         if let g = up.hidden[L] { dh.ptr.update(from: g, count: BT * H) }
 
         params.data.withUnsafeBufferPointer { pbuf in
@@ -40,7 +43,9 @@ extension BertModel {
                     ActivationGrad.tanhFromOutput(pooled.ptr, grad: dpool.ptr, count: B * H)
                     let dpin = FloatBuffer(count: B * H)
                     linearBackward(pooler, pin.ptr, dy: dpool.ptr, rows: B, P: P, G: G, dx: dpin.ptr)
-                    for b in 0..<B { Kernels.add(dh.ptr + b * T * H, dpin.ptr + b * H, count: H) }
+                    // (clsOnly: ∂L/∂h_L is over the B compact [CLS] rows)
+                    let stride = cache.clsOnly ? H : T * H
+                    for b in 0..<B { Kernels.add(dh.ptr + b * stride, dpin.ptr + b * H, count: H) }
                 } else if let qaOutputs {
                     linearBackward(qaOutputs, last.ptr, dy: lg, rows: BT, P: P, G: G, dx: dh.ptr, accumulate: true)
                 }
@@ -53,32 +58,40 @@ extension BertModel {
             for l in stride(from: L - 1, through: 0, by: -1) {
                 let layerInput = cache.h(l).ptr          // h_l, the layer's input (kept in training)
                 let layer = layers[l], lc = cache.layers[l]
+                // Queries per sequence and rows from the attention output on (see the forward pass).
+                let Q = cache.clsOnly && l == L - 1 ? 1 : T, R = B * Q
                 // h_l = LN(fSum): dfSum -> dA
-                LayerNorm.backward(lc.fSum.ptr, dy: dh.ptr, rows: BT, cols: H, gamma: P + layer.outputNorm.weight.offset,
+                LayerNorm.backward(lc.fSum.ptr, dy: dh.ptr, rows: R, cols: H, gamma: P + layer.outputNorm.weight.offset,
                                    mean: lc.fMean.ptr, rstd: lc.fRstd.ptr, dx: dA.ptr,
                                    dGamma: G + layer.outputNorm.weight.offset, dBeta: G + layer.outputNorm.bias.offset)
                 // fSum = dropout(f) + h1: residual -> dh1 (dB); branch -> df (dA, in place)
-                dB.ptr.update(from: dA.ptr, count: BT * H)
-                if cache.dropout { hDrop.apply(dA.ptr, mask: lc.maskF, count: BT * H) }
+                dB.ptr.update(from: dA.ptr, count: R * H)
+                if cache.dropout { hDrop.apply(dA.ptr, mask: lc.maskF, count: R * H) }
                 // f = g1 · W_2ᵀ + b_2
-                linearBackward(layer.output, lc.g1.ptr, dy: dA.ptr, rows: BT, P: P, G: G, dx: dG.ptr, packs: cache.trainPacks, packsT: cache.trainPacksT)
+                linearBackward(layer.output, lc.g1.ptr, dy: dA.ptr, rows: R, P: P, G: G, dx: dG.ptr, packs: cache.trainPacks, packsT: cache.trainPacksT)
                 // g1 = act(z1)
                 switch c.hiddenAct {
-                case .gelu: ActivationGrad.geluErf(lc.z1.ptr, grad: dG.ptr, count: BT * I)
-                case .geluNew, .geluPytorchTanh, .geluFast: ActivationGrad.geluTanh(lc.z1.ptr, grad: dG.ptr, count: BT * I)
-                case .relu: ActivationGrad.relu(lc.z1.ptr, grad: dG.ptr, count: BT * I)
+                case .gelu: ActivationGrad.geluErf(lc.z1.ptr, grad: dG.ptr, count: R * I)
+                case .geluNew, .geluPytorchTanh, .geluFast: ActivationGrad.geluTanh(lc.z1.ptr, grad: dG.ptr, count: R * I)
+                case .relu: ActivationGrad.relu(lc.z1.ptr, grad: dG.ptr, count: R * I)
                 }
                 // z1 = h1 · W_1ᵀ + b_1: dh1 += dz1 · W_1
-                linearBackward(layer.intermediate, lc.h1.ptr, dy: dG.ptr, rows: BT, P: P, G: G, dx: dB.ptr, accumulate: true, packs: cache.trainPacks, packsT: cache.trainPacksT)
+                linearBackward(layer.intermediate, lc.h1.ptr, dy: dG.ptr, rows: R, P: P, G: G, dx: dB.ptr, accumulate: true, packs: cache.trainPacks, packsT: cache.trainPacksT)
                 // h1 = LN(aSum): daSum -> dA
-                LayerNorm.backward(lc.aSum.ptr, dy: dB.ptr, rows: BT, cols: H, gamma: P + layer.attentionNorm.weight.offset,
+                LayerNorm.backward(lc.aSum.ptr, dy: dB.ptr, rows: R, cols: H, gamma: P + layer.attentionNorm.weight.offset,
                                    mean: lc.aMean.ptr, rstd: lc.aRstd.ptr, dx: dA.ptr,
                                    dGamma: G + layer.attentionNorm.weight.offset, dBeta: G + layer.attentionNorm.bias.offset)
-                // aSum = dropout(a) + x: residual -> dx (dh); branch -> da (dA)
-                dh.ptr.update(from: dA.ptr, count: BT * H)
-                if cache.dropout { hDrop.apply(dA.ptr, mask: lc.maskA, count: BT * H) }
+                // aSum = dropout(a) + x: residual -> dx (dh; with one query per sequence, only
+                // its [CLS] rows); branch -> da (dA)
+                if Q == T {
+                    dh.ptr.update(from: dA.ptr, count: BT * H)
+                } else {
+                    dh.zero()
+                    for b in 0..<B { (dh.ptr + b * T * H).update(from: dA.ptr + b * H, count: H) }
+                }
+                if cache.dropout { hDrop.apply(dA.ptr, mask: lc.maskA, count: R * H) }
                 // a = ctx · W_oᵀ + b_o: dctx -> dB
-                linearBackward(layer.attentionOutput, lc.ctx.ptr, dy: dA.ptr, rows: BT, P: P, G: G, dx: dB.ptr, packs: cache.trainPacks, packsT: cache.trainPacksT)
+                linearBackward(layer.attentionOutput, lc.ctx.ptr, dy: dA.ptr, rows: R, P: P, G: G, dx: dB.ptr, packs: cache.trainPacks, packsT: cache.trainPacksT)
                 // Attention: dctx (dB) -> dqkv
                 let dq = dqkv.ptr
                 let pv = cache.dropout ? UnsafePointer(lc.probsDrop.ptr) : UnsafePointer(lc.probs.ptr)
@@ -87,7 +100,7 @@ extension BertModel {
                     scoreGrad.withUnsafeBufferPointer { sg in
                         Attention.backward(qkv: lc.qkv.ptr, probs: lc.probs.ptr, probsUsed: pv,
                                            dropout: cache.dropout ? (pDrop, mp.baseAddress!) : nil, batch: B, seqLen: T,
-                                           hidden: H, heads: NH, dCtx: dB.ptr, dScores: sg.isEmpty ? nil : sg.baseAddress!,
+                                           hidden: H, heads: NH, queries: Q, dCtx: dB.ptr, dScores: sg.isEmpty ? nil : sg.baseAddress!,
                                            scratch: dP.ptr, dQKV: dq)
                     }
                 }

@@ -44,6 +44,10 @@ public final class BertCache {
     let input: BertInput
     let training: Bool
     let dropout: Bool
+    /// The last layer ran for the [CLS] rows alone (`ForwardOptions.clsOnly`): its activations
+    /// and h_L hold B compact rows.
+    public internal(set) var clsOnly = false
+    var clsInput: FloatBuffer?                    // h_{L-1}[:, 0] there     [B, H]
     let embSum: FloatBuffer                       // word + pos + type     [B·T, H]
     let embMean: FloatBuffer, embRstd: FloatBuffer
     var embMask: [UInt8] = []
@@ -138,6 +142,9 @@ extension BertModel {
         let pDrop = Dropout(p: c.attentionProbsDropoutProb), hDrop = Dropout(p: c.hiddenDropoutProb)
         let zeroBias = FloatBuffer(count: max(H, I))
         var out = BertOutput(lastHiddenState: Tensor(shape: [0]))
+        let clsOnly = options.clsOnly && pooler != nil && qaOutputs == nil && !options.hiddenStates && !options.attentionScores
+            && !layers.isEmpty
+        cache.clsOnly = clsOnly
 
         params.data.withUnsafeBufferPointer { pbuf in
             let P = pbuf.baseAddress!
@@ -165,63 +172,73 @@ extension BertModel {
             if options.hiddenStates { hiddenStates.append(cache.h(0).tensor([B, T, H])) }
             /// sum = dropout(sum + bias) + residual, out = LN(sum); returns the dropout mask (empty
             /// without dropout, where bias, residual and LayerNorm run as one fused pass).
-            func residualBranch(_ sum: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>,
+            func residualBranch(_ sum: UnsafeMutablePointer<Float>, rows R: Int, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>,
                                 norm: LayerNormRef, out: UnsafeMutablePointer<Float>,
                                 mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) -> [UInt8] {
                 var b = bias
                 var mask: [UInt8] = []
                 if useDropout {
-                    Kernels.addBias(sum, rows: BT, cols: H, bias: bias)
-                    mask = hDrop.mask(count: BT * H, using: &dropout!.rng)
-                    hDrop.apply(sum, mask: mask, count: BT * H)
+                    Kernels.addBias(sum, rows: R, cols: H, bias: bias)
+                    mask = hDrop.mask(count: R * H, using: &dropout!.rng)
+                    hDrop.apply(sum, mask: mask, count: R * H)
                     b = UnsafePointer(zeroBias.ptr)
                 }
-                addNorm(0..<BT, sum: sum, bias: b, residual: residual, norm: norm, P: P, out: out, mean: mean, rstd: rstd)
+                addNorm(0..<R, sum: sum, bias: b, residual: residual, norm: norm, P: P, out: out, mean: mean, rstd: rstd)
                 return mask
             }
             for (l, layer) in layers.enumerated() {
                 let lc = cache.layers[l]
                 let x = cache.h(l).ptr, hOut = cache.h(l + 1).ptr
+                // Queries per sequence: T, or 1 (the [CLS] row) in a `clsOnly` last layer, whose
+                // rows from the attention output on are the R = B compact [CLS] rows.
+                let Q = clsOnly && l == layers.count - 1 ? 1 : T, R = B * Q
+                var xRes = UnsafePointer(x)                  // the residual into aSum   [R, H]
+                if Q == 1 {
+                    let g = FloatBuffer(count: B * H, zeroed: false)
+                    for b in 0..<B { (g.ptr + b * H).update(from: x + b * T * H, count: H) }
+                    cache.clsInput = g
+                    xRes = UnsafePointer(g.ptr)
+                }
                 // Q | K | V                                                         [B·T, 3H]
                 qkvForward(layer, x: x, rows: BT, H: H, P: P, out: lc.qkv.ptr, packs: packs)
-                // Attention: probs [B, NH, T, T], ctx [B·T, H]
-                if useDropout { lc.maskP = pDrop.mask(count: B * NH * T * T, using: &dropout!.rng) }
+                // Attention: probs [B, NH, Q, T], ctx [R, H]
+                if useDropout { lc.maskP = pDrop.mask(count: B * NH * Q * T, using: &dropout!.rng) }
                 var scores = options.attentionScores ? Tensor(shape: [B, NH, T, T]) : nil
                 lc.maskP.withUnsafeBufferPointer { mp in
                     withMutableData(&scores) { sp in
-                        Attention.forward(qkv: lc.qkv.ptr, batch: B, seqLen: T, hidden: H, heads: NH, mask: addMask.ptr,
+                        Attention.forward(qkv: lc.qkv.ptr, batch: B, seqLen: T, hidden: H, heads: NH, queries: Q, mask: addMask.ptr,
                                           probs: lc.probs.ptr, scores: sp,
                                           dropout: useDropout ? (pDrop, mp.baseAddress!, lc.probsDrop.ptr) : nil, ctx: lc.ctx.ptr)
                     }
                 }
                 if let s = scores { scoresOut.append(s) }
                 let ctx = lc.ctx.ptr
-                // aSum = dropout(ctx · W_oᵀ + b_o) + x;  h1 = LN(aSum)                 [B·T, H]
+                // aSum = dropout(ctx · W_oᵀ + b_o) + x;  h1 = LN(aSum)                 [R, H]
                 if !useDropout, layer.attentionOutput.kron != nil {
                     // Without dropout, bias + residual + LayerNorm run on each finished token block
                     // of a Kronecker W_o while it is in cache (a dense W_o ends in one call anyway).
                     let aSum = lc.aSum.ptr, h1 = lc.h1.ptr, mean = lc.aMean.ptr, rstd = lc.aRstd.ptr
                     let bo = P + layer.attentionOutput.bias.offset, norm = layer.attentionNorm
-                    linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: aSum, packs: packs) { r in
-                        addNorm(r, sum: aSum, bias: bo, residual: x, norm: norm, P: P, out: h1, mean: mean, rstd: rstd)
+                    linearForward(layer.attentionOutput, ctx, rows: R, P: P, withBias: false, out: aSum, packs: packs) { r in
+                        addNorm(r, sum: aSum, bias: bo, residual: xRes, norm: norm, P: P, out: h1, mean: mean, rstd: rstd)
                     }
                 } else {
-                    linearForward(layer.attentionOutput, ctx, rows: BT, P: P, withBias: false, out: lc.aSum.ptr, packs: packs)
-                    lc.maskA = residualBranch(lc.aSum.ptr, bias: P + layer.attentionOutput.bias.offset, residual: x, norm: layer.attentionNorm,
-                                              out: lc.h1.ptr, mean: lc.aMean.ptr, rstd: lc.aRstd.ptr)
+                    linearForward(layer.attentionOutput, ctx, rows: R, P: P, withBias: false, out: lc.aSum.ptr, packs: packs)
+                    lc.maskA = residualBranch(lc.aSum.ptr, rows: R, bias: P + layer.attentionOutput.bias.offset, residual: xRes,
+                                              norm: layer.attentionNorm, out: lc.h1.ptr, mean: lc.aMean.ptr, rstd: lc.aRstd.ptr)
                 }
                 if !training, layer.intermediate.kron != nil, layer.output.kron != nil {
                     // h_l = LN(act(h1 · W_1ᵀ + b_1) · W_2ᵀ + b_2 + h1), token block by token block
-                    fusedKroneckerFFN(layer, h1: lc.h1.ptr, rows: BT, P: P, fSum: lc.fSum.ptr, out: hOut,
+                    fusedKroneckerFFN(layer, h1: lc.h1.ptr, rows: R, P: P, fSum: lc.fSum.ptr, out: hOut,
                                       mean: lc.fMean.ptr, rstd: lc.fRstd.ptr)
                     if options.hiddenStates { hiddenStates.append(cache.h(l + 1).tensor([B, T, H])) }
                     continue
                 }
-                // g1 = act(h1 · W_1ᵀ + b_1)                                            [B·T, I]
+                // g1 = act(h1 · W_1ᵀ + b_1)                                            [R, I]
                 // (bias and activation applied to each block of finished rows while it is in cache)
                 let g1 = lc.g1.ptr, z1 = training ? lc.z1.ptr : nil, b1 = P + layer.intermediate.bias.offset
                 let act = c.hiddenAct
-                linearForward(layer.intermediate, lc.h1.ptr, rows: BT, P: P, withBias: false, out: g1, packs: packs) { r in
+                linearForward(layer.intermediate, lc.h1.ptr, rows: R, P: P, withBias: false, out: g1, packs: packs) { r in
                     let g = g1 + r.lowerBound * I
                     if let z1 {
                         Kernels.addBias(g, rows: r.count, cols: I, bias: b1)
@@ -231,18 +248,21 @@ extension BertModel {
                         biasActivate(g, rows: r.count, cols: I, bias: b1, act)
                     }
                 }
-                // fSum = dropout(g1 · W_2ᵀ + b_2) + h1;  h_l = LN(fSum)                [B·T, H]
-                linearForward(layer.output, lc.g1.ptr, rows: BT, P: P, withBias: false, out: lc.fSum.ptr, packs: packs)
-                lc.maskF = residualBranch(lc.fSum.ptr, bias: P + layer.output.bias.offset, residual: lc.h1.ptr, norm: layer.outputNorm,
-                                          out: hOut, mean: lc.fMean.ptr, rstd: lc.fRstd.ptr)
+                // fSum = dropout(g1 · W_2ᵀ + b_2) + h1;  h_l = LN(fSum)                [R, H]
+                linearForward(layer.output, lc.g1.ptr, rows: R, P: P, withBias: false, out: lc.fSum.ptr, packs: packs)
+                lc.maskF = residualBranch(lc.fSum.ptr, rows: R, bias: P + layer.output.bias.offset, residual: lc.h1.ptr,
+                                          norm: layer.outputNorm, out: hOut, mean: lc.fMean.ptr, rstd: lc.fRstd.ptr)
                 if options.hiddenStates { hiddenStates.append(cache.h(l + 1).tensor([B, T, H])) }
             }
             let last = cache.h(layers.count)
-            out.lastHiddenState = last.tensor([B, T, H])
+            // With clsOnly, h_L holds the B [CLS] rows back to back.
+            let lastRows = clsOnly ? B : BT, rowStride = clsOnly ? H : T * H
+            out.lastHiddenState = (try? Tensor(shape: [B, lastRows / B, H], data: Array(UnsafeBufferPointer(start: last.ptr, count: lastRows * H))))
+                ?? Tensor(shape: [B, lastRows / B, H])
             if let pooler {
                 // pooled = tanh(h_L[:, 0] · W_pᵀ + b_p)                               [B, H]
                 let pin = FloatBuffer(count: B * H, zeroed: false), pooled = FloatBuffer(count: B * H, zeroed: false)
-                for b in 0..<B { (pin.ptr + b * H).update(from: last.ptr + b * T * H, count: H) }
+                for b in 0..<B { (pin.ptr + b * H).update(from: last.ptr + b * rowStride, count: H) }
                 linearForward(pooler, pin.ptr, rows: B, P: P, withBias: true, out: pooled.ptr)
                 Kernels.tanh(pooled.ptr, count: B * H)
                 cache.poolIn = pin; cache.pooled = pooled

@@ -12,7 +12,7 @@ public enum Evaluator {
         for start in stride(from: 0, to: order.count, by: batchSize) {
             let idx = Array(order[start..<min(order.count, start + batchSize)])
             let t = data.tokens(idx)
-            let out = try model.forward(BertInput(ids: t.ids, typeIds: t.types, padId: padId))
+            let out = try model.forward(BertInput(ids: t.ids, typeIds: t.types, padId: padId), options: ForwardOptions(clsOnly: true))
             guard let lg = out.logits else { throw ModelError.invalidInput("the model has no classification head") }
             let C = lg.shape[1]
             for (row, i) in idx.enumerated() {

@@ -273,7 +273,8 @@ public final class FineTuner {
                         for (i, term) in r.terms.enumerated() where i < termSums.count { termSums[i].1 += term.1 * w }
                         grads.withUnsafeMutableBufferPointer { model.backward(cache, r.upstream, into: $0.baseAddress!) }
                     } else {
-                        let (out, cache) = try model.forwardTrain(input, dropout: &drop)
+                        // A classifier reads only the [CLS] rows of the last layer (ForwardOptions.clsOnly).
+                        let (out, cache) = try model.forwardTrain(input, options: ForwardOptions(clsOnly: true), dropout: &drop)
                         state.dropoutRNG = drop!.rng
                         var (loss, g) = lossAndGrad(out.logits!, idx)
                         for k in g.indices { g[k] *= w }

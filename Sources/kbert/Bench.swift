@@ -35,6 +35,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Run every matrix through OpenBLAS sgemm instead of the packed GEMM (forward: the fixed weights; train: the per-step packs; distill: both).") var noPack = false
     @Flag(help: "Pack the matrices whose sides are even and >= 96 for one level of Strassen's algorithm (see PackedWeight) instead of the classical product.") var strassen = false
+    @Flag(help: "Train mode: compute the last layer for every token, as PyTorch does, instead of for the [CLS] rows alone, all that the classifier reads (what `kbert finetune` does; same gradients).") var fullLastLayer = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -96,7 +97,8 @@ struct Bench: ParsableCommand {
         var drop: DropoutState? = DropoutState(seed: 5)
         let times = try timed {
             for i in grads.indices { grads[i] = 0 }
-            let (out, cache) = try m.forwardTrain(input, options: ForwardOptions(packWeights: noPack ? false : nil, strassen: strassen), dropout: &drop)
+            let (out, cache) = try m.forwardTrain(input, options: ForwardOptions(packWeights: noPack ? false : nil, strassen: strassen,
+                                                                                 clsOnly: !fullLastLayer), dropout: &drop)
             let (_, g) = Loss.crossEntropy(logits: out.logits!.data, labels: labels, classes: 2)
             grads.withUnsafeMutableBufferPointer { m.backward(cache, BertUpstream(logits: g), into: $0.baseAddress!) }
             clipGradNorm(&grads, maxNorm: 1)

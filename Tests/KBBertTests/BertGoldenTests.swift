@@ -178,6 +178,44 @@ func ints(_ f: SafeTensorsFile, _ name: String) throws -> [Int32] { try f.intTen
         }
     }
 
+    /// A last layer computed for the [CLS] rows alone (`ForwardOptions.clsOnly`) gives the full
+    /// pass's pooled output, logits and every gradient, on padded sequences of three lengths,
+    /// packed (42 rows) and unpacked, at one and two threads; inference gives the same logits.
+    @Test func clsOnlyLastLayerEqualsFullPass() throws {
+        var c = BertConfig()
+        c.vocabSize = 50; c.hiddenSize = 96; c.numHiddenLayers = 2; c.numAttentionHeads = 4; c.intermediateSize = 192
+        c.maxPositionEmbeddings = 16
+        var model = BertModel(config: c, pooler: true, head: .classification(numLabels: 3))
+        model.initializeRandomly(seed: 11)
+        var rng = SplitMix64(seed: 5)
+        let seqs: [[Int32]] = [14, 5, 9].map { n in (0..<n).map { _ in Int32(rng.next() % 50) } }
+        let input = BertInput(ids: seqs, typeIds: seqs.map { $0.map { _ in 0 } })
+        let up = BertUpstream(logits: (0..<(input.batch * 3)).map { _ in Float(rng.next() % 1000) / 500 - 1 })
+        for threads in [1, 2] {
+            Threads.set(threads)
+            for pack in [false, true] {
+                var cls = packing(ForwardOptions(), pack); cls.clsOnly = true
+                let (a, ga, _) = try trainingStep(model, input, options: packing(ForwardOptions(), pack), upstream: up)
+                let (b, gb, _) = try trainingStep(model, input, options: cls, upstream: up)
+                #expect(b.lastHiddenState.shape == [3, 1, 96])
+                for i in 0..<3 {
+                    let full = a.lastHiddenState.data[(i * 14 * 96)..<(i * 14 * 96 + 96)], row = b.lastHiddenState.data[(i * 96)..<(i * 96 + 96)]
+                    #expect(zip(full, row).map { abs($0 - $1) }.max()! < 1e-5, "sequence \(i)'s [CLS] row")
+                }
+                #expect(maxDiff(try #require(a.pooled), try #require(b.pooled)) < 1e-5)
+                #expect(maxDiff(try #require(a.logits), try #require(b.logits)) < 1e-5)
+                var worst: Float = 0, scale: Float = 0
+                for i in ga.indices { worst = max(worst, abs(ga[i] - gb[i])); scale = max(scale, abs(ga[i])) }
+                #expect(scale > 0 && worst <= 1e-5 * max(1, scale), "\(threads) thread(s), packed \(pack): gradients differ by \(worst) (largest \(scale))")
+            }
+            let full = try model.forward(input), cls = try model.forward(input, options: ForwardOptions(clsOnly: true))
+            #expect(maxDiff(try #require(full.logits), try #require(cls.logits)) < 1e-5)
+        }
+        // Asking for the hidden states (as distillation does) keeps the full last layer.
+        let (out, _, _) = try trainingStep(model, input, options: ForwardOptions(hiddenStates: true, clsOnly: true), upstream: up)
+        #expect(out.lastHiddenState.shape == [3, 14, 96])
+    }
+
     @Test func paddingDoesNotChangeRealPositions() throws {
         let model = try BertModel.load(folder: fixture("tiny-cls"))
         let seqs: [[Int32]] = [[5, 8, 13, 21, 34], [3, 1, 4]]

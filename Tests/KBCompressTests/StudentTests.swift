@@ -118,6 +118,19 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
             var worst: Float = 0, scale: Float = 0
             for i in ga.indices { worst = max(worst, abs(ga[i] - gb[i])); scale = max(scale, abs(ga[i])) }
             #expect(scale > 0 && worst <= 2e-5 * max(1, scale), "plan \(which), \(threads) thread(s): gradients differ by \(worst) (largest \(scale))")
+            // The last layer for the [CLS] rows alone (Kronecker products on 3 rows): the same
+            // logits and gradients for a logits-only upstream, in training and inference.
+            let upLogits = BertUpstream(logits: up.logits)
+            var cls = packing(ForwardOptions(), true); cls.clsOnly = true
+            let (c, gc, _) = try trainingStep(student, input, options: packing(ForwardOptions(), true), upstream: upLogits)
+            let (d, gd, _) = try trainingStep(student, input, options: cls, upstream: upLogits)
+            #expect(d.lastHiddenState.shape == [3, 1, 96])
+            #expect(c.logits!.maxAbsDiff(d.logits!) < 1e-5)
+            worst = 0; scale = 0
+            for i in gc.indices { worst = max(worst, abs(gc[i] - gd[i])); scale = max(scale, abs(gc[i])) }
+            #expect(scale > 0 && worst <= 2e-5 * max(1, scale), "plan \(which), clsOnly: gradients differ by \(worst) (largest \(scale))")
+            let inf = try student.forward(input, options: ForwardOptions(clsOnly: true))
+            #expect(inf.logits!.maxAbsDiff(try student.forward(input).logits!) < 1e-5)
         }
     }
 

@@ -174,6 +174,49 @@ func refSoftmaxRows(_ x: [Double], rows: Int, cols: Int) -> [Double] {
         expectClose(dqkv, numericGrad(qkv) { q in let o = ref(q); return dot(o.ctx, wy) + dot(o.scores, ws) }, "dqkv")
     }
 
+    /// The first Q query positions only (`queries`; Q = 1 is the [CLS]-only last layer): the
+    /// forward against the full reference's rows, the backward against central differences
+    /// (queries past Q get zero gradient).
+    @Test(arguments: [1, 2])
+    func attentionFirstQueries(Q: Int) {
+        let B = 2, T = 5, H = 6, NH = 2, HD = 3
+        var rng = RNG(s: 8)
+        let qkv = rng.array(B * T * 3 * H), wy = rng.array(B * Q * H), ws = rng.array(B * NH * Q * T)
+        var mask = [Float](repeating: 0, count: B * T)
+        mask[1 * T + 4] = -Float.greatestFiniteMagnitude; mask[1 * T + 2] = -Float.greatestFiniteMagnitude
+        func ref(_ q: [Double]) -> (ctx: [Double], scores: [Double]) {
+            var ctx = [Double](repeating: 0, count: B * Q * H), scores = [Double](repeating: 0, count: B * NH * Q * T)
+            for b in 0..<B { for h in 0..<NH {
+                var s = [Double](repeating: 0, count: Q * T)
+                for i in 0..<Q { for j in 0..<T {
+                    var d = 0.0
+                    for k in 0..<HD { d += q[(b * T + i) * 3 * H + h * HD + k] * q[(b * T + j) * 3 * H + H + h * HD + k] }
+                    s[i * T + j] = d / Double(HD).squareRoot()
+                    scores[((b * NH + h) * Q + i) * T + j] = s[i * T + j]
+                    if mask[b * T + j] != 0 { s[i * T + j] = -1e300 }
+                } }
+                let p = refSoftmaxRows(s, rows: Q, cols: T)
+                for i in 0..<Q { for k in 0..<HD {
+                    var acc = 0.0
+                    for j in 0..<T { acc += p[i * T + j] * q[(b * T + j) * 3 * H + 2 * H + h * HD + k] }
+                    ctx[(b * Q + i) * H + h * HD + k] = acc
+                } }
+            } }
+            return (ctx, scores)
+        }
+        var probs = [Float](repeating: 0, count: B * NH * Q * T), ctx = [Float](repeating: .nan, count: B * Q * H)
+        var scores = [Float](repeating: .nan, count: B * NH * Q * T)
+        Attention.forward(qkv: f32(qkv), batch: B, seqLen: T, hidden: H, heads: NH, queries: Q, mask: mask, probs: &probs,
+                          scores: &scores, ctx: &ctx)
+        let r = ref(qkv)
+        expectClose(ctx, r.ctx, "forward ctx", rtol: 1e-5)
+        expectClose(scores, r.scores, "forward scores", rtol: 1e-5)
+        var dqkv = [Float](repeating: .nan, count: B * T * 3 * H), scratch = probs
+        Attention.backward(qkv: f32(qkv), probs: probs, probsUsed: probs, dropout: nil, batch: B, seqLen: T, hidden: H, heads: NH,
+                           queries: Q, dCtx: f32(wy), dScores: f32(ws), scratch: &scratch, dQKV: &dqkv)
+        expectClose(dqkv, numericGrad(qkv) { q in let o = ref(q); return dot(o.ctx, wy) + dot(o.scores, ws) }, "dqkv")
+    }
+
     @Test func embeddingScatterAdd() {
         let ids: [Int32] = [3, 0, 3, 2]
         var rng = RNG(s: 6)

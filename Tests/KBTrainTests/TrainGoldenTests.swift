@@ -25,9 +25,10 @@ func tinyBatch() throws -> BertInput {
 }
 
 /// Loss and gradients of cross-entropy for the tiny classifier at its current weights.
-func lossAndGrads(_ model: BertModel, _ input: BertInput, _ labels: [Int]) throws -> (Float, [Float]) {
+func lossAndGrads(_ model: BertModel, _ input: BertInput, _ labels: [Int], clsOnly: Bool = false) throws -> (Float, [Float]) {
     var drop: DropoutState? = nil
-    let (out, cache) = try model.forwardTrain(input, dropout: &drop)
+    let (out, cache) = try model.forwardTrain(input, options: ForwardOptions(clsOnly: clsOnly), dropout: &drop)
+    #expect(cache.clsOnly == clsOnly, "the tiny classifier qualifies for a [CLS]-only last layer")
     let (loss, dlogits) = Loss.crossEntropy(logits: out.logits!.data, labels: labels, classes: 3)
     var grads = [Float](repeating: 0, count: model.params.count)
     grads.withUnsafeMutableBufferPointer { model.backward(cache, BertUpstream(logits: dlogits), into: $0.baseAddress!) }
@@ -35,13 +36,15 @@ func lossAndGrads(_ model: BertModel, _ input: BertInput, _ labels: [Int]) throw
 }
 
 @Suite(.serialized) struct TrainGoldenTests {
-    @Test(arguments: [1, 2])
-    func everyGradientEqualsPyTorchAutograd(threads: Int) throws {
+    /// Also with the last layer computed for the [CLS] rows alone (`ForwardOptions.clsOnly`):
+    /// the same gradients, since nothing else of that layer reaches the loss.
+    @Test(arguments: [1, 2], [false, true])
+    func everyGradientEqualsPyTorchAutograd(threads: Int, clsOnly: Bool) throws {
         Threads.set(threads)
         let model = try BertModel.load(folder: tinyCls)
         let g = try SafeTensorsFile(path: trainFixture("train_golden.safetensors"))
         let labels = try g.intTensor("labels").values.map { Int($0) }
-        let (_, grads) = try lossAndGrads(model, try tinyBatch(), labels)
+        let (_, grads) = try lossAndGrads(model, try tinyBatch(), labels, clsOnly: clsOnly)
         var checked = 0
         for (name, ref) in model.params.entries {
             let expected = try g.floatTensor("grad." + name)
@@ -57,7 +60,8 @@ func lossAndGrads(_ model: BertModel, _ input: BertInput, _ labels: [Int]) throw
         #expect(checked == 41)
     }
 
-    @Test func adamWTrajectoryEqualsPyTorch() throws {
+    @Test(arguments: [false, true])
+    func adamWTrajectoryEqualsPyTorch(clsOnly: Bool) throws {
         Threads.set(1)
         var model = try BertModel.load(folder: tinyCls)
         let g = try SafeTensorsFile(path: trainFixture("train_golden.safetensors"))
@@ -68,7 +72,7 @@ func lossAndGrads(_ model: BertModel, _ input: BertInput, _ labels: [Int]) throw
         var opt = AdamW(count: model.params.count, decayMask: AdamW.decayMask(entries: entries, total: model.params.count), weightDecay: 0.01)
         let schedule = LinearSchedule(peak: 1e-3, warmup: 2, total: 10)
         for step in 0..<10 {
-            var (loss, grads) = try lossAndGrads(model, input, labels)
+            var (loss, grads) = try lossAndGrads(model, input, labels, clsOnly: clsOnly)
             #expect(abs(loss - ref[step]) < 1e-4, "step \(step): loss \(loss), PyTorch \(ref[step])")
             clipGradNorm(&grads, maxNorm: 1.0)
             var p = model.params.data
