@@ -258,12 +258,15 @@ public final class FineTuner {
                     // Each batch's mean loss, weighted by its share of the group's examples.
                     let w = Float(idx.count) / Float(examplesInGroup)
                     if let teacher {
-                        let all = ForwardOptions(hiddenStates: true, attentionScores: true)
+                        // Intermediate terms need every layer of both models; the prediction
+                        // terms alone need only the logits, i.e. the last layer's [CLS] rows.
+                        let terms = distillTerms(step: state.step, total: total)
+                        let all = terms.intermediate ? ForwardOptions(hiddenStates: true, attentionScores: true) : ForwardOptions(clsOnly: true)
                         let tOut = try teacher.forward(input, options: all)
                         let (out, cache) = try model.forwardTrain(input, options: all, dropout: &drop)
                         state.dropoutRNG = drop!.rng
                         let r = DistillStep.compute(teacher: tOut, student: out, input: input, heads: model.config.numAttentionHeads,
-                                                    weights: c.distillWeights, terms: distillTerms(step: state.step, total: total),
+                                                    weights: c.distillWeights, terms: terms,
                                                     labels: task.map { $0.isRegression } == false ? idx.map { train.examples[$0].label ?? 0 } : nil,
                                                     targets: task?.isRegression == true ? idx.map { train.examples[$0].score ?? 0 } : nil,
                                                     labeled: idx.map { train.examples[$0].label != nil || train.examples[$0].score != nil },
@@ -318,10 +321,14 @@ public final class FineTuner {
     /// alone, so that clipping driven by the large intermediate gradients no longer shrinks them.
     func distillTerms(step: Int, total: Int) -> DistillTerms {
         if task == nil { return DistillTerms(intermediate: true) }
+        // Intermediate terms all weighted 0 are left out (not computed, not logged).
+        let w = config.distillWeights
+        let intermediate = w.embedding != 0 || w.attention != 0 || w.hidden != 0
         if config.schedule == "two-phase" {
-            return step < total / 2 ? DistillTerms(intermediate: true) : DistillTerms(intermediate: false, prediction: true, supervised: true)
+            return step < total / 2 && intermediate ? DistillTerms(intermediate: true)
+                : DistillTerms(intermediate: false, prediction: true, supervised: true)
         }
-        return DistillTerms(intermediate: true, prediction: true, supervised: true)
+        return DistillTerms(intermediate: intermediate, prediction: true, supervised: true)
     }
 
     func evaluateAndKeepBest(_ state: inout TrainState, onEvent: (TrainEvent) -> Void) throws {

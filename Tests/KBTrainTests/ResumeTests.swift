@@ -142,6 +142,15 @@ func writeTinyWiki(_ dir: String) throws {
         #expect(log.first!.contains("\"attention\"") && !log.first!.contains("\"logits\""), "two-phase: intermediate terms first")
         #expect(log.last!.contains("\"logits\"") && log.last!.contains("\"supervised\""), "then the prediction terms")
         #expect(FileManager.default.fileExists(atPath: root + "/distilled/model.safetensors"))
+        // Intermediate weights all 0 (the "-cont" recipe): the prediction terms alone, computed
+        // on the [CLS] rows of both models' last layers, none of the zero-weighted terms logged.
+        let p = try runKbert(bin, ["distill", "--stage", "task", "--teacher", root + "/teacher", "--student", root + "/distilled",
+                                   "--task", "sst2", "--data", glue, "--out", root + "/cont", "--epochs", "1", "--batch-size", "8",
+                                   "--threads", "1", "--max-length", "16", "--schedule", "joint",
+                                   "--w-embedding", "0", "--w-attention", "0", "--w-hidden", "0"])
+        #expect(p.status == 0, "\(p.stderr)")
+        let plog = try String(contentsOfFile: root + "/cont/log.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(!plog.isEmpty && plog.allSatisfy { $0.contains("\"logits\"") && !$0.contains("\"attention\"") && $0.contains("\"loss\"") })
         // Stage 1 on a written WikiExtractor folder: intermediate terms only, held-out loss kept.
         try writeTinyWiki(root + "/wiki")
         let g = try runKbert(bin, ["distill", "--stage", "general", "--teacher", model, "--student", root + "/student", "--corpus", root + "/wiki",
