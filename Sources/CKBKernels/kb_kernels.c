@@ -123,7 +123,97 @@ static inline float row_sqdev(const float *p, ptrdiff_t n, float mu) {
     return s;
 }
 
-KB_VEC void kb_softmax_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *mask, ptrdiff_t rows_per_mask) {
+#if defined(__x86_64__) && defined(__clang__)
+#include <immintrin.h>
+#define KB_HAVE_AVX512_PATHS 1
+static int kb_has_avx512(void) {
+    static int has = -1;
+    if (has < 0) { __builtin_cpu_init(); has = __builtin_cpu_supports("avx512f") ? 1 : 0; }
+    return has;
+}
+
+// exp on 16 lanes: kb_expf's clamp, rounding (half away from zero), reduction, polynomial and
+// underflow to 0 below -87.33654 (NaN stays NaN), with 2^n by vscalefps.
+__attribute__((target("avx512f"), always_inline)) static inline __m512 kb_exp16(__m512 x0) {
+    // (min/max return their second operand when either is NaN: x0 goes second, so NaN stays NaN)
+    __m512 x = _mm512_max_ps(_mm512_set1_ps(-87.33654f), _mm512_min_ps(_mm512_set1_ps(88.3762626647949f), x0));
+    __m512 fx = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+    __m512 half = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(fx), _mm512_set1_epi32((int)0x80000000)),
+                                                      _mm512_castps_si512(_mm512_set1_ps(0.5f))));
+    __m512 fn = _mm512_roundscale_ps(_mm512_add_ps(fx, half), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __mmask16 keep = _mm512_cmp_ps_mask(x0, _mm512_set1_ps(-87.33654f), _CMP_NLT_UQ);
+    return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(p, fn));
+}
+
+// Row softmax, eight rows at a time phase by phase (mask + max, exp + sum, scale): one row's
+// passes are short chains ending in a horizontal reduction, and interleaving eight rows
+// overlaps their latencies (0.78 -> 0.41 ns per element on 128-wide rows here, data in cache).
+#define KB_SMR 8
+__attribute__((target("avx512f"), always_inline))
+static inline void kb_softmax_group(float *x, ptrdiff_t r, int nb, ptrdiff_t cols, const float *mask, ptrdiff_t rows_per_mask) {
+    ptrdiff_t full = cols / 16 * 16;
+    __mmask16 kt = (__mmask16)((1u << (cols - full)) - 1);
+    float *p[KB_SMR]; const float *m[KB_SMR];
+    __m512 vmx[KB_SMR], s[KB_SMR], mxv[KB_SMR], inv[KB_SMR];
+    for (int i = 0; i < nb; i++) {
+        p[i] = x + (r + i) * cols;
+        m[i] = mask ? mask + ((r + i) / rows_per_mask) * cols : NULL;
+        vmx[i] = _mm512_set1_ps(-INFINITY);
+    }
+    ptrdiff_t c = 0;
+    for (; c < full; c += 16)
+        for (int i = 0; i < nb; i++) {
+            __m512 v = _mm512_loadu_ps(p[i] + c);
+            if (m[i]) { v = _mm512_add_ps(v, _mm512_loadu_ps(m[i] + c)); _mm512_storeu_ps(p[i] + c, v); }
+            vmx[i] = _mm512_max_ps(vmx[i], v);
+        }
+    if (kt)
+        for (int i = 0; i < nb; i++) {
+            __m512 v = _mm512_maskz_loadu_ps(kt, p[i] + c);
+            if (m[i]) { v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(kt, m[i] + c)); _mm512_mask_storeu_ps(p[i] + c, kt, v); }
+            vmx[i] = _mm512_mask_max_ps(vmx[i], kt, vmx[i], v);
+        }
+    for (int i = 0; i < nb; i++) { mxv[i] = _mm512_set1_ps(_mm512_reduce_max_ps(vmx[i])); s[i] = _mm512_setzero_ps(); }
+    for (c = 0; c < full; c += 16)
+        for (int i = 0; i < nb; i++) {
+            __m512 e = kb_exp16(_mm512_sub_ps(_mm512_loadu_ps(p[i] + c), mxv[i]));
+            _mm512_storeu_ps(p[i] + c, e);
+            s[i] = _mm512_add_ps(s[i], e);
+        }
+    if (kt)
+        for (int i = 0; i < nb; i++) {
+            __m512 e = kb_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(kt, p[i] + c), mxv[i]));
+            _mm512_mask_storeu_ps(p[i] + c, kt, e);
+            s[i] = _mm512_mask_add_ps(s[i], kt, s[i], e);
+        }
+    for (int i = 0; i < nb; i++) inv[i] = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(s[i]));
+    for (c = 0; c < full; c += 16)
+        for (int i = 0; i < nb; i++) _mm512_storeu_ps(p[i] + c, _mm512_mul_ps(_mm512_loadu_ps(p[i] + c), inv[i]));
+    if (kt)
+        for (int i = 0; i < nb; i++) _mm512_mask_storeu_ps(p[i] + c, kt, _mm512_mul_ps(_mm512_maskz_loadu_ps(kt, p[i] + c), inv[i]));
+}
+
+__attribute__((target("avx512f")))
+static void kb_softmax_rows_avx512(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *mask, ptrdiff_t rows_per_mask) {
+    ptrdiff_t r = 0;
+    for (; r + KB_SMR <= rows; r += KB_SMR) kb_softmax_group(x, r, KB_SMR, cols, mask, rows_per_mask);
+    if (r < rows) kb_softmax_group(x, r, (int)(rows - r), cols, mask, rows_per_mask);
+}
+#endif
+
+// The portable path (and the baseline target's).
+void kb_softmax_rows_generic(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *mask, ptrdiff_t rows_per_mask);
+KB_VEC void kb_softmax_rows_generic(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *mask, ptrdiff_t rows_per_mask) {
     for (ptrdiff_t r = 0; r < rows; r++) {
         float *p = x + r * cols;
         if (mask) {
@@ -136,6 +226,13 @@ KB_VEC void kb_softmax_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const floa
         float inv = 1.0f / sum;
         for (ptrdiff_t c = 0; c < cols; c++) p[c] *= inv;
     }
+}
+
+void kb_softmax_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *mask, ptrdiff_t rows_per_mask) {
+#ifdef KB_HAVE_AVX512_PATHS
+    if (kb_has_avx512()) { kb_softmax_rows_avx512(x, rows, cols, mask, rows_per_mask); return; }
+#endif
+    kb_softmax_rows_generic(x, rows, cols, mask, rows_per_mask);
 }
 
 void kb_layernorm_rows(const float *x, float *out, ptrdiff_t rows, ptrdiff_t cols, const float *gamma,

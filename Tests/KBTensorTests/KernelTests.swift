@@ -206,8 +206,17 @@ let awkward = [1, 7, 16, 17, 37, 64, 100]
 
     @Test(arguments: awkward)
     func softmaxWithMask(cols: Int) {
+        // 6 rows (a partial group of the AVX-512 path's eight) and 21 (two full groups and a
+        // tail; mask rows that straddle groups).
+        for (rows, perMask) in [(6, 3), (21, 7)] { softmaxCase(cols: cols, rows: rows, perMask: perMask) }
+        var nan = [Float](repeating: 1, count: cols)
+        nan[cols / 2] = .nan
+        Kernels.softmax(&nan, rows: 1, cols: cols)
+        #expect(nan.allSatisfy(\.isNaN) || (cols == 1 && nan[0].isNaN), "a NaN score is not hidden")
+    }
+
+    func softmaxCase(cols: Int, rows: Int, perMask: Int) {
         var rng = TestRNG(5)
-        let rows = 6, perMask = 3
         let x = rng.array(rows * cols, -30, 30)
         var mask = [Float](repeating: 0, count: (rows / perMask) * cols)
         for i in mask.indices where i % 3 == 2 && i % cols != 0 { mask[i] = -Float.greatestFiniteMagnitude }
