@@ -11,6 +11,8 @@
 #                                     RTE and SST-2 runs of kd_long_stage1.sh
 #   scripts/kd_augment.sh lane-8m-b   8M-token ratio-8 student: CoLA (4 copies), then 3 epochs on
 #                                     the prediction terms alone at lr 1e-4 (the "-cont" recipe)
+#   scripts/kd_augment.sh lane-8m-c   8M-token ratio-8 student: STS-B (4 copies), then 2 epochs of
+#                                     the "-cont" recipe
 #   scripts/kd_augment.sh             the first three lanes in parallel
 # Results: runs/kd/<plan>/<task>-aug<N>/eval_results.json (best dev epoch) and log.jsonl.
 set -euo pipefail
@@ -48,6 +50,7 @@ lane_r8b() { aug r8 cola 4 3; aug r8 rte 8 4; }
 lane_r21() { aug r21 mrpc 4 3; aug r21 stsb 4 3; aug r21 cola 4 3; aug r21 rte 4 4; }
 lane_8m_a() { S1=general-8m SUFFIX=-8m aug r21 mrpc 4 3; bash scripts/kd_long_stage1.sh r21; }
 lane_8m_b() { S1=general-8m SUFFIX=-8m aug r8 cola 4 3; cont r8-8m cola 4 3; }
+lane_8m_c() { S1=general-8m SUFFIX=-8m aug r8 stsb 4 3; cont r8-8m stsb 4 2; }
 
 case "${1:-all}" in
   lane-r8) lane_r8 ;;
@@ -55,6 +58,7 @@ case "${1:-all}" in
   lane-r21) lane_r21 ;;
   lane-8m-a) lane_8m_a ;;
   lane-8m-b) lane_8m_b ;;
+  lane-8m-c) lane_8m_c ;;
   all) lane_r8 & lane_r8b & lane_r21 & wait ;;
   *) echo "usage: $0 [lane-r8|lane-r8b|lane-r21|all]" >&2; exit 2 ;;
 esac
