@@ -119,15 +119,22 @@ func ints(_ f: SafeTensorsFile, _ name: String) throws -> [Int32] { try f.intTen
         #expect(maxDiff(changed, repacked) < 1e-5)
     }
 
+    /// A random 2-layer BERT (hidden 96, 4 heads, intermediate 192: shapes that fit Strassen packs)
+    /// with a classifier.
+    static func randomBert(labels: Int, seed: UInt64) -> BertModel {
+        var c = BertConfig()
+        c.vocabSize = 50; c.hiddenSize = 96; c.numHiddenLayers = 2; c.numAttentionHeads = 4; c.intermediateSize = 192
+        c.maxPositionEmbeddings = 16
+        var model = BertModel(config: c, pooler: true, head: .classification(numLabels: labels))
+        model.initializeRandomly(seed: seed)
+        return model
+    }
+
     /// A training step with Strassen packs (`ForwardOptions.strassen`) on a random BERT whose
     /// matrices fit (hidden 96, intermediate 192; 27 rows, so an odd leftover row) gives the
     /// unpacked step's outputs and gradients, at one and two threads.
     @Test func strassenTrainingStepEqualsUnpacked() throws {
-        var c = BertConfig()
-        c.vocabSize = 50; c.hiddenSize = 96; c.numHiddenLayers = 2; c.numAttentionHeads = 4; c.intermediateSize = 192
-        c.maxPositionEmbeddings = 16
-        var model = BertModel(config: c, pooler: true, head: .classification(numLabels: 2))
-        model.initializeRandomly(seed: 7)
+        let model = Self.randomBert(labels: 2, seed: 7)
         var rng = SplitMix64(seed: 9)
         let seqs: [[Int32]] = [9, 9, 9].map { n in (0..<n).map { _ in Int32(rng.next() % 50) } }
         let input = BertInput(ids: seqs, typeIds: seqs.map { $0.map { _ in 0 } })
@@ -182,11 +189,7 @@ func ints(_ f: SafeTensorsFile, _ name: String) throws -> [Int32] { try f.intTen
     /// pass's pooled output, logits and every gradient, on padded sequences of three lengths,
     /// packed (42 rows) and unpacked, at one and two threads; inference gives the same logits.
     @Test func clsOnlyLastLayerEqualsFullPass() throws {
-        var c = BertConfig()
-        c.vocabSize = 50; c.hiddenSize = 96; c.numHiddenLayers = 2; c.numAttentionHeads = 4; c.intermediateSize = 192
-        c.maxPositionEmbeddings = 16
-        var model = BertModel(config: c, pooler: true, head: .classification(numLabels: 3))
-        model.initializeRandomly(seed: 11)
+        let model = Self.randomBert(labels: 3, seed: 11)
         var rng = SplitMix64(seed: 5)
         let seqs: [[Int32]] = [14, 5, 9].map { n in (0..<n).map { _ in Int32(rng.next() % 50) } }
         let input = BertInput(ids: seqs, typeIds: seqs.map { $0.map { _ in 0 } })

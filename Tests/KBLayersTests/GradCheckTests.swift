@@ -135,50 +135,11 @@ func refSoftmaxRows(_ x: [Double], rows: Int, cols: Int) -> [Double] {
     }
 
     /// Masked multi-head attention: Q·Kᵀ/√HD + mask, softmax, ·V, including a padded key.
-    @Test func attention() {
-        let B = 2, T = 5, H = 6, NH = 2, HD = 3
-        var rng = RNG(s: 5)
-        let qkv = rng.array(B * T * 3 * H), wy = rng.array(B * T * H), ws = rng.array(B * NH * T * T)
-        var mask = [Float](repeating: 0, count: B * T)
-        mask[1 * T + 4] = -Float.greatestFiniteMagnitude; mask[1 * T + 3] = -Float.greatestFiniteMagnitude
-        func ref(_ q: [Double]) -> (ctx: [Double], scores: [Double]) {
-            var ctx = [Double](repeating: 0, count: B * T * H), scores = [Double](repeating: 0, count: B * NH * T * T)
-            for b in 0..<B { for h in 0..<NH {
-                var s = [Double](repeating: 0, count: T * T)
-                for i in 0..<T { for j in 0..<T {
-                    var d = 0.0
-                    for k in 0..<HD { d += q[(b * T + i) * 3 * H + h * HD + k] * q[(b * T + j) * 3 * H + H + h * HD + k] }
-                    s[i * T + j] = d / Double(HD).squareRoot()
-                    scores[((b * NH + h) * T + i) * T + j] = s[i * T + j]
-                    if mask[b * T + j] != 0 { s[i * T + j] = -1e300 }
-                } }
-                let p = refSoftmaxRows(s, rows: T, cols: T)
-                for i in 0..<T { for k in 0..<HD {
-                    var acc = 0.0
-                    for j in 0..<T { acc += p[i * T + j] * q[(b * T + j) * 3 * H + 2 * H + h * HD + k] }
-                    ctx[(b * T + i) * H + h * HD + k] = acc
-                } }
-            } }
-            return (ctx, scores)
-        }
-        var probs = [Float](repeating: 0, count: B * NH * T * T), ctx = [Float](repeating: 0, count: B * T * H)
-        var scores = [Float](repeating: .nan, count: B * NH * T * T)
-        Attention.forward(qkv: f32(qkv), batch: B, seqLen: T, hidden: H, heads: NH, mask: mask, probs: &probs,
-                          scores: &scores, ctx: &ctx)
-        let r = ref(qkv)
-        expectClose(ctx, r.ctx, "forward ctx", rtol: 1e-5)
-        expectClose(scores, r.scores, "forward scores", rtol: 1e-5)
-        var dqkv = [Float](repeating: 0, count: B * T * 3 * H), scratch = probs
-        Attention.backward(qkv: f32(qkv), probs: probs, probsUsed: probs, dropout: nil, batch: B, seqLen: T, hidden: H, heads: NH,
-                           dCtx: f32(wy), dScores: f32(ws), scratch: &scratch, dQKV: &dqkv)
-        expectClose(dqkv, numericGrad(qkv) { q in let o = ref(q); return dot(o.ctx, wy) + dot(o.scores, ws) }, "dqkv")
-    }
-
-    /// The first Q query positions only (`queries`; Q = 1 is the [CLS]-only last layer): the
-    /// forward against the full reference's rows, the backward against central differences
-    /// (queries past Q get zero gradient).
-    @Test(arguments: [1, 2])
-    func attentionFirstQueries(Q: Int) {
+    /// Masked attention, all T = 5 queries (the default) or the first Q only (`queries`; Q = 1 is
+    /// the [CLS]-only last layer): the forward against a Double reference, the backward against
+    /// central differences (queries past Q get zero gradient).
+    @Test(arguments: [5, 1, 2])
+    func attention(Q: Int) {
         let B = 2, T = 5, H = 6, NH = 2, HD = 3
         var rng = RNG(s: 8)
         let qkv = rng.array(B * T * 3 * H), wy = rng.array(B * Q * H), ws = rng.array(B * NH * Q * T)
@@ -206,14 +167,15 @@ func refSoftmaxRows(_ x: [Double], rows: Int, cols: Int) -> [Double] {
         }
         var probs = [Float](repeating: 0, count: B * NH * Q * T), ctx = [Float](repeating: .nan, count: B * Q * H)
         var scores = [Float](repeating: .nan, count: B * NH * Q * T)
-        Attention.forward(qkv: f32(qkv), batch: B, seqLen: T, hidden: H, heads: NH, queries: Q, mask: mask, probs: &probs,
+        let queries = Q == T ? nil : Q
+        Attention.forward(qkv: f32(qkv), batch: B, seqLen: T, hidden: H, heads: NH, queries: queries, mask: mask, probs: &probs,
                           scores: &scores, ctx: &ctx)
         let r = ref(qkv)
         expectClose(ctx, r.ctx, "forward ctx", rtol: 1e-5)
         expectClose(scores, r.scores, "forward scores", rtol: 1e-5)
         var dqkv = [Float](repeating: .nan, count: B * T * 3 * H), scratch = probs
         Attention.backward(qkv: f32(qkv), probs: probs, probsUsed: probs, dropout: nil, batch: B, seqLen: T, hidden: H, heads: NH,
-                           queries: Q, dCtx: f32(wy), dScores: f32(ws), scratch: &scratch, dQKV: &dqkv)
+                           queries: queries, dCtx: f32(wy), dScores: f32(ws), scratch: &scratch, dQKV: &dqkv)
         expectClose(dqkv, numericGrad(qkv) { q in let o = ref(q); return dot(o.ctx, wy) + dot(o.scores, ws) }, "dqkv")
     }
 
