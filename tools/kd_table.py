@@ -9,7 +9,8 @@ DONE marker or an eval_results.json) are listed; a missing run is shown as "-".
 
 A second table gives, per plan and task, the best of every stage-2 recipe run on the same stage-1
 student (runs/kd/<plan>/<task>-<variant>: a full epoch, more epochs, `--augment N`, ...; the
-ablations without stage 1 or without KD are not candidates), naming the run. The plot shows those
+ablations without stage 1 or without KD are not candidates) or on the 8M-token one
+(runs/kd/<plan>-8m/, named 8m/<run>), naming the run. The plot shows those
 best runs as bars and the standard recipe as outlines.
 
 A third table (when runs/kd/r8-8m exists, scripts/kd_long_stage1.sh) sets the standard stage-2
@@ -100,12 +101,17 @@ for plan in ["r8", "r21"]:
         if not tm or not (runs / plan).is_dir():
             continue
         best = None
-        for d in sorted((runs / plan).iterdir()):
-            if not d.is_dir() or not (d.name == t or d.name.startswith(t + "-")) or d.name.endswith(ABLATIONS):
+        # Runs on the 2M-token stage-1 student (runs/kd/<plan>/) and on the 8M-token one
+        # (runs/kd/<plan>-8m/, named "8m/<run>").
+        for folder, prefix in [(runs / plan, ""), (runs / f"{plan}-8m", "8m/")]:
+            if not folder.is_dir():
                 continue
-            m = metrics(d)
-            if m and (best is None or m[MAIN[t]] > best[1][MAIN[t]]):
-                best = (d.name, m)
+            for d in sorted(folder.iterdir()):
+                if not d.is_dir() or not (d.name == t or d.name.startswith(t + "-")) or d.name.endswith(ABLATIONS):
+                    continue
+                m = metrics(d)
+                if m and (best is None or m[MAIN[t]] > best[1][MAIN[t]]):
+                    best = (prefix + d.name, m)
         if best:
             ret = best[1][MAIN[t]] / tm[MAIN[t]] * 100 if tm[MAIN[t]] else float("nan")
             results.setdefault("best", {}).setdefault(plan, {})[t] = {"run": best[0], "metrics": best[1], "retention_percent": ret}

@@ -12,6 +12,9 @@ struct Run: ParsableCommand {
         Writes last_hidden_state [N, T, H] (padded to the longest; padded positions are 0),
         attention_mask [N, T], pooler_output [N, H] when the model has a pooler, logits [N, C] with a
         classification head, start_logits / end_logits [N, T] with a question-answering head.
+        With --pooled-only (a model with a pooler and no question-answering head), only
+        attention_mask, pooler_output and logits: the last layer then runs for the [CLS] rows
+        alone (all the pooler reads), which saves a 1/L share of the encoder's work or more.
         """)
 
     @Option(help: "Hugging Face BERT folder.") var model: String
@@ -20,6 +23,7 @@ struct Run: ParsableCommand {
     @Option(help: "Truncate to this many tokens (default: max_position_embeddings).") var maxLength: Int?
     @Option(help: "Sequences per forward pass.") var batchSize: Int = 32
     @Flag(help: "Multiply by one level of Strassen's algorithm where the shapes fit (a few % faster on large batches, 1.75x the packed weights' memory, ~5x the rounding error; see README).") var strassen = false
+    @Flag(help: "Write only attention_mask, pooler_output and logits, computing the last layer for the [CLS] rows alone (needs a pooler, no QA head).") var pooledOnly = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -28,6 +32,9 @@ struct Run: ParsableCommand {
         let tok = try BertTokenizer(folder: model)
         var bert = try loadModel(model: model, config: nil)
         bert.packForInference(strassen: strassen)
+        if pooledOnly, bert.pooler == nil || bert.head == .questionAnswering {
+            throw ValidationError("--pooled-only needs a model with a pooler and no question-answering head (\(model))")
+        }
         let maxLen = min(maxLength ?? bert.config.maxPositionEmbeddings, bert.config.maxPositionEmbeddings)
         let lines = try readLines(input)
         let encs = try lines.map { line -> Encoding in
@@ -35,7 +42,7 @@ struct Run: ParsableCommand {
             return try tok.encode(a, b, maxLength: maxLen)
         }
         let N = encs.count, T = encs.map(\.count).max() ?? 0, H = bert.config.hiddenSize
-        var hidden = [Float](repeating: 0, count: N * T * H)
+        var hidden = [Float](repeating: 0, count: pooledOnly ? 0 : N * T * H)
         var mask = [Int32](repeating: 0, count: N * T)
         var pooled: [Float]? = bert.pooler != nil ? [Float](repeating: 0, count: N * H) : nil
         var logits: [Float] = []
@@ -50,13 +57,13 @@ struct Run: ParsableCommand {
         for chunkStart in stride(from: 0, to: N, by: batchSize) {
             let idx = Array(order[chunkStart..<min(N, chunkStart + batchSize)])
             let input = BertInput(ids: idx.map { encs[$0].ids }, typeIds: idx.map { encs[$0].typeIds }, padId: tok.padId)
-            let out = try bert.forward(input)
+            let out = try bert.forward(input, options: ForwardOptions(clsOnly: pooledOnly))
             let t = input.seqLen
             for (row, i) in idx.enumerated() {
                 let n = encs[i].count
                 for p in 0..<n {
                     mask[i * T + p] = 1
-                    for j in 0..<H { hidden[(i * T + p) * H + j] = out.lastHiddenState.data[(row * t + p) * H + j] }
+                    if !pooledOnly { for j in 0..<H { hidden[(i * T + p) * H + j] = out.lastHiddenState.data[(row * t + p) * H + j] } }
                 }
                 if pooled != nil, let po = out.pooled { for j in 0..<H { pooled![i * H + j] = po.data[row * H + j] } }
                 if C > 0, let lg = out.logits { for j in 0..<C { logits[i * C + j] = lg.data[row * C + j] } }
@@ -68,10 +75,8 @@ struct Run: ParsableCommand {
             progress.update(done)
         }
         progress.finish()
-        var tensors: [(String, TensorPayload)] = [
-            ("last_hidden_state", .f32(try Tensor(shape: [N, T, H], data: hidden))),
-            ("attention_mask", .i64(shape: [N, T], values: mask.map(Int64.init))),
-        ]
+        var tensors: [(String, TensorPayload)] = pooledOnly ? [] : [("last_hidden_state", .f32(try Tensor(shape: [N, T, H], data: hidden)))]
+        tensors.append(("attention_mask", .i64(shape: [N, T], values: mask.map(Int64.init))))
         if let pooled { tensors.append(("pooler_output", .f32(try Tensor(shape: [N, H], data: pooled)))) }
         if C > 0 { tensors.append(("logits", .f32(try Tensor(shape: [N, C], data: logits)))) }
         if !start.isEmpty {

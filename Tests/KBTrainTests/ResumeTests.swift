@@ -123,6 +123,29 @@ func writeTinyWiki(_ dir: String) throws {
     }
 }
 
+@Suite struct RunCommandTests {
+    /// `kbert run --pooled-only` (the last layer for the [CLS] rows alone) writes the full run's
+    /// pooled output and logits, and no last hidden state.
+    @Test func pooledOnlyMatchesTheFullRun() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, _, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try "w1 w2 w3 w4 w5\nw7 w8\tw9 w10 w11\nw12\n".write(toFile: root + "/in.txt", atomically: true, encoding: .utf8)
+        for (out, extra) in [("full", [String]()), ("pooled", ["--pooled-only"])] {
+            let r = try runKbert(bin, ["run", "--model", model, "--input", root + "/in.txt", "--output", root + "/\(out).safetensors",
+                                       "--threads", "1"] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        let full = try SafeTensorsFile(path: root + "/full.safetensors"), pooled = try SafeTensorsFile(path: root + "/pooled.safetensors")
+        #expect(pooled.names.contains("last_hidden_state") == false && full.names.contains("last_hidden_state"))
+        for name in ["pooler_output", "logits"] {
+            let a = try full.floatTensor(name), b = try pooled.floatTensor(name)
+            #expect(a.shape == b.shape && a.shape[0] == 3)
+            #expect(zip(a.data, b.data).map { abs($0 - $1) }.max()! < 1e-5, "\(name)")
+        }
+    }
+}
+
 @Suite(.serialized) struct DistillCommandTests {
     /// finetune a tiny teacher -> compress -> distill --stage task: runs, logs each term, keeps a best student.
     @Test func taskDistillationEndToEnd() throws {
