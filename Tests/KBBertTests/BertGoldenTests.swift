@@ -100,6 +100,11 @@ func ints(_ f: SafeTensorsFile, _ name: String) throws -> [Int32] { try f.intTen
         #expect(worst < 1e-4, "MiniLM last hidden state (Strassen \(strassen)): max abs diff \(worst)")
         let dp = maxDiff(try #require(out.pooled), refPooled)
         #expect(dp < 1e-4, "MiniLM pooled: max abs diff \(dp)")
+        // The last layer for the [CLS] rows alone (`kbert run --pooled-only`, evaluation).
+        let cls = try model.forward(input, options: ForwardOptions(clsOnly: true))
+        #expect(cls.lastHiddenState.shape == [input.batch, 1, H])
+        let dc = maxDiff(try #require(cls.pooled), refPooled)
+        #expect(dc < 1e-4, "MiniLM pooled, [CLS]-only last layer: max abs diff \(dc)")
     }
 
     @Test func changingParametersDropsThePackedWeights() throws {
