@@ -13,6 +13,9 @@
 #                                     the prediction terms alone at lr 1e-4 (the "-cont" recipe)
 #   scripts/kd_augment.sh lane-8m-c   8M-token ratio-8 student: STS-B (4 copies), then 2 epochs of
 #                                     the "-cont" recipe
+#   scripts/kd_augment.sh lane-8m-d   8M-token ratio-21 student: the "-cont" recipe (4 copies, 2
+#                                     epochs) on its standard RTE run
+#   scripts/kd_augment.sh lane-8m-e   the same on the 8M-token ratio-8 student's standard RTE run
 #   scripts/kd_augment.sh             the first three lanes in parallel
 # Results: runs/kd/<plan>/<task>-aug<N>/eval_results.json (best dev epoch) and log.jsonl.
 set -euo pipefail
@@ -34,9 +37,10 @@ aug() {
 }
 
 # The "-cont" recipe: an augmented student trained on with the prediction terms alone at lr 1e-4
+# (IN names another finished run of the task to continue instead, e.g. the standard one)
 cont() {  # plan-dir task copies epochs
   local d=$R/$1 t=$2 n=$3 e=$4
-  local in=$d/$t-aug$n out=$d/$t-aug$n-cont
+  local in=$d/${IN:-$t-aug$n} out=$d/${IN:-$t-aug$n}-cont
   [ -f $out/DONE ] && return 0
   [ -f $in/DONE ] || { echo "no augmented student $in" >&2; return 1; }
   $K distill --stage task --task $t --teacher runs/finetune/$t --student $in --out $out --augment $n --epochs $e \
@@ -51,6 +55,8 @@ lane_r21() { aug r21 mrpc 4 3; aug r21 stsb 4 3; aug r21 cola 4 3; aug r21 rte 4
 lane_8m_a() { S1=general-8m SUFFIX=-8m aug r21 mrpc 4 3; bash scripts/kd_long_stage1.sh r21; }
 lane_8m_b() { S1=general-8m SUFFIX=-8m aug r8 cola 4 3; cont r8-8m cola 4 3; }
 lane_8m_c() { S1=general-8m SUFFIX=-8m aug r8 stsb 4 3; cont r8-8m stsb 4 2; }
+lane_8m_d() { IN=rte cont r21-8m rte 4 2; }
+lane_8m_e() { IN=rte cont r8-8m rte 4 2; }
 
 case "${1:-all}" in
   lane-r8) lane_r8 ;;
@@ -59,6 +65,8 @@ case "${1:-all}" in
   lane-8m-a) lane_8m_a ;;
   lane-8m-b) lane_8m_b ;;
   lane-8m-c) lane_8m_c ;;
+  lane-8m-d) lane_8m_d ;;
+  lane-8m-e) lane_8m_e ;;
   all) lane_r8 & lane_r8b & lane_r21 & wait ;;
   *) echo "usage: $0 [lane-r8|lane-r8b|lane-r21|all]" >&2; exit 2 ;;
 esac
