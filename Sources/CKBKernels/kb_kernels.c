@@ -15,25 +15,37 @@
 #endif
 
 // exp: Cephes expf (range reduction by ln 2, degree-6 polynomial), ~1 ulp on [-87.3, 88.37].
+// The constants of kb_expf, shared with its 16-lane twin kb_exp16.
+#define KB_EXP_LO -87.33654f
+#define KB_EXP_HI 88.3762626647949f
+#define KB_EXP_LOG2E 1.44269504088896341f
+#define KB_EXP_C1 0.693359375f
+#define KB_EXP_C2 -2.12194440e-4f
+#define KB_EXP_P0 1.9875691500e-4f
+#define KB_EXP_P1 1.3981999507e-3f
+#define KB_EXP_P2 8.3334519073e-3f
+#define KB_EXP_P3 4.1665795894e-2f
+#define KB_EXP_P4 1.6666665459e-1f
+#define KB_EXP_P5 5.0000001201e-1f
 static inline float kb_expf(float x) {
-    float xc = x < -87.33654f ? -87.33654f : (x > 88.3762626647949f ? 88.3762626647949f : x);
-    float fx = xc * 1.44269504088896341f;
+    float xc = x < KB_EXP_LO ? KB_EXP_LO : (x > KB_EXP_HI ? KB_EXP_HI : x);
+    float fx = xc * KB_EXP_LOG2E;
     fx = fx >= 0 ? fx + 0.5f : fx - 0.5f;
     int n = (int)fx;                         // round half away from zero
     float fn = (float)n;
-    float r = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
+    float r = xc - fn * KB_EXP_C1 - fn * KB_EXP_C2;
     float r2 = r * r;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
+    float p = KB_EXP_P0;
+    p = p * r + KB_EXP_P1;
+    p = p * r + KB_EXP_P2;
+    p = p * r + KB_EXP_P3;
+    p = p * r + KB_EXP_P4;
+    p = p * r + KB_EXP_P5;
     p = p * r2 + r + 1.0f;
     union { int32_t i; float f; } s;
     s.i = (n + 127) << 23;
     float y = p * s.f;
-    return x < -87.33654f ? 0.0f : y;        // underflow to 0 as libm does
+    return x < KB_EXP_LO ? 0.0f : y;         // underflow to 0 as libm does
 }
 
 // erf: odd/even rational minimax approximation on [-4, 4] (the one Eigen and XLA use for float;
@@ -126,9 +138,10 @@ static inline float row_sqdev(const float *p, ptrdiff_t n, float mu) {
 #if defined(__x86_64__) && defined(__clang__)
 #include <immintrin.h>
 #define KB_HAVE_AVX512_PATHS 1
+// The packed GEMM's check (kb_gemm.c), read once: softmax is called per attention head.
 static int kb_has_avx512(void) {
     static int has = -1;
-    if (has < 0) { __builtin_cpu_init(); has = __builtin_cpu_supports("avx512f") ? 1 : 0; }
+    if (has < 0) has = kb_gemm_packed_supported();
     return has;
 }
 
@@ -136,22 +149,22 @@ static int kb_has_avx512(void) {
 // underflow to 0 below -87.33654 (NaN stays NaN), with 2^n by vscalefps.
 __attribute__((target("avx512f"), always_inline)) static inline __m512 kb_exp16(__m512 x0) {
     // (min/max return their second operand when either is NaN: x0 goes second, so NaN stays NaN)
-    __m512 x = _mm512_max_ps(_mm512_set1_ps(-87.33654f), _mm512_min_ps(_mm512_set1_ps(88.3762626647949f), x0));
-    __m512 fx = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+    __m512 x = _mm512_max_ps(_mm512_set1_ps(KB_EXP_LO), _mm512_min_ps(_mm512_set1_ps(KB_EXP_HI), x0));
+    __m512 fx = _mm512_mul_ps(x, _mm512_set1_ps(KB_EXP_LOG2E));
     __m512 half = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(fx), _mm512_set1_epi32((int)0x80000000)),
                                                       _mm512_castps_si512(_mm512_set1_ps(0.5f))));
     __m512 fn = _mm512_roundscale_ps(_mm512_add_ps(fx, half), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(KB_EXP_C1), x);
+    r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(KB_EXP_C2), r);
     __m512 r2 = _mm512_mul_ps(r, r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 p = _mm512_set1_ps(KB_EXP_P0);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(KB_EXP_P1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(KB_EXP_P2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(KB_EXP_P3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(KB_EXP_P4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(KB_EXP_P5));
     p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __mmask16 keep = _mm512_cmp_ps_mask(x0, _mm512_set1_ps(-87.33654f), _CMP_NLT_UQ);
+    __mmask16 keep = _mm512_cmp_ps_mask(x0, _mm512_set1_ps(KB_EXP_LO), _CMP_NLT_UQ);
     return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(p, fn));
 }
 
