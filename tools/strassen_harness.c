@@ -4,7 +4,7 @@
 // Strassen packs (kb_gemm_strassen_plain). The README's session-13 harness numbers come from it:
 //   clang -O3 -mavx2 -mfma -fno-math-errno -ffp-contract=fast -o /tmp/strassen_harness \
 //     tools/strassen_harness.c Sources/CKBKernels/kb_gemm.c -ISources/CKBKernels/include -lm
-//   /tmp/strassen_harness M N K [REPS]      (e.g. 4096 3072 768 7)
+//   /tmp/strassen_harness M N K [REPS [T]]  (e.g. 4096 3072 768 7; T = 1 packs W from its transpose)
 #include <stdio.h>
 #include <stdlib.h>
 #include <math.h>

@@ -257,8 +257,7 @@ extension BertModel {
             let last = cache.h(layers.count)
             // With clsOnly, h_L holds the B [CLS] rows back to back.
             let lastRows = clsOnly ? B : BT, rowStride = clsOnly ? H : T * H
-            out.lastHiddenState = (try? Tensor(shape: [B, lastRows / B, H], data: Array(UnsafeBufferPointer(start: last.ptr, count: lastRows * H))))
-                ?? Tensor(shape: [B, lastRows / B, H])
+            out.lastHiddenState = last.tensor([B, lastRows / B, H])
             if let pooler {
                 // pooled = tanh(h_L[:, 0] · W_pᵀ + b_p)                               [B, H]
                 let pin = FloatBuffer(count: B * H, zeroed: false), pooled = FloatBuffer(count: B * H, zeroed: false)

@@ -270,11 +270,12 @@ public struct ForwardOptions: Sendable {
     /// two threads, for 1.75× the packs' memory).
     public var strassen = false
     /// Compute the last layer for the [CLS] rows alone when the pooled output is all that is read
-    /// (a model with a pooler and no QA head, no hidden states or scores asked for): its keys and
-    /// values still come from every token, but its query, attention output and FFN products run
-    /// on B rows instead of B·T (BERT-base at 64 tokens: 6.4% of a step's linear FLOPs, forward
-    /// and backward; MiniLM: 12.8%). `BertOutput.lastHiddenState` is then [B, 1, H]. Ignored
-    /// when the conditions do not hold.
+    /// (a model with a pooler and no QA head, no hidden states or scores asked for): its Q, K and
+    /// V projections still run on every token, but the attention scores and context for one
+    /// query per sequence, and its attention output and FFN products, on B rows instead of B·T
+    /// (9 of the layer's 12 H²-sized products per token: 6.25% of BERT-base's linear FLOPs,
+    /// forward and backward; MiniLM 12.5%). `BertOutput.lastHiddenState` is then [B, 1, H].
+    /// Ignored when the conditions do not hold.
     public var clsOnly = false
     public init(hiddenStates: Bool = false, attentionScores: Bool = false, packWeights: Bool? = nil, strassen: Bool = false,
                 clsOnly: Bool = false) {

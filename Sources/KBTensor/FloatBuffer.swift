@@ -19,7 +19,12 @@ public final class FloatBuffer: @unchecked Sendable {
 
     public func zero() { ptr.update(repeating: 0, count: count) }
     public var array: [Float] { Array(UnsafeBufferPointer(start: ptr, count: count)) }
-    public func tensor(_ shape: [Int]) -> Tensor { (try? Tensor(shape: shape, data: array)) ?? Tensor(shape: shape) }
+    /// A tensor of the buffer's first shape-product floats (all of them, or a leading part).
+    public func tensor(_ shape: [Int]) -> Tensor {
+        let n = shape.reduce(1, *)
+        precondition(n <= count, "tensor shape \(shape) exceeds the buffer's \(count) floats")
+        return (try? Tensor(shape: shape, data: Array(UnsafeBufferPointer(start: ptr, count: n)))) ?? Tensor(shape: shape)
+    }
 }
 
 import Synchronization

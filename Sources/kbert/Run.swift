@@ -31,10 +31,10 @@ struct Run: ParsableCommand {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
         let tok = try BertTokenizer(folder: model)
         var bert = try loadModel(model: model, config: nil)
-        bert.packForInference(strassen: strassen)
         if pooledOnly, bert.pooler == nil || bert.head == .questionAnswering {
             throw ValidationError("--pooled-only needs a model with a pooler and no question-answering head (\(model))")
         }
+        bert.packForInference(strassen: strassen)
         let maxLen = min(maxLength ?? bert.config.maxPositionEmbeddings, bert.config.maxPositionEmbeddings)
         let lines = try readLines(input)
         let encs = try lines.map { line -> Encoding in

@@ -134,8 +134,7 @@ func refSoftmaxRows(_ x: [Double], rows: Int, cols: Int) -> [Double] {
         expectClose(dx, numericGrad(x) { dot(refSoftmaxRows($0, rows: rows, cols: cols), wy) }, "softmax")
     }
 
-    /// Masked multi-head attention: Q·Kᵀ/√HD + mask, softmax, ·V, including a padded key.
-    /// Masked attention, all T = 5 queries (the default) or the first Q only (`queries`; Q = 1 is
+    /// Masked multi-head attention (Q·Kᵀ/√HD + mask, softmax, ·V, padded keys), all T = 5 queries (the default) or the first Q only (`queries`; Q = 1 is
     /// the [CLS]-only last layer): the forward against a Double reference, the backward against
     /// central differences (queries past Q get zero gradient).
     @Test(arguments: [5, 1, 2])
