@@ -10,22 +10,29 @@ cd "$(dirname "$0")/.."
 K=${KBERT:-.build/release/kbert}
 M=models/all-MiniLM-L6-v2
 R=runs/kd
-P=${1:-r8}
-case $P in r8|r21) ;; *) echo "usage: $0 [r8|r21]" >&2; exit 2 ;; esac
-[ -f $R/$P/general/model.safetensors ] || { echo "no 2M-token stage-1 student $R/$P/general: run scripts/kd_full.sh stage1" >&2; exit 1; }
-if [ ! -f $R/$P/general-8m/DONE ]; then
-  $K distill --stage general --teacher $M --student $R/$P/general --out $R/$P/general-8m --general-tokens 6000000 --epochs 1 \
-    --lr 3e-4 --warmup 0.02 --batch-size 32 --max-length 64 --threads ${STAGE1_THREADS:-2} --save-every 100 --resume 2>> $R/$P/general-8m.log
-  touch $R/$P/general-8m/DONE
-fi
-mkdir -p $R/$P-8m
-stage2() {  # task epochs
+stage2() {  # task [distill options]; P is the plan
   local t=$1 out=$R/$P-8m/$1; shift
   [ -f $out/DONE ] && return 0
   $K distill --stage task --task $t --teacher runs/finetune/$t --student $R/$P/general-8m --out $out "$@" \
-    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 100 --resume 2> $out.log \
+    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 100 --resume 2>> $out.log \
     && touch $out/DONE || echo "stage 2 $t failed (see $out.log)" >&2
 }
-(stage2 stsb --epochs 3; stage2 rte --epochs 4; stage2 sst2 --epochs 1 --max-steps 600) &
-(stage2 mrpc --epochs 4; stage2 cola --epochs 3) &
-wait
+
+# Everything runs from main(), called on the last line (bash reads a script as it goes; a function
+# is read whole before it runs, so an edit to this file cannot reach a running job).
+main() {
+  P=${1:-r8}
+  case $P in r8|r21) ;; *) echo "usage: $0 [r8|r21]" >&2; exit 2 ;; esac
+  [ -f $R/$P/general/model.safetensors ] || { echo "no 2M-token stage-1 student $R/$P/general: run scripts/kd_full.sh stage1" >&2; exit 1; }
+  if [ ! -f $R/$P/general-8m/DONE ]; then
+    $K distill --stage general --teacher $M --student $R/$P/general --out $R/$P/general-8m --general-tokens 6000000 --epochs 1 \
+      --lr 3e-4 --warmup 0.02 --batch-size 32 --max-length 64 --threads ${STAGE1_THREADS:-2} --save-every 100 --resume 2>> $R/$P/general-8m.log
+    touch $R/$P/general-8m/DONE
+  fi
+  mkdir -p $R/$P-8m
+  (stage2 stsb --epochs 3; stage2 rte --epochs 4; stage2 sst2 --epochs 1 --max-steps 600) &
+  (stage2 mrpc --epochs 4; stage2 cola --epochs 3) &
+  wait
+}
+
+main "$@"; exit
