@@ -40,13 +40,13 @@ aug() {
 
 # The "-cont" recipe: an augmented student trained on with the prediction terms alone at lr 1e-4
 # (IN names another finished run of the task to continue instead, e.g. the standard one)
-cont() {  # plan-dir task copies epochs
-  local d=$R/$1 t=$2 n=$3 e=$4
-  local in=$d/${IN:-$t-aug$n} out=$d/${IN:-$t-aug$n}-cont
+cont() {  # plan-dir task copies epochs (LR overrides the rate and TAG names the output)
+  local d=$R/$1 t=$2 n=$3 e=$4 lr=${LR:-1e-4}
+  local in=$d/${IN:-$t-aug$n} out=$d/${IN:-$t-aug$n}-cont${TAG:-}
   [ -f $out/DONE ] && return 0
   [ -f $in/DONE ] || { echo "no augmented student $in" >&2; return 1; }
   $K distill --stage task --task $t --teacher runs/finetune/$t --student $in --out $out --augment $n --epochs $e \
-    --lr 1e-4 --schedule joint --w-embedding 0 --w-attention 0 --w-hidden 0 --batch-size 32 --max-length 128 \
+    --lr $lr --schedule joint --w-embedding 0 --w-attention 0 --w-hidden 0 --batch-size 32 --max-length 128 \
     --threads 1 --save-every 200 --resume 2>> $out.log \
     && touch $out/DONE || echo "stage 2 $in -> $out failed (see $out.log)" >&2
 }
@@ -59,6 +59,10 @@ lane_8m_b() { S1=general-8m SUFFIX=-8m aug r8 cola 4 3; cont r8-8m cola 4 3; }
 lane_8m_c() { S1=general-8m SUFFIX=-8m aug r8 stsb 4 3; cont r8-8m stsb 4 2; }
 lane_8m_d() { IN=rte cont r21-8m rte 4 2; }
 lane_8m_e() { IN=rte cont r8-8m rte 4 2; }
+# Session 16: the ratio-21 STS-B student never left the constant answer under the standard recipe
+# (Spearman 0.20); the prediction terms alone at a higher rate, then RTE and CoLA follow-ups
+lane_s16_a() { IN=stsb LR=3e-4 TAG=-lr3e-4 cont r21-8m stsb 4 3; IN=rte cont r8-8m rte 4 2; }
+lane_s16_b() { IN=cola-aug4-cont LR=5e-5 cont r8 cola 8 2; }
 
 main() {
   case "${1:-all}" in
@@ -70,8 +74,10 @@ main() {
     lane-8m-c) lane_8m_c ;;
     lane-8m-d) lane_8m_d ;;
     lane-8m-e) lane_8m_e ;;
+    lane-s16-a) lane_s16_a ;;
+    lane-s16-b) lane_s16_b ;;
     all) lane_r8 & lane_r8b & lane_r21 & wait ;;
-    *) echo "usage: $0 [lane-r8|lane-r8b|lane-r21|lane-8m-a|lane-8m-b|lane-8m-c|lane-8m-d|lane-8m-e|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [lane-r8|lane-r8b|lane-r21|lane-8m-a|lane-8m-b|lane-8m-c|lane-8m-d|lane-8m-e|lane-s16-a|lane-s16-b|all]" >&2; exit 2 ;;
   esac
 }
 

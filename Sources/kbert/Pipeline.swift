@@ -15,9 +15,11 @@ struct Pipeline: ParsableCommand {
         discussion: """
         OUT/teacher (fine-tuned, unless --teacher is given), OUT/student-init (nearest Kronecker
         product of --model), OUT/student-general (stage 1, unless --general-student is given),
-        OUT/student (stage 2, the classifier copied from the teacher), then a results table, also
-        written as OUT/results.json: dev metric and retention, parameters and compression factor,
-        file sizes, measured forward speed-up (1×128, the chosen threads).
+        OUT/student (stage 2, the classifier copied from the teacher), with --polish-epochs N also
+        OUT/student-polish (N more epochs of the prediction terms alone at --polish-lr: the full
+        runs' "-cont" recipe; the better of the two on dev is the one reported), then a results
+        table, also written as OUT/results.json: dev metric and retention, parameters and
+        compression factor, file sizes, measured forward speed-up (1×128, the chosen threads).
         """)
 
     @Option(help: "Pre-trained BERT folder (the stage-1 teacher and the source of the student).") var model: String
@@ -42,6 +44,8 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Stage-2 learning rate.") var lr: Float = 3e-4
     @Option(help: "Stage 2: label-free variants per training example (masked / replaced words), taught by the teacher alone.") var augment: Int = 0
     @Option(help: "Stage-2 schedule: two-phase (intermediate terms, then prediction terms) or joint (the paper's).") var schedule: String = "two-phase"
+    @Option(help: "After stage 2: epochs of the prediction terms alone (logits and labels, same data) from its student; 0 skips.") var polishEpochs: Int = 0
+    @Option(help: "Learning rate of the --polish-epochs phase.") var polishLr: Float = 1e-4
     @OptionGroup(title: "Distillation terms (both stages)") var weights: DistillWeightOptions
     @Option(help: "Seed.") var seed: UInt64 = 42
     @OptionGroup var threads: ThreadOptions
@@ -49,6 +53,7 @@ struct Pipeline: ParsableCommand {
     func run() throws {
         try threads.apply()
         guard ["joint", "two-phase"].contains(schedule) else { throw ValidationError("--schedule must be joint or two-phase") }
+        guard polishEpochs >= 0 else { throw ValidationError("--polish-epochs must be 0 or more") }
         let t = try GlueTask(name: task)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let printer = EventPrinter()
@@ -90,14 +95,37 @@ struct Pipeline: ParsableCommand {
         c.epochs = epochs; c.maxSteps = steps; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed
         c.distillWeights = weights.weights; c.augment = augment
         try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
+        // 4b. Optional polish: the prediction terms alone, from the stage-2 student.
+        var candidates = [out + "/student"]
+        if polishEpochs > 0 {
+            stage("stage 2, polish: prediction terms alone for \(polishEpochs) epoch(s) -> \(out)/student-polish")
+            var pc = c
+            pc.modelDir = out + "/student"; pc.outDir = out + "/student-polish"
+            pc.schedule = "joint"; pc.epochs = polishEpochs; pc.lr = polishLr
+            pc.distillWeights.embedding = 0; pc.distillWeights.attention = 0; pc.distillWeights.hidden = 0
+            try FineTuner(pc, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
+            candidates.append(out + "/student-polish")
+        }
         printer.finish()
-        // 5. Evaluate and compare.
+        // 5. Evaluate and compare (with a polish phase, the better student on dev is reported).
         let tok = try BertTokenizer(folder: teacherDir)
         let dev = try TaskDataset(examples: t.read(root: defaultGlueRoot(data), split: .dev), tokenizer: tok, maxLength: maxLength)
-        var tm = try BertModel.load(folder: teacherDir), sm = try BertModel.load(folder: out + "/student")
-        tm.packForInference(); sm.packForInference()
+        var tm = try BertModel.load(folder: teacherDir)
+        tm.packForInference()
         let tMetrics = try Evaluator.evaluate(tm, task: t, data: dev, padId: tok.padId)
-        let sMetrics = try Evaluator.evaluate(sm, task: t, data: dev, padId: tok.padId)
+        var scored: [(dir: String, model: BertModel, metrics: [(String, Double)])] = []
+        for d in candidates {
+            var m = try BertModel.load(folder: d)
+            m.packForInference()
+            scored.append((d, m, try Evaluator.evaluate(m, task: t, data: dev, padId: tok.padId)))
+        }
+        let chosen = scored.dropFirst().reduce(scored[0]) { $1.metrics[0].1 > $0.metrics[0].1 ? $1 : $0 }
+        if scored.count > 1 {
+            for s in scored {
+                print("\(s.dir): dev \(s.metrics[0].0) \(String(format: "%.2f", s.metrics[0].1 * 100))\(s.dir == chosen.dir ? "  (reported)" : "")")
+            }
+        }
+        let studentDir = chosen.dir, sm = chosen.model, sMetrics = chosen.metrics
         let tMs = try latency(tm), sMs = try latency(sm)
         let size = { (d: String) -> Int in ((try? FileManager.default.attributesOfItem(atPath: d + "/model.safetensors"))?[.size] as? Int) ?? 0 }
         let main = tMetrics[0].0
@@ -106,7 +134,7 @@ struct Pipeline: ParsableCommand {
             ["", "teacher", "student", "student / teacher"],
             ["dev \(main)", String(format: "%.2f", tv * 100), String(format: "%.2f", sv * 100), String(format: "%.1f%% retained", tv != 0 ? sv / tv * 100 : 0)],
             ["parameters", fmtInt(tm.parameterCount), fmtInt(sm.parameterCount), String(format: "%.2fx smaller", Double(tm.parameterCount) / Double(sm.parameterCount))],
-            ["file (bytes)", fmtInt(size(teacherDir)), fmtInt(size(out + "/student")), String(format: "%.2fx smaller", Double(size(teacherDir)) / Double(max(1, size(out + "/student"))))],
+            ["file (bytes)", fmtInt(size(teacherDir)), fmtInt(size(studentDir)), String(format: "%.2fx smaller", Double(size(teacherDir)) / Double(max(1, size(studentDir))))],
             ["FLOPs (128 tokens)", String(format: "%.3g", tm.encoderLinearFLOPs()), String(format: "%.3g", sm.encoderLinearFLOPs()), String(format: "%.2fx fewer", tm.encoderLinearFLOPs() / sm.encoderLinearFLOPs())],
             ["latency 1x128, \(Threads.count) thr", String(format: "%.1f ms", tMs), String(format: "%.1f ms", sMs), String(format: "%.2fx faster", tMs / sMs)],
         ]
@@ -116,11 +144,12 @@ struct Pipeline: ParsableCommand {
             "task": t.rawValue, "plan": plan.summary,
             "teacher": ["dir": teacherDir, "metrics": Dictionary(uniqueKeysWithValues: tMetrics), "parameters": tm.parameterCount,
                         "file_bytes": size(teacherDir), "flops": tm.encoderLinearFLOPs(), "latency_ms": tMs],
-            "student": ["dir": out + "/student", "metrics": Dictionary(uniqueKeysWithValues: sMetrics), "parameters": sm.parameterCount,
-                        "file_bytes": size(out + "/student"), "flops": sm.encoderLinearFLOPs(), "latency_ms": sMs],
+            "student": ["dir": studentDir, "metrics": Dictionary(uniqueKeysWithValues: sMetrics), "parameters": sm.parameterCount,
+                        "file_bytes": size(studentDir), "flops": sm.encoderLinearFLOPs(), "latency_ms": sMs],
             "retention_percent": tv != 0 ? sv / tv * 100 : 0,
             "compression_factor": Double(tm.parameterCount) / Double(sm.parameterCount),
             "speedup": tMs / sMs,
+            "candidates": scored.map { ["dir": $0.dir, "metrics": Dictionary(uniqueKeysWithValues: $0.metrics)] as [String: Any] },
         ]
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: out + "/results.json")
         print("\nwrote \(out)/results.json")

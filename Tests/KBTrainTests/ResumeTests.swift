@@ -216,7 +216,8 @@ extension DistillCommandTests {
 }
 
 @Suite(.serialized) struct PipelineCommandTests {
-    /// The whole pipeline on the tiny model: teacher, compress (--ratio), stage 1, stage 2, table.
+    /// The whole pipeline on the tiny model: teacher, compress (--ratio), stage 1, stage 2, the
+    /// polish phase, table (the better of the two stage-2 students on dev is the one reported).
     @Test func pipelineEndToEnd() throws {
         guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
         let (model, glue, root) = try tinySetup()
@@ -224,13 +225,24 @@ extension DistillCommandTests {
         try writeTinyWiki(root + "/wiki")
         let p = try runKbert(bin, ["pipeline", "--model", model, "--task", "sst2", "--data", glue, "--corpus", root + "/wiki",
                                    "--out", root + "/pipe", "--ratio", "2", "--general-tokens", "400", "--teacher-epochs", "1",
-                                   "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--threads", "1"])
+                                   "--epochs", "1", "--polish-epochs", "1", "--batch-size", "8", "--max-length", "16", "--threads", "1"])
         #expect(p.status == 0, "\(p.stderr)")
+        #expect(p.stderr.contains("stage 2, polish"), "\(p.stderr)")
         let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/pipe/results.json"))) as! [String: Any]
         #expect((results["compression_factor"] as! Double) >= 2)
         #expect(results["retention_percent"] != nil && results["speedup"] != nil)
-        for d in ["teacher", "student-init", "student-general", "student"] {
+        for d in ["teacher", "student-init", "student-general", "student", "student-polish"] {
             #expect(FileManager.default.fileExists(atPath: root + "/pipe/\(d)/model.safetensors"), "\(d)")
         }
+        // The polish phase trains the prediction terms alone, and the reported student is the
+        // better candidate on dev.
+        let log = try String(contentsOfFile: root + "/pipe/student-polish/log.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(!log.isEmpty && log.allSatisfy { !$0.contains("\"attention\"") }, "no intermediate terms in the polish phase")
+        let cands = results["candidates"] as! [[String: Any]]
+        #expect(cands.count == 2)
+        let score = { (c: [String: Any]) in (c["metrics"] as! [String: Double])["accuracy"]! }
+        let student = results["student"] as! [String: Any]
+        #expect((student["metrics"] as! [String: Double])["accuracy"]! == cands.map(score).max()!)
+        #expect(cands.contains { $0["dir"] as! String == student["dir"] as! String })
     }
 }
