@@ -63,6 +63,7 @@ lane_8m_e() { IN=rte cont r8-8m rte 4 2; }
 # (Spearman 0.20); the prediction terms alone at a higher rate, then RTE and CoLA follow-ups
 lane_s16_a() { IN=stsb LR=3e-4 TAG=-lr3e-4 cont r21-8m stsb 4 3; IN=rte cont r8-8m rte 4 2; }
 lane_s16_b() { IN=cola-aug4-cont LR=5e-5 cont r8 cola 8 2; }
+lane_s16_c() { IN=rte LR=3e-4 TAG=-lr3e-4 cont r21-8m rte 8 3; IN=mrpc LR=3e-4 TAG=-lr3e-4 cont r21-8m mrpc 4 3; }
 
 main() {
   case "${1:-all}" in
@@ -76,8 +77,9 @@ main() {
     lane-8m-e) lane_8m_e ;;
     lane-s16-a) lane_s16_a ;;
     lane-s16-b) lane_s16_b ;;
+    lane-s16-c) lane_s16_c ;;
     all) lane_r8 & lane_r8b & lane_r21 & wait ;;
-    *) echo "usage: $0 [lane-r8|lane-r8b|lane-r21|lane-8m-a|lane-8m-b|lane-8m-c|lane-8m-d|lane-8m-e|lane-s16-a|lane-s16-b|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [lane-r8|lane-r8b|lane-r21|lane-8m-a|lane-8m-b|lane-8m-c|lane-8m-d|lane-8m-e|lane-s16-a|lane-s16-b|lane-s16-c|all]" >&2; exit 2 ;;
   esac
 }
 
