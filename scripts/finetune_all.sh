@@ -5,7 +5,7 @@
 # Results: runs/finetune/<task>/eval_results.json and runs/ref/<task>/results.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-K=.build/release/kbert
+K=${KBERT:-.build/release/kbert}
 M=models/all-MiniLM-L6-v2
 LR=${LR:-5e-5}
 run_ours() {

@@ -10,11 +10,13 @@ DONE marker or an eval_results.json) are listed; a missing run is shown as "-".
 A second table gives, per plan and task, the best of every stage-2 recipe run on the same stage-1
 student (runs/kd/<plan>/<task>-<variant>: a full epoch, more epochs, `--augment N`, ...; the
 ablations without stage 1 or without KD are not candidates) or on the 8M-token one
-(runs/kd/<plan>-8m/, named 8m/<run>), naming the run. The plot shows those
+(runs/kd/<plan>-8m/, named 8m/<run>; at ratio 21 also the higher-rank plan of the same size,
+runs/kd/r21b-8m/, named r21b/<run>), naming the run. The plot shows those
 best runs as bars and the standard recipe as outlines.
 
 A third table (when runs/kd/r8-8m exists, scripts/kd_long_stage1.sh) sets the standard stage-2
-recipe on the 2M-token ratio-8 stage-1 student against the same recipe on the 8M-token one.
+recipe on the 2M-token ratio-8 stage-1 student against the same recipe on the 8M-token one, and
+a fourth (when runs/kd/r21b-8m exists, scripts/kd_r21b.sh) the two ratio-21 plans of one size.
 """
 import argparse, json, os, pathlib, subprocess
 
@@ -103,7 +105,9 @@ for plan in ["r8", "r21"]:
         best = None
         # Runs on the 2M-token stage-1 student (runs/kd/<plan>/) and on the 8M-token one
         # (runs/kd/<plan>-8m/, named "8m/<run>").
-        for folder, prefix in [(runs / plan, ""), (runs / f"{plan}-8m", "8m/")]:
+        # Ratio 21 also counts the higher-rank plan of the same size (scripts/kd_r21b.sh, "r21b/<run>").
+        folders = [(runs / plan, ""), (runs / f"{plan}-8m", "8m/")] + ([(runs / "r21b-8m", "r21b/")] if plan == "r21" else [])
+        for folder, prefix in folders:
             if not folder.is_dir():
                 continue
             for d in sorted(folder.iterdir()):
@@ -159,20 +163,33 @@ if results.get("best"):
         cells.append("≥ 85% / -" if t == "cola" else "≥ 99% / ≥ 96%")
         print("| " + " | ".join(cells) + " |")
 
-long = {t: metrics(runs / "r8-8m" / t) for t in TASKS}
-if any(long.values()):
-    results["stage1_8m"] = {t: m for t, m in long.items() if m}
-    print("\n| task (metric) | teacher | standard recipe, stage 1 2M tokens | retained | stage 1 8M tokens | retained |")
+def compare(key, folder_a, label_a, folder_b, label_b):
+    """Two sets of runs of the standard recipe side by side (rows where the second one exists)."""
+    second = {t: metrics(folder_b / t) for t in TASKS}
+    if not any(second.values()):
+        return
+    results[key] = {t: {"a": metrics(folder_a / t), "b": m} for t, m in second.items() if m}
+    print(f"\n| task (metric) | teacher | {label_a} | retained | {label_b} | retained |")
     print("|---|---|---|---|---|---|")
     for t in TASKS:
-        tm, short, lm = results["teachers"].get(t), metrics(runs / "r8" / t), long[t]
-        if not (tm and lm):
+        tm, a, b = results["teachers"].get(t), metrics(folder_a / t), second[t]
+        if not (tm and b):
             continue
         r = lambda m: f"{m[MAIN[t]] / tm[MAIN[t]] * 100:.1f}%" if m and tm[MAIN[t]] else "-"
-        print(f"| {NAMES[t]} ({MAIN[t]}) | {pct(tm[MAIN[t]])} | {pct(short[MAIN[t]]) if short else '-'} | {r(short)} | "
-              f"{pct(lm[MAIN[t]])} | {r(lm)} |")
+        print(f"| {NAMES[t]} ({MAIN[t]}) | {pct(tm[MAIN[t]])} | {pct(a[MAIN[t]]) if a else '-'} | {r(a)} | {pct(b[MAIN[t]])} | {r(b)} |")
+
+
+# The ratio-8 students after 2M and 8M tokens of stage 1 (scripts/kd_long_stage1.sh).
+compare("stage1_8m", runs / "r8", "standard recipe, stage 1 2M tokens", runs / "r8-8m", "stage 1 8M tokens")
+# The two ratio-21 plans of the same size on 8M-token stage-1 students (scripts/kd_r21b.sh).
+compare("r21_rank", runs / "r21-8m", "ratio 21, attention rank ≤ 48 (A 192×24, B 2×16)",
+        runs / "r21b-8m", "ratio 21, attention rank ≤ 192 (A 96×48, B 4×8), full-rank FFN")
 
 (runs / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+if not any(results.get("best", {}).values()):
+    # No finished student: keep the committed plot rather than overwrite it with an empty one.
+    print(f"\nwrote {runs / 'results.json'}; no finished student run under {runs}, so {args.svg} is left as it is")
+    raise SystemExit(0)
 
 # SVG: retention per task, one bar per plan, the 100% line and the paper's retention as ticks.
 W, H, left, top, bottom = 640, 300, 50, 30, 40

@@ -34,7 +34,7 @@ struct Compress: ParsableCommand {
         if let model { try copyTokenizerFiles(from: model, to: out) }
         let cf = Double(teacher.parameterCount) / Double(student.parameterCount)
         if json {
-            let layers = report.map { "{\"name\": \"\($0.name)\", \"relative_error\": \($0.relativeError)}" }.joined(separator: ", ")
+            let layers = report.map { "{\"name\": \"\($0.name)\", \"relative_error\": \($0.relativeError), \"rank_bound\": \($0.spec.shape.rankBound(terms: $0.spec.rank))}" }.joined(separator: ", ")
             print("{\"parameters\": \(student.parameterCount), \"teacher_parameters\": \(teacher.parameterCount), "
                   + "\"compression_factor\": \(cf), \"flops\": \(student.encoderLinearFLOPs()), \"seconds\": \(secs), \"layers\": [\(layers)]}")
             return
@@ -83,16 +83,17 @@ func parseShape(_ s: String) throws -> (Int, Int) {
     return (a, b)
 }
 
-/// Per-layer table: name, A, B, rank, parameters, FLOPs at 128 tokens, relative error.
+/// Per-layer table: name, A, B, terms, the highest matrix rank the factors can reach (of full
+/// rank), parameters, FLOPs at 128 tokens, relative error.
 func layerTable(_ rows: [(String, KroneckerSpec, Double?)]) -> String {
-    var out = pad("matrix", 44) + pad("A", 12) + pad("B", 12) + pad("rank", 6) + pad("params", 12, right: true)
-        + pad("FLOPs@128", 12, right: true) + pad("rel.err", 10, right: true) + "\n"
-    out += String(repeating: "-", count: 108) + "\n"
+    var out = pad("matrix", 44) + pad("A", 12) + pad("B", 12) + pad("terms", 6) + pad("max rank", 10, right: true)
+        + pad("params", 12, right: true) + pad("FLOPs@128", 12, right: true) + pad("rel.err", 10, right: true) + "\n"
+    out += String(repeating: "-", count: 118) + "\n"
     for (name, spec, err) in rows {
         let s = spec.shape
         let flops = KroneckerLinear(shape: s, rank: spec.rank).flops(tokens: 128)
         out += pad(name, 44) + pad("\(s.m1)x\(s.n1)", 12) + pad("\(s.m2)x\(s.n2)", 12) + pad("\(spec.rank)", 6)
-            + pad(fmtInt(spec.parameters), 12, right: true) + pad(String(format: "%.3g", flops), 12, right: true)
+            + pad("\(s.rankBound(terms: spec.rank))/\(min(s.rows, s.cols))", 10, right: true) + pad(fmtInt(spec.parameters), 12, right: true) + pad(String(format: "%.3g", flops), 12, right: true)
             + pad(err.map { String(format: "%.4f", $0) } ?? "-", 10, right: true) + "\n"
     }
     return out

@@ -233,9 +233,45 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         #expect(feasible > 1, "the brute force saw alternatives")
     }
 
+    /// rank(Σ_{k<r} A_k ⊗ B_k) for random factors equals `KroneckerShape.rankBound` (Gaussian
+    /// elimination in Double on the formed matrix).
+    @Test func rankBoundIsTheRankOfRandomFactors() {
+        var rng = SplitMix64(seed: 7)
+        for (m1, n1, m2, n2) in [(3, 2, 2, 4), (2, 6, 3, 1), (4, 4, 2, 2), (6, 2, 1, 3), (2, 2, 5, 3)] {
+            let s = KroneckerShape(m1: m1, n1: n1, m2: m2, n2: n2)
+            for terms in 1...3 {
+                var w = [Double](repeating: 0, count: s.rows * s.cols)
+                for _ in 0..<terms {
+                    let a = (0..<(m1 * n1)).map { _ in Double(rng.normal()) }, b = (0..<(m2 * n2)).map { _ in Double(rng.normal()) }
+                    for i1 in 0..<m1 { for j1 in 0..<n1 { for i2 in 0..<m2 { for j2 in 0..<n2 {
+                        w[(i1 * m2 + i2) * s.cols + j1 * n2 + j2] += a[i1 * n1 + j1] * b[i2 * n2 + j2]
+                    } } } }
+                }
+                #expect(numericRank(w, rows: s.rows, cols: s.cols) == s.rankBound(terms: terms), "\(s) r=\(terms)")
+            }
+        }
+    }
+
     @Test func unreachableTargetsFail() throws {
         let teacher = try BertModel.load(folder: tinyCls)
         #expect(throws: CompressionError.self) { try Planner.plan(teacher: teacher, targetRatio: 1000) }
         #expect(throws: CompressionError.self) { try Planner.plan(teacher: teacher, targetRatio: 0.5) }
     }
+}
+
+/// Rank by Gaussian elimination with partial pivoting (pivots below 1e-9 of the largest entry are 0).
+func numericRank(_ w: [Double], rows: Int, cols: Int) -> Int {
+    var m = w, rank = 0
+    let tol = (w.map { abs($0) }.max() ?? 0) * 1e-9
+    for col in 0..<cols where rank < rows {
+        let p = (rank..<rows).max { abs(m[$0 * cols + col]) < abs(m[$1 * cols + col]) }!
+        guard abs(m[p * cols + col]) > tol else { continue }
+        for j in 0..<cols { m.swapAt(rank * cols + j, p * cols + j) }
+        for i in (rank + 1)..<rows {
+            let f = m[i * cols + col] / m[rank * cols + col]
+            for j in col..<cols { m[i * cols + j] -= f * m[rank * cols + j] }
+        }
+        rank += 1
+    }
+    return rank
 }
