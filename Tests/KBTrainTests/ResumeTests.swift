@@ -11,17 +11,24 @@ func kbertBinary() -> String? {
 }
 
 @discardableResult
-func runKbert(_ bin: String, _ args: [String]) throws -> (status: Int32, signaled: Bool, stderr: String) {
+func runKbert(_ bin: String, _ args: [String]) throws -> (status: Int32, signaled: Bool, stderr: String, stdout: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: bin)
     p.arguments = args
     let err = Pipe()
     p.standardError = err
-    p.standardOutput = FileHandle.nullDevice
+    // stdout into a file, so that neither pipe can fill while the other is drained.
+    let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("kbert-stdout-\(UUID().uuidString)").path
+    FileManager.default.createFile(atPath: outPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: outPath) }
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    p.standardOutput = out
     try p.run()
     let data = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return (p.terminationStatus, p.terminationReason == .uncaughtSignal, String(decoding: data, as: UTF8.self))
+    try out.close()
+    let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    return (p.terminationStatus, p.terminationReason == .uncaughtSignal, String(decoding: data, as: UTF8.self), stdout)
 }
 
 /// A tiny SST-2 task and a tiny BERT folder with a vocabulary.
@@ -196,8 +203,15 @@ extension DistillCommandTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         try finetuneTiny(bin, model: model, glue: glue, out: root + "/teacher")
         // The pre-trained tiny model has a 3-way head: not SST-2's.
-        let cp = try runKbert(bin, ["compress", "--model", model, "--out", root + "/student", "--attention", "4x8", "--ffn", "37x2", "--embedding", "8"])
+        let cp = try runKbert(bin, ["compress", "--model", model, "--out", root + "/student", "--attention", "4x8", "--ffn", "37x2", "--embedding", "8", "--json"])
         #expect(cp.status == 0, "\(cp.stderr)")
+        // --json names each factored matrix with its reachable rank: attention A 4×8 ⊗ B 8×4 on
+        // hidden 32: min(4,8)·min(8,4) = 16; FFN W1 37×2 ⊗ 1×16: 2; embedding B 1×8: rank ≤ 32/8 = 4.
+        let report = try JSONSerialization.jsonObject(with: Data(cp.stdout.utf8)) as! [String: Any]
+        let bounds = Dictionary(uniqueKeysWithValues: (report["layers"] as! [[String: Any]]).map { ($0["name"] as! String, $0["rank_bound"] as! Int) })
+        #expect(bounds["encoder.layer.0.attention.self.query"] == 16)
+        #expect(bounds["encoder.layer.1.intermediate.dense"] == 2)
+        #expect(bounds["embeddings.word_embeddings"] == 4)
         let d = try runKbert(bin, ["distill", "--stage", "task", "--teacher", root + "/teacher", "--student", root + "/student",
                                    "--task", "sst2", "--data", glue, "--out", root + "/ablation", "--epochs", "1", "--batch-size", "8",
                                    "--threads", "1", "--max-length", "16", "--lr", "0", "--w-embedding", "0", "--w-attention", "0",
