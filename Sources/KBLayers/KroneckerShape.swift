@@ -17,8 +17,6 @@ public struct KroneckerShape: Sendable, Equatable, Codable, Hashable {
     /// by the matrix's own sides. A B with one column (n2 = 1) repeats A's rows m2 times, scaled:
     /// rank ≤ m1, however many parameters A has.
     public func rankBound(terms r: Int) -> Int { min(r * min(m1, n1) * min(m2, n2), min(rows, cols)) }
-    /// rankBound as a fraction of full rank (1: the factors can express a full-rank matrix).
-    public func rankFraction(terms r: Int) -> Double { Double(rankBound(terms: r)) / Double(min(rows, cols)) }
     /// Stored floats for rank r (bias excluded).
     public func parameters(rank r: Int) -> Int { r * (m1 * n1 + m2 * n2) }
 }

@@ -207,8 +207,9 @@ extension DistillCommandTests {
         #expect(cp.status == 0, "\(cp.stderr)")
         // --json names each factored matrix with its reachable rank: attention A 4×8 ⊗ B 8×4 on
         // hidden 32: min(4,8)·min(8,4) = 16; FFN W1 37×2 ⊗ 1×16: 2; embedding B 1×8: rank ≤ 32/8 = 4.
-        let report = try JSONSerialization.jsonObject(with: Data(cp.stdout.utf8)) as! [String: Any]
-        let bounds = Dictionary(uniqueKeysWithValues: (report["layers"] as! [[String: Any]]).map { ($0["name"] as! String, $0["rank_bound"] as! Int) })
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(cp.stdout.utf8)) as? [String: Any], "\(cp.stdout)")
+        let layers = try #require(report["layers"] as? [[String: Any]])
+        let bounds = Dictionary(uniqueKeysWithValues: layers.compactMap { l in (l["name"] as? String).map { ($0, l["rank_bound"] as? Int) } })
         #expect(bounds["encoder.layer.0.attention.self.query"] == 16)
         #expect(bounds["encoder.layer.1.intermediate.dense"] == 2)
         #expect(bounds["embeddings.word_embeddings"] == 4)
