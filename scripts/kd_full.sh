@@ -25,6 +25,7 @@ S2_LR=${S2_LR:-3e-4}
 # class (F1 81.22 = always "paraphrase"; runs/kd/r21/mrpc-joint-lr2e-4): the intermediate
 # gradients dominate the clipped step and the prediction terms barely move.
 S2_SCHEDULE=${S2_SCHEDULE:-two-phase}
+source scripts/kd_lib.sh
 
 stage1() {  # plan
   local p=$1 shapes; eval "shapes=\$plan_$p"
@@ -35,20 +36,8 @@ stage1() {  # plan
   touch $R/$p/general/DONE
 }
 
-# One stage-2 run: plan task out student [extra distill options]
-stage2() {
-  local p=$1 t=$2 out=$3 student=$4; shift 4
-  [ -f $R/$p/$out/DONE ] && return 0
-  local budget
-  case $t in
-    sst2) budget="--epochs 1 --max-steps 600" ;;
-    mrpc|rte) budget="--epochs 4" ;;
-    stsb|cola) budget="--epochs 3" ;;
-  esac
-  $K distill --stage task --task $t --teacher runs/finetune/$t --student $student --out $R/$p/$out $budget \
-    --lr $S2_LR --schedule $S2_SCHEDULE --batch-size 32 --max-length 128 --threads 1 --save-every 100 --resume "$@" 2> $R/$p/$out.log \
-    && touch $R/$p/$out/DONE || echo "stage 2 $p $out failed (see $R/$p/$out.log)" >&2
-}
+# One stage-2 run of the standard recipe: plan task out student [extra distill options]
+stage2() { local p=$1 t=$2 out=$3 student=$4; shift 4; std_stage2 $t $student $R/$p/$out "$@"; }
 
 lane() {  # plan
   local p=$1

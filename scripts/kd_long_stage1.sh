@@ -10,13 +10,8 @@ cd "$(dirname "$0")/.."
 K=${KBERT:-.build/release/kbert}
 M=models/all-MiniLM-L6-v2
 R=runs/kd
-stage2() {  # task [distill options]; P is the plan
-  local t=$1 out=$R/$P-8m/$1; shift
-  [ -f $out/DONE ] && return 0
-  $K distill --stage task --task $t --teacher runs/finetune/$t --student $R/$P/general-8m --out $out "$@" \
-    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 100 --resume 2>> $out.log \
-    && touch $out/DONE || echo "stage 2 $t failed (see $out.log)" >&2
-}
+source scripts/kd_lib.sh
+stage2() { std_stage2 $1 $R/$P/general-8m $R/$P-8m/$1; }   # task; P is the plan
 
 # Everything runs from main(), called on the last line (bash reads a script as it goes; a function
 # is read whole before it runs, so an edit to this file cannot reach a running job).
@@ -30,8 +25,8 @@ main() {
     touch $R/$P/general-8m/DONE
   fi
   mkdir -p $R/$P-8m
-  (stage2 stsb --epochs 3; stage2 rte --epochs 4; stage2 sst2 --epochs 1 --max-steps 600) &
-  (stage2 mrpc --epochs 4; stage2 cola --epochs 3) &
+  (stage2 stsb; stage2 rte; stage2 sst2) &
+  (stage2 mrpc; stage2 cola) &
   wait
 }
 

@@ -14,13 +14,8 @@ cd "$(dirname "$0")/.."
 K=${KBERT:-.build/release/kbert}
 M=models/all-MiniLM-L6-v2
 R=runs/kd
-stage2() {  # task [distill options]
-  local t=$1 out=$R/r21b-8m/$1; shift
-  [ -f $out/DONE ] && return 0
-  $K distill --stage task --task $t --teacher runs/finetune/$t --student $R/r21b/general-8m --out $out "$@" \
-    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 100 --resume 2>> $out.log \
-    && touch $out/DONE || echo "stage 2 $t failed (see $out.log)" >&2
-}
+source scripts/kd_lib.sh
+stage2() { std_stage2 $1 $R/r21b/general-8m $R/r21b-8m/$1; }   # task
 
 main() {
   mkdir -p $R/r21b $R/r21b-8m
@@ -31,8 +26,8 @@ main() {
       --lr 5e-4 --warmup 0.05 --batch-size 32 --max-length 64 --threads ${STAGE1_THREADS:-2} --save-every 100 --resume 2>> $R/r21b/general-8m.log
     touch $R/r21b/general-8m/DONE
   fi
-  (stage2 stsb --epochs 3; stage2 rte --epochs 4) &
-  (stage2 mrpc --epochs 4; stage2 sst2 --epochs 1 --max-steps 600) &
+  (stage2 stsb; stage2 rte) &
+  (stage2 mrpc; stage2 sst2) &
   wait
 }
 

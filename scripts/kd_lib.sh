@@ -1,0 +1,20 @@
+# Shared by the distillation scripts (sourced; definitions only).
+# The standard stage-2 recipe (README "Distillation results"): the fine-tuned teacher
+# runs/finetune/TASK, the task's budget (SST-2 600 steps, MRPC and RTE 4 epochs, STS-B and CoLA 3),
+# lr $S2_LR (3e-4), schedule $S2_SCHEDULE (two-phase), batch 32, max length 128, one thread,
+# a checkpoint every 100 steps, resumed when killed; OUT/DONE marks a finished run, which is skipped.
+#   std_stage2 TASK STUDENT OUT [extra distill options]      (log: OUT.log, appended)
+std_stage2() {
+  local t=$1 student=$2 out=$3 budget; shift 3
+  [ -f $out/DONE ] && return 0
+  case $t in
+    sst2) budget="--epochs 1 --max-steps 600" ;;
+    mrpc|rte) budget="--epochs 4" ;;
+    stsb|cola) budget="--epochs 3" ;;
+    *) echo "std_stage2: no budget for task $t" >&2; return 1 ;;
+  esac
+  $K distill --stage task --task $t --teacher runs/finetune/$t --student $student --out $out $budget \
+    --lr ${S2_LR:-3e-4} --schedule ${S2_SCHEDULE:-two-phase} --batch-size 32 --max-length 128 --threads 1 \
+    --save-every 100 --resume "$@" 2>> $out.log \
+    && touch $out/DONE || echo "stage 2 $out failed (see $out.log)" >&2
+}
