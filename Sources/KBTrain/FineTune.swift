@@ -34,6 +34,11 @@ public struct FineTuneConfig: Codable, Sendable {
     /// "joint" (the paper: intermediate + prediction + supervised every step) or "two-phase"
     /// (intermediate terms for the first half of the steps, then prediction + supervised).
     public var schedule: String = "joint"
+    /// Two-phase only: when set, the prediction phase is a fresh optimisation at this peak rate:
+    /// each phase has its own warm-up (the `warmup` fraction of its steps) and linear decay to 0,
+    /// and the AdamW moments start from zero at the switch. When nil, one schedule spans both
+    /// phases and the moments carry over (the recipe of the runs before session 18).
+    public var predictionLR: Float? = nil
     public var distillWeights = DistillWeights()
     /// General distillation (stage 1): a WikiExtractor folder instead of a task; intermediate
     /// terms only; the best student is the one with the lowest held-out loss.
@@ -54,6 +59,7 @@ public struct FineTuneConfig: Codable, Sendable {
     var resumeKey: String {
         "\(task)|\(modelDir)|\(epochs)|\(lr)|\(batchSize)|\(maxLength)|\(warmup)|\(weightDecay)|\(seed)|\(maxSteps ?? -1)|\(gradAccum)|\(clipNorm)"
             + (teacherDir.map { "|teacher=\($0)|\(schedule)|\(distillWeights)" } ?? "")
+            + (predictionLR.map { "|prediction-lr=\($0)" } ?? "")
             + (corpusDir.map { "|corpus=\($0)|\(generalTokens)|\(validationFraction)" } ?? "")
             + (augment > 0 ? "|augment=\(augment)" : "")
     }
@@ -210,8 +216,8 @@ public final class FineTuner {
         let batchesPerEpoch = (train.count + c.batchSize - 1) / c.batchSize
         let updatesPerEpoch = (batchesPerEpoch + c.gradAccum - 1) / c.gradAccum
         let total = c.maxSteps.map { min($0, c.epochs * updatesPerEpoch) } ?? c.epochs * updatesPerEpoch
-        let warmupSteps = c.warmup < 1 ? Int(c.warmup * Double(total)) : Int(c.warmup)
-        let schedule = LinearSchedule(peak: c.lr, warmup: warmupSteps, total: total)
+        let w = c.distillWeights
+        let plan = PhasePlan(config: c, total: total, restart: teacher != nil && task != nil && (w.embedding != 0 || w.attention != 0 || w.hidden != 0))
         var opt = AdamW(parameters: model.params, weightDecay: c.weightDecay)
         var state = TrainState(generation: 0, step: 0, epoch: 0, batchInEpoch: 0, dropoutRNG: SplitMix64(seed: c.seed &+ 0xD0),
                                bestMetric: nil, bestEpoch: nil, history: [], configHash: c.resumeKey)
@@ -226,7 +232,7 @@ public final class FineTuner {
             }
             let (file, m, v) = try checkpoint.loadTensors(state)
             for (name, ref) in model.params.entries { model.params.set(ref, try file.floatTensor(name).data) }
-            opt.restore(step: state.step, m: m, v: v)
+            opt.restore(step: plan.optimizerStep(state.step), m: m, v: v)
             try truncateLog(logPath, keepingStepsUpTo: state.step)
             onEvent(.note("resumed from step \(state.step) (epoch \(state.epoch + 1), batch \(state.batchInEpoch))"))
         } else if fm.fileExists(atPath: logPath) {
@@ -246,6 +252,7 @@ public final class FineTuner {
         while state.epoch < c.epochs && state.step < total {
             let batches = train.batches(batchSize: c.batchSize, epoch: state.epoch, seed: c.seed, shuffle: true)
             while state.batchInEpoch < batches.count && state.step < total {
+                if plan.restartsAt(state.step) { opt = AdamW(parameters: model.params, weightDecay: c.weightDecay) }
                 for i in grads.indices { grads[i] = 0 }
                 var lossSum: Float = 0
                 var termSums: [(String, Float)] = []
@@ -289,7 +296,7 @@ public final class FineTuner {
                     throw TrainError.divergence(step: state.step, loss: lossSum, checkpoint: checkpoint.dir)
                 }
                 let norm = clipGradNorm(&grads, maxNorm: c.clipNorm)
-                let lr = schedule.lr(step: state.step)
+                let lr = plan.lr(step: state.step)
                 model.params.withMutableStorage { opt.update(params: &$0, grads: grads, lr: lr) }
                 state.step += 1
                 state.batchInEpoch += group.count
@@ -325,7 +332,7 @@ public final class FineTuner {
         let w = config.distillWeights
         let intermediate = w.embedding != 0 || w.attention != 0 || w.hidden != 0
         if config.schedule == "two-phase" {
-            return step < total / 2 && intermediate ? DistillTerms(intermediate: true)
+            return step < PhasePlan.switchStep(total: total) && intermediate ? DistillTerms(intermediate: true)
                 : DistillTerms(intermediate: false, prediction: true, supervised: true)
         }
         return DistillTerms(intermediate: intermediate, prediction: true, supervised: true)
@@ -410,4 +417,41 @@ final class JSONLWriter {
     func append(_ line: String) throws { try handle.write(contentsOf: Data((line + "\n").utf8)) }
     func flush() { try? handle.synchronize() }
     deinit { try? handle.close() }
+}
+
+/// The learning-rate schedule of a run, and where the optimiser restarts. One linear warm-up and
+/// decay over all steps, except for two-phase task distillation with a prediction-phase rate
+/// (`FineTuneConfig.predictionLR`): then each phase has its own schedule (warm-up = the run's
+/// warm-up fraction of the phase's steps), and AdamW starts afresh at the switch. The prediction
+/// terms alone, at the phase-1 rate and with moments shaped by the intermediate terms' gradients,
+/// drove a regression student to a constant output (STS-B, session 18).
+struct PhasePlan {
+    let first: LinearSchedule
+    let second: LinearSchedule?
+    let switchAt: Int
+
+    /// The first step of the prediction phase of a two-phase run of `total` steps.
+    static func switchStep(total: Int) -> Int { total / 2 }
+
+    init(config c: FineTuneConfig, total: Int, restart: Bool) {
+        func warmup(_ n: Int) -> Int { c.warmup < 1 ? Int(c.warmup * Double(n)) : min(Int(c.warmup), n) }
+        if restart, c.schedule == "two-phase", let plr = c.predictionLR {
+            switchAt = PhasePlan.switchStep(total: total)
+            first = LinearSchedule(peak: c.lr, warmup: warmup(switchAt), total: switchAt)
+            second = LinearSchedule(peak: plr, warmup: warmup(total - switchAt), total: total - switchAt)
+        } else {
+            switchAt = total
+            first = LinearSchedule(peak: c.lr, warmup: c.warmup < 1 ? Int(c.warmup * Double(total)) : Int(c.warmup), total: total)
+            second = nil
+        }
+    }
+
+    func lr(step: Int) -> Float {
+        if let second, step >= switchAt { return second.lr(step: step - switchAt) }
+        return first.lr(step: step)
+    }
+    /// AdamW's own step count (for its bias correction) after `step` updates of the run.
+    func optimizerStep(_ step: Int) -> Int { second != nil && step > switchAt ? step - switchAt : step }
+    /// Whether the optimiser starts afresh before the update that follows `step` updates.
+    func restartsAt(_ step: Int) -> Bool { second != nil && step == switchAt }
 }

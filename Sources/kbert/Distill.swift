@@ -29,6 +29,7 @@ struct Distill: ParsableCommand {
     @Option(help: "GLUE root (default: $KBERT_DATA/glue or ../shared/data/glue).") var data: String?
     @Option(help: "Output folder.") var out: String
     @Option(help: "two-phase (intermediate terms for the first half of the steps, then prediction terms; the full runs' recipe) or joint (all terms throughout, the paper's).") var schedule: String = "two-phase"
+    @Option(help: "--schedule two-phase: the prediction phase's own peak learning rate; each phase then has its own warm-up and decay, and AdamW restarts at the switch. Without it one schedule spans both phases.") var predictionLr: Float?
     @Option(help: "Epochs.") var epochs: Int = 3
     @Option(help: "Peak learning rate (default: 5e-4 for --stage general, 3e-4 for --stage task, as in the full runs).") var lr: Float?
     @Option(help: "Examples per batch.") var batchSize: Int = 32
@@ -38,6 +39,7 @@ struct Distill: ParsableCommand {
     @Option(help: "Seed.") var seed: UInt64 = 42
     @Option(help: "Stop after this many steps.") var maxSteps: Int?
     @Option(help: "Checkpoint every N steps.") var saveEvery: Int = 200
+    @Option(help: .hidden) var debugKillAtStep: Int?
     @OptionGroup(title: "Distillation terms") var weights: DistillWeightOptions
     @Flag(help: "Continue from OUT/checkpoint.") var resume = false
     @OptionGroup var threads: ThreadOptions
@@ -56,8 +58,14 @@ struct Distill: ParsableCommand {
             c = FineTuneConfig(task: task, modelDir: student, dataDir: defaultGlueRoot(data), outDir: out)
         }
         c.teacherDir = teacher; c.schedule = schedule
+        if let predictionLr {
+            guard stage == "task", schedule == "two-phase", predictionLr > 0 else {
+                throw ValidationError("--prediction-lr is a positive rate, for --stage task --schedule two-phase")
+            }
+            c.predictionLR = predictionLr
+        }
         c.epochs = epochs; c.lr = lr ?? (stage == "general" ? 5e-4 : 3e-4); c.batchSize = batchSize; c.maxLength = maxLength; c.warmup = warmup
-        c.seed = seed; c.maxSteps = maxSteps; c.saveEvery = saveEvery
+        c.seed = seed; c.maxSteps = maxSteps; c.saveEvery = saveEvery; c.debugKillAtStep = debugKillAtStep
         c.distillWeights = weights.weights
         if augment != 0 {
             guard stage == "task", augment > 0 else { throw ValidationError("--augment is a positive count, for --stage task") }

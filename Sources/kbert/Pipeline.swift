@@ -44,6 +44,7 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Stage-2 learning rate.") var lr: Float = 3e-4
     @Option(help: "Stage 2: label-free variants per training example (masked / replaced words), taught by the teacher alone.") var augment: Int = 0
     @Option(help: "Stage-2 schedule: two-phase (intermediate terms, then prediction terms) or joint (the paper's).") var schedule: String = "two-phase"
+    @Option(help: "Stage 2 with --schedule two-phase: the prediction phase's own peak learning rate (each phase its own warm-up and decay, AdamW restarted at the switch).") var predictionLr: Float?
     @Option(help: "After stage 2: epochs of the prediction terms alone (logits and labels, same data) from its student; 0 skips.") var polishEpochs: Int = 0
     @Option(help: "Learning rate of the --polish-epochs phase.") var polishLr: Float = 1e-4
     @OptionGroup(title: "Distillation terms (both stages)") var weights: DistillWeightOptions
@@ -54,6 +55,9 @@ struct Pipeline: ParsableCommand {
         try threads.apply()
         guard ["joint", "two-phase"].contains(schedule) else { throw ValidationError("--schedule must be joint or two-phase") }
         guard polishEpochs >= 0 else { throw ValidationError("--polish-epochs must be 0 or more") }
+        if let p = predictionLr, !(p > 0 && schedule == "two-phase") {
+            throw ValidationError("--prediction-lr is a positive rate, for --schedule two-phase")
+        }
         let t = try GlueTask(name: task)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let printer = EventPrinter()
@@ -91,7 +95,7 @@ struct Pipeline: ParsableCommand {
         // 4. Stage 2: the classifier (and pooler) come from the fine-tuned teacher (FineTuner copies them).
         stage("stage 2: task distillation -> \(out)/student")
         var c = FineTuneConfig(task: task, modelDir: generalDir, dataDir: defaultGlueRoot(data), outDir: out + "/student")
-        c.teacherDir = teacherDir; c.schedule = schedule
+        c.teacherDir = teacherDir; c.schedule = schedule; c.predictionLR = predictionLr
         c.epochs = epochs; c.maxSteps = steps; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed
         c.distillWeights = weights.weights; c.augment = augment
         try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)

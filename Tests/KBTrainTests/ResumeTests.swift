@@ -194,6 +194,49 @@ func writeTinyWiki(_ dir: String) throws {
 }
 
 extension DistillCommandTests {
+    /// Two-phase with `--prediction-lr`: each phase has its own warm-up and decay (phase 1 decays
+    /// to 0 at the switch, phase 2 warms up from 0 to its own peak), and runs killed just after the
+    /// switch and later in phase 2 resume to the uninterrupted run's weights (AdamW's restart and
+    /// its bias-correction count survive the checkpoint).
+    @Test func predictionPhaseRestartsAndResumes() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, glue, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try finetuneTiny(bin, model: model, glue: glue, out: root + "/teacher")
+        let cp = try runKbert(bin, ["compress", "--model", root + "/teacher", "--out", root + "/student",
+                                    "--attention", "4x8", "--ffn", "37x2", "--embedding", "8"])
+        #expect(cp.status == 0, "\(cp.stderr)")
+        // 42 examples, batch 8: 6 steps per epoch, 12 in all, the prediction phase from step 6.
+        let common = ["distill", "--stage", "task", "--teacher", root + "/teacher", "--student", root + "/student",
+                      "--task", "sst2", "--data", glue, "--epochs", "2", "--batch-size", "8", "--threads", "1",
+                      "--max-length", "16", "--lr", "1e-3", "--prediction-lr", "2e-4", "--warmup", "0.34",
+                      "--save-every", "3", "--seed", "5"]
+        let a = try runKbert(bin, common + ["--out", root + "/a"])
+        #expect(a.status == 0, "\(a.stderr)")
+        let lines = try String(contentsOfFile: root + "/a/log.jsonl", encoding: .utf8).split(separator: "\n")
+        let rows = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let lrs = rows.compactMap { ($0["lr"] as? NSNumber)?.doubleValue }
+        try #require(lrs.count == 12)
+        // Phase 1 (6 steps, warm-up 2): 0, 5e-4, 1e-3, then down to 2.5e-4; phase 2 the same shape at 2e-4.
+        let expected = [0, 5e-4, 1e-3, 7.5e-4, 5e-4, 2.5e-4, 0, 1e-4, 2e-4, 1.5e-4, 1e-4, 5e-5]
+        for (x, e) in zip(lrs, expected) { #expect(abs(x - e) < 1e-9, "lr \(lrs) against \(expected)") }
+        #expect(rows[5]["attention"] != nil && rows[6]["logits"] != nil && rows[6]["attention"] == nil, "the switch at step 6")
+        for (dir, killAt, from) in [("b", 7, 6), ("c", 11, 9)] {
+            let k = try runKbert(bin, common + ["--out", root + "/" + dir, "--debug-kill-at-step", "\(killAt)"])
+            #expect(k.signaled && k.status == 9, "the run was SIGKILLed")
+            let r = try runKbert(bin, common + ["--out", root + "/" + dir, "--resume"])
+            #expect(r.status == 0 && r.stderr.contains("resumed from step \(from)"), "\(r.stderr)")
+            let stA = try String(contentsOfFile: root + "/a/checkpoint/state.json", encoding: .utf8)
+            let stB = try String(contentsOfFile: root + "/\(dir)/checkpoint/state.json", encoding: .utf8)
+            let gen = { (s: String) in (s.split(separator: "\n").first { $0.contains("\"generation\"") } ?? "").filter(\.isNumber) }
+            let wa = FileManager.default.contents(atPath: root + "/a/checkpoint/model-\(gen(stA)).safetensors")
+            let wb = FileManager.default.contents(atPath: root + "/\(dir)/checkpoint/model-\(gen(stB)).safetensors")
+            #expect(wa != nil && wa == wb, "killed at step \(killAt): final weights differ from the uninterrupted run's")
+        }
+        let bad = try runKbert(bin, common.map { $0 == "two-phase" ? "joint" : $0 } + ["--schedule", "joint", "--out", root + "/d"])
+        #expect(bad.status != 0 && bad.stderr.contains("--prediction-lr"), "only with the two-phase schedule")
+    }
+
     /// Stage 2 from a student without the task's head: the classifier and pooler are copied from
     /// the fine-tuned teacher (checked at lr 0, where they cannot move); with every distillation
     /// weight at 0 the run trains on the labels only (the "no KD in stage 2" ablation).
