@@ -3,6 +3,7 @@
 # runs/finetune/TASK, the task's budget (SST-2 600 steps, MRPC and RTE 4 epochs, STS-B and CoLA 3),
 # lr $S2_LR (3e-4), schedule $S2_SCHEDULE (two-phase), batch 32, max length 128, one thread,
 # a checkpoint every 100 steps, resumed when killed; OUT/DONE marks a finished run, which is skipped.
+# S2_PLR set: the prediction phase restarts at its own peak rate (--prediction-lr; session 18).
 #   std_stage2 TASK STUDENT OUT [extra distill options]      (log: OUT.log, appended)
 std_stage2() {
   local t=$1 student=$2 out=$3 budget; shift 3
@@ -15,6 +16,6 @@ std_stage2() {
   esac
   $K distill --stage task --task $t --teacher runs/finetune/$t --student $student --out $out $budget \
     --lr ${S2_LR:-3e-4} --schedule ${S2_SCHEDULE:-two-phase} --batch-size 32 --max-length 128 --threads 1 \
-    --save-every 100 --resume "$@" 2>> $out.log \
+    --save-every 100 --resume ${S2_PLR:+--prediction-lr $S2_PLR} "$@" 2>> $out.log \
     && touch $out/DONE || echo "stage 2 $out failed (see $out.log)" >&2
 }

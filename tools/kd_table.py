@@ -11,7 +11,9 @@ A second table gives, per plan and task, the best of every stage-2 recipe run on
 student (runs/kd/<plan>/<task>-<variant>: a full epoch, more epochs, `--augment N`, ...; the
 ablations without stage 1 or without KD are not candidates) or on the 8M-token one
 (runs/kd/<plan>-8m/, named 8m/<run>; at ratio 21 also the higher-rank plan of the same size,
-runs/kd/r21b-8m/, named r21b/<run>), naming the run. The plot shows those
+runs/kd/r21b-8m/, named r21b/<run>), or, from session 18, with the prediction phase restarted
+(`--prediction-lr`: runs/kd/r8-s18/, named s18/<run>, on a rebuilt 2M-token ratio-8 student;
+runs/kd/r21b-rec/, named r21b-rec/<run>, on the r21b one), naming the run. The plot shows those
 best runs as bars and the standard recipe as outlines.
 
 A third table (when runs/kd/r8-8m exists, scripts/kd_long_stage1.sh) sets the standard stage-2
@@ -106,7 +108,9 @@ for plan in ["r8", "r21"]:
         # Runs on the 2M-token stage-1 student (runs/kd/<plan>/) and on the 8M-token one
         # (runs/kd/<plan>-8m/, named "8m/<run>").
         # Ratio 21 also counts the higher-rank plan of the same size (scripts/kd_r21b.sh, "r21b/<run>").
-        folders = [(runs / plan, ""), (runs / f"{plan}-8m", "8m/")] + ([(runs / "r21b-8m", "r21b/")] if plan == "r21" else [])
+        # Session 18: --prediction-lr runs (scripts/kd_s18.sh "s18/<run>"; ratio 21 "r21b-rec/<run>").
+        folders = [(runs / plan, ""), (runs / f"{plan}-8m", "8m/")] + (
+            [(runs / "r21b-8m", "r21b/"), (runs / "r21b-rec", "r21b-rec/")] if plan == "r21" else [(runs / "r8-s18", "s18/")])
         for folder, prefix in folders:
             if not folder.is_dir():
                 continue
@@ -184,6 +188,23 @@ compare("stage1_8m", runs / "r8", "standard recipe, stage 1 2M tokens", runs / "
 # The two ratio-21 plans of the same size on 8M-token stage-1 students (scripts/kd_r21b.sh).
 compare("r21_rank", runs / "r21-8m", "ratio 21, attention rank ≤ 48 (A 192×24, B 2×16)",
         runs / "r21b-8m", "ratio 21, attention rank ≤ 192 (A 96×48, B 4×8), full-rank FFN")
+# Session 18 (scripts/kd_s18.sh): every run on the rebuilt 2M-token ratio-8 student, the standard
+# recipe and the prediction phase restarted at 3e-5 (-plr3e5), and the ratio-21 ones (r21b-rec).
+for key, folder, title in [("s18", runs / "r8-s18", "ratio 8, 2M-token stage 1 (session 18)"),
+                           ("r21b_rec", runs / "r21b-rec", "ratio 21 (r21b), 8M-token stage 1")]:
+    rows = []
+    for t in TASKS:
+        tm = results["teachers"].get(t)
+        if not (tm and folder.is_dir()):
+            continue
+        for d in sorted(folder.iterdir()):
+            if d.is_dir() and (d.name == t or d.name.startswith(t + "-")) and (m := metrics(d)):
+                rows.append((t, d.name, m, m[MAIN[t]] / tm[MAIN[t]] * 100 if tm[MAIN[t]] else float("nan")))
+    if rows:
+        results[key] = {name: {"metrics": m, "retention_percent": r} for _, name, m, r in rows}
+        print(f"\n| {title}: run | task (metric) | teacher | score | retained |\n|---|---|---|---|---|")
+        for t, name, m, r in rows:
+            print(f"| `{name}` | {NAMES[t]} ({MAIN[t]}) | {pct(results['teachers'][t][MAIN[t]])} | {pct(m[MAIN[t]])} | {r:.1f}% |")
 
 (runs / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
 if not any(results.get("best", {}).values()):

@@ -233,6 +233,21 @@ extension DistillCommandTests {
             let wb = FileManager.default.contents(atPath: root + "/\(dir)/checkpoint/model-\(gen(stB)).safetensors")
             #expect(wa != nil && wa == wb, "killed at step \(killAt): final weights differ from the uninterrupted run's")
         }
+        // The restart itself: with no warm-up, AdamW's first update after a restart moves every
+        // parameter with a gradient and no weight decay by the full rate (|m̂/√v̂| = 1); the
+        // classifier bias (no gradient in phase 1) would move by about half of it with the
+        // phase-1 moments and step count carried over.
+        let nw = common.map { $0 == "0.34" ? "0" : $0 }.map { $0 == "3" ? "1" : $0 }
+        var bias: [[Float]] = []
+        for (dir, killAt) in [("e", 6), ("f", 7)] {
+            let k = try runKbert(bin, nw + ["--out", root + "/" + dir, "--debug-kill-at-step", "\(killAt)"])
+            #expect(k.signaled, "\(k.stderr)")
+            let st = try String(contentsOfFile: root + "/\(dir)/checkpoint/state.json", encoding: .utf8)
+            let g = (st.split(separator: "\n").first { $0.contains("\"generation\"") } ?? "").filter(\.isNumber)
+            bias.append(try SafeTensorsFile(path: root + "/\(dir)/checkpoint/model-\(g).safetensors").floatTensor("classifier.bias").data)
+        }
+        try #require(bias.count == 2 && bias[0].count == bias[1].count)
+        for (x, y) in zip(bias[0], bias[1]) { #expect(abs(abs(y - x) - 2e-4) < 2e-6, "first phase-2 step moved the bias by \(y - x)") }
         let bad = try runKbert(bin, common.map { $0 == "two-phase" ? "joint" : $0 } + ["--schedule", "joint", "--out", root + "/d"])
         #expect(bad.status != 0 && bad.stderr.contains("--prediction-lr"), "only with the two-phase schedule")
     }
