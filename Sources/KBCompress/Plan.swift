@@ -12,10 +12,16 @@ public struct CompressionPlan: Sendable, Equatable {
     public var attention: (m1: Int, n1: Int)?
     public var ffn: (m1: Int, n1: Int)?
     public var embedding: Int?              // n: B^E is 1 × n
+    /// Instead of `embedding`: E = Σ_{k<K} A_k (V × 1) ⊗ B_k (1 × H), i.e. the rank-K truncated SVD
+    /// of E. The same parameters as n = H/K in the paper's form (plus K·H), but any K-dimensional
+    /// subspace instead of the fixed one {a ⊗ B^E}: MiniLM's nearest-factor error 0.79 against
+    /// 0.93 at K = 48 / n = 8, 0.93 against 0.98 at K = 12 / n = 32.
+    public var embeddingRank: Int?
     public var positionEmbedding: Int?      // n for the position embedding, when factored
     public var rank: Int = 1
 
-    public init(attention: (Int, Int)? = nil, ffn: (Int, Int)? = nil, embedding: Int? = nil, positionEmbedding: Int? = nil, rank: Int = 1) {
+    public init(attention: (Int, Int)? = nil, ffn: (Int, Int)? = nil, embedding: Int? = nil, embeddingRank: Int? = nil, positionEmbedding: Int? = nil, rank: Int = 1) {
+        self.embeddingRank = embeddingRank
         self.attention = attention.map { (m1: $0.0, n1: $0.1) }
         self.ffn = ffn.map { (m1: $0.0, n1: $0.1) }
         self.embedding = embedding
@@ -25,7 +31,7 @@ public struct CompressionPlan: Sendable, Equatable {
 
     public static func == (a: CompressionPlan, b: CompressionPlan) -> Bool {
         a.attention?.m1 == b.attention?.m1 && a.attention?.n1 == b.attention?.n1 && a.ffn?.m1 == b.ffn?.m1
-            && a.ffn?.n1 == b.ffn?.n1 && a.embedding == b.embedding && a.positionEmbedding == b.positionEmbedding && a.rank == b.rank
+            && a.ffn?.n1 == b.ffn?.n1 && a.embedding == b.embedding && a.embeddingRank == b.embeddingRank && a.positionEmbedding == b.positionEmbedding && a.rank == b.rank
     }
 
     /// The paper's presets, stated by their B shapes so that they apply to any width
@@ -72,6 +78,13 @@ public struct CompressionPlan: Sendable, Equatable {
             guard n >= 1, H % n == 0 else { throw .badPlan("embedding n = \(n) does not divide the hidden size \(H)") }
             try add("embeddings.word_embeddings", rows: c.vocabSize, cols: H, m1: c.vocabSize, n1: H / n)
         }
+        if let k = embeddingRank {
+            guard embedding == nil else { throw .badPlan("give the embedding as n (B^E 1×n) or as a rank, not both") }
+            guard let s = KroneckerShape(rows: c.vocabSize, cols: H, m1: c.vocabSize, n1: 1), k >= 1, k <= s.maxRank else {
+                throw .badPlan("embedding rank \(k) is not in 1...\(min(c.vocabSize, H))")
+            }
+            out["embeddings.word_embeddings"] = KroneckerSpec(shape: s, rank: k)
+        }
         if let n = positionEmbedding {
             guard n >= 1, H % n == 0 else { throw .badPlan("position n = \(n) does not divide the hidden size \(H)") }
             try add("embeddings.position_embeddings", rows: c.maxPositionEmbeddings, cols: H, m1: c.maxPositionEmbeddings, n1: H / n)
@@ -84,6 +97,7 @@ public struct CompressionPlan: Sendable, Equatable {
         if let a = attention { parts.append("attention A \(a.m1)x\(a.n1)") }
         if let f = ffn { parts.append("ffn A \(f.m1)x\(f.n1)") }
         if let n = embedding { parts.append("embedding n=\(n)") }
+        if let k = embeddingRank { parts.append("embedding rank \(k)") }
         if let n = positionEmbedding { parts.append("position n=\(n)") }
         parts.append("rank \(rank)")
         return parts.joined(separator: ", ")

@@ -53,6 +53,7 @@ struct PlanOptions: ParsableArguments {
     @Option(help: "A's shape for Q, K, V and O, as M1xN1.") var attention: String?
     @Option(help: "A's shape for the first FFN matrix, as M1xN1 (the second uses it swapped).") var ffn: String?
     @Option(help: "Embedding: B^E is 1xN.") var embedding: Int?
+    @Option(help: "Word embedding as a sum of K products A_k (V x 1) x B_k (1 x H), i.e. its rank-K SVD (about the parameters of --embedding H/K, a better fit); replaces the plan's embedding shape.") var embeddingRank: Int?
     @Option(help: "Also factor the position embedding the same way: B is 1xN.") var positionEmbedding: Int?
     @Option(help: "Terms per matrix (sum of r Kronecker products).") var rank: Int = 1
 
@@ -64,13 +65,17 @@ struct PlanOptions: ParsableArguments {
             let planned = try Planner.plan(teacher: teacher, targetRatio: ratio, rank: rank)
             plan = planned.plan
             FileHandle.standardError.write(Data("planned for ratio \(ratio): \(plan.summary) (compression \(String(format: "%.2f", planned.ratio))x)\n".utf8))
-        } else if attention != nil || ffn != nil || embedding != nil {
+        } else if attention != nil || ffn != nil || embedding != nil || embeddingRank != nil {
             plan = CompressionPlan(attention: try attention.map(parseShape), ffn: try ffn.map(parseShape), embedding: embedding)
         } else {
             throw ValidationError("give --preset, --ratio, or explicit shapes (--attention, --ffn, --embedding)")
         }
         plan.rank = rank
         plan.positionEmbedding = positionEmbedding
+        if let embeddingRank {
+            guard embedding == nil else { throw ValidationError("give --embedding or --embedding-rank, not both") }
+            plan.embedding = nil; plan.embeddingRank = embeddingRank
+        }
         return plan
     }
 }

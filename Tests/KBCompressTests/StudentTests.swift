@@ -170,6 +170,35 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         }
     }
 
+    /// `embeddingRank` K: the word embedding as Σ_{k<K} A_k (V × 1) ⊗ B_k (1 × H), its rank-K SVD.
+    /// Its error is never above the paper's form at n = H/K (a ⊗ B^E has rank ≤ K), its rows equal
+    /// the reconstructed table, and full rank is exact.
+    @Test func embeddingRankIsTheTruncatedSVD() throws {
+        let teacher = try BertModel.load(folder: tinyCls)   // vocab 99, hidden 32
+        for k in [2, 4, 8] {
+            let lowRank = try CompressionPlan(embeddingRank: k).specs(for: teacher.config)
+            let paper = try CompressionPlan(embedding: 32 / k).specs(for: teacher.config)
+            let spec = try #require(lowRank["embeddings.word_embeddings"])
+            #expect(spec.shape.m1 == 99 && spec.shape.n1 == 1 && spec.shape.m2 == 1 && spec.shape.n2 == 32 && spec.rank == k)
+            #expect(spec.parameters == k * (99 + 32) && paper["embeddings.word_embeddings"]!.parameters == 99 * k + 32 / k)
+            let (student, r1) = try Compressor.compress(teacher, specs: lowRank)
+            let (_, r2) = try Compressor.compress(teacher, specs: paper)
+            #expect(r1[0].relativeError < r2[0].relativeError - 0.01, "rank \(k): \(r1[0].relativeError) vs n = \(32 / k): \(r2[0].relativeError)")
+            let a = student.params.values(student.params.ref("embeddings.word_embeddings.kron_a")!)
+            let b = student.params.values(student.params.ref("embeddings.word_embeddings.kron_b")!)
+            let a2 = (0..<k).map { t in Array(a[(t * 99)..<((t + 1) * 99)]) }, b2 = (0..<k).map { t in Array(b[(t * 32)..<((t + 1) * 32)]) }
+            var dense = teacher
+            dense.params.set(dense.params.ref("embeddings.word_embeddings.weight")!, NearestKronecker.reconstruct(a2, b2, shape: spec.shape))
+            let input = BertInput(ids: [[5, 8, 13, 21, 34, 2], [3, 1, 4]])
+            let o1 = try student.forward(input, options: ForwardOptions(hiddenStates: true)), o2 = try dense.forward(input, options: ForwardOptions(hiddenStates: true))
+            #expect(o1.hiddenStates![0].maxAbsDiff(o2.hiddenStates![0]) < 1e-5)
+        }
+        let (_, full) = try Compressor.compress(teacher, specs: try CompressionPlan(embeddingRank: 32).specs(for: teacher.config))
+        #expect(full[0].relativeError < 1e-4)
+        #expect(throws: CompressionError.self) { _ = try CompressionPlan(embedding: 4, embeddingRank: 2).specs(for: teacher.config) }
+        #expect(throws: CompressionError.self) { _ = try CompressionPlan(embeddingRank: 33).specs(for: teacher.config) }
+    }
+
     @Test func presetsReproduceTable1OnBertBase() throws {
         let c = BertConfig.bertBase
         for (name, params, flops, att, ffn) in [("kb8", 14_654_216, 5.49e9, (384, 384), (8, 2)), ("kb21", 5_228_272, 1.416e9, (384, 48), (16, 2))] {
