@@ -13,7 +13,9 @@ ablations without stage 1 or without KD are not candidates) or on the 8M-token o
 (runs/kd/<plan>-8m/, named 8m/<run>; at ratio 21 also the higher-rank plan of the same size,
 runs/kd/r21b-8m/, named r21b/<run>), or, from session 18, with the prediction phase restarted
 (`--prediction-lr`: runs/kd/r8-s18/, named s18/<run>, on a rebuilt 2M-token ratio-8 student;
-runs/kd/r21b-rec/, named r21b-rec/<run>, on the r21b one), naming the run. The plot shows those
+runs/kd/r21b-rec/, named r21b-rec/<run>, on the r21b one; the embedding as its rank-K SVD,
+scripts/kd_embrank.sh: runs/kd/r8e-s2/ and runs/kd/r21e-s2/, named r8e/<run> and r21e/<run>),
+naming the run. The plot shows those
 best runs as bars and the standard recipe as outlines.
 
 A third table (when runs/kd/r8-8m exists, scripts/kd_long_stage1.sh) sets the standard stage-2
@@ -110,7 +112,8 @@ for plan in ["r8", "r21"]:
         # Ratio 21 also counts the higher-rank plan of the same size (scripts/kd_r21b.sh, "r21b/<run>").
         # Session 18: --prediction-lr runs (scripts/kd_s18.sh "s18/<run>"; ratio 21 "r21b-rec/<run>").
         folders = [(runs / plan, ""), (runs / f"{plan}-8m", "8m/")] + (
-            [(runs / "r21b-8m", "r21b/"), (runs / "r21b-rec", "r21b-rec/")] if plan == "r21" else [(runs / "r8-s18", "s18/")])
+            [(runs / "r21b-8m", "r21b/"), (runs / "r21b-rec", "r21b-rec/"), (runs / "r21e-s2", "r21e/")] if plan == "r21"
+            else [(runs / "r8-s18", "s18/"), (runs / "r8e-s2", "r8e/")])
         for folder, prefix in folders:
             if not folder.is_dir():
                 continue
@@ -191,7 +194,9 @@ compare("r21_rank", runs / "r21-8m", "ratio 21, attention rank ≤ 48 (A 192×24
 # Session 18 (scripts/kd_s18.sh): every run on the rebuilt 2M-token ratio-8 student, the standard
 # recipe and the prediction phase restarted at 3e-5 (-plr3e5), and the ratio-21 ones (r21b-rec).
 for key, folder, title in [("s18", runs / "r8-s18", "ratio 8, 2M-token stage 1 (session 18)"),
-                           ("r21b_rec", runs / "r21b-rec", "ratio 21 (r21b), 8M-token stage 1")]:
+                           ("r21b_rec", runs / "r21b-rec", "ratio 21 (r21b), 8M-token stage 1"),
+                           ("r8e", runs / "r8e-s2", "ratio 8, embedding as its rank-48 SVD (r8e), 2M-token stage 1"),
+                           ("r21e", runs / "r21e-s2", "ratio 21, embedding as its rank-12 SVD (r21e), 2M-token stage 1")]:
     rows = []
     for t in TASKS:
         tm = results["teachers"].get(t)
