@@ -188,6 +188,29 @@ func refSoftmaxRows(_ x: [Double], rows: Int, cols: Int) -> [Double] {
         expectClose(dt, numericGrad(table) { t in dot(ids.flatMap { Array(t[Int($0) * 5 ..< Int($0) * 5 + 5]) }, dy) }, "table")
     }
 
+    /// `KroneckerEmbedding` (rows Σ_k A_k[id] ⊗ B_k): forward against a Double reference, dA and dB
+    /// against central differences, for the paper's form (A V × d/n, B 1 × n) and the rank-K SVD
+    /// form (A V × 1, B 1 × d), one and several terms, with a repeated id.
+    @Test(arguments: [(7, 2, 3, 1), (7, 2, 3, 2), (5, 1, 6, 3), (6, 1, 4, 1)])
+    func kroneckerEmbedding(vocab: Int, w: Int, n: Int, rank: Int) {
+        let e = KroneckerEmbedding(spec: KroneckerSpec(shape: KroneckerShape(m1: vocab, n1: w, m2: 1, n2: n), rank: rank))
+        let d = w * n
+        let ids: [Int32] = [3, 0, 3, Int32(vocab - 1)]
+        var rng = RNG(s: UInt64(11 + rank * 7 + w))
+        let a = rng.array(rank * vocab * w), b = rng.array(rank * n), wy = rng.array(ids.count * d)
+        func ref(_ a: [Double], _ b: [Double]) -> [Double] {
+            ids.flatMap { id in (0..<d).map { j in (0..<rank).reduce(0.0) { s, k in s + a[(k * vocab + Int(id)) * w + j / n] * b[k * n + j % n] } } }
+        }
+        var out = [Float](repeating: .nan, count: ids.count * d)
+        let fa = f32(a), fb = f32(b)
+        ids.withUnsafeBufferPointer { e.forward(ids: $0, a: fa, b: fb, out: &out) }
+        expectClose(out, ref(a, b), "forward", rtol: 1e-5)
+        var dA = [Float](repeating: 0, count: a.count), dB = [Float](repeating: 0, count: b.count)
+        ids.withUnsafeBufferPointer { e.backward(ids: $0, dy: f32(wy), a: fa, b: fb, dA: &dA, dB: &dB) }
+        expectClose(dA, numericGrad(a) { dot(ref($0, b), wy) }, "dA")
+        expectClose(dB, numericGrad(b) { dot(ref(a, $0), wy) }, "dB")
+    }
+
     @Test func dropoutIsItsOwnBackward() {
         var g = SystemRandomNumberGenerator()
         let d = Dropout(p: 0.25)
