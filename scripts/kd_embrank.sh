@@ -9,9 +9,6 @@
 #   scripts/kd_embrank.sh      results: runs/kd/<plan>/general, runs/kd/<plan>-s2/<task>
 set -euo pipefail
 cd "$(dirname "$0")/.."
-K=${KBERT:-.build/release/kbert}
-M=models/all-MiniLM-L6-v2
-R=runs/kd
 source scripts/kd_lib.sh
 
 lane() {  # plan shapes...

@@ -11,9 +11,7 @@
 # Results: runs/kd/<plan>/<task>/eval_results.json; table and plot: python3 tools/kd_table.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
-K=${KBERT:-.build/release/kbert}
-M=models/all-MiniLM-L6-v2
-R=runs/kd
+source scripts/kd_lib.sh   # K, M, R and std_stage2
 mkdir -p $R
 # Factor shapes (README): ratio 8 follows the paper's KB8 proportions (attention 4x, FFN 32x,
 # embedding n = 8); ratio 21 its KB21 ones (attention and FFN 32x, embedding n = 32).
@@ -25,7 +23,6 @@ S2_LR=${S2_LR:-3e-4}
 # class (F1 81.22 = always "paraphrase"; runs/kd/r21/mrpc-joint-lr2e-4): the intermediate
 # gradients dominate the clipped step and the prediction terms barely move.
 S2_SCHEDULE=${S2_SCHEDULE:-two-phase}
-source scripts/kd_lib.sh
 
 stage1() {  # plan
   local p=$1 shapes; eval "shapes=\$plan_$p"

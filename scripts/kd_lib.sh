@@ -1,4 +1,10 @@
-# Shared by the distillation scripts (sourced; definitions only).
+# Shared by the distillation scripts (sourced from the repository root; definitions only).
+# K: the kbert binary ($KBERT, e.g. a fixed copy for long runs; KBERT=echo for a dry run),
+# M: the pre-trained teacher, R: the runs folder.
+K=${KBERT:-.build/release/kbert}
+M=models/all-MiniLM-L6-v2
+R=runs/kd
+
 # The standard stage-2 recipe (README "Distillation results"): the fine-tuned teacher
 # runs/finetune/TASK, the task's budget (SST-2 600 steps, MRPC and RTE 4 epochs, STS-B and CoLA 3),
 # lr $S2_LR (3e-4), schedule $S2_SCHEDULE (two-phase), batch 32, max length 128, one thread,

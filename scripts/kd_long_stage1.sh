@@ -7,9 +7,6 @@
 # Results: runs/kd/<plan>/general-8m, runs/kd/<plan>-8m/<task>; table (r8): python3 tools/kd_table.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
-K=${KBERT:-.build/release/kbert}
-M=models/all-MiniLM-L6-v2
-R=runs/kd
 source scripts/kd_lib.sh
 stage2() { std_stage2 $1 $R/$P/general-8m $R/$P-8m/$1; }   # task; P is the plan
 

@@ -11,9 +11,6 @@
 # Results: runs/kd/r21b/general-8m, runs/kd/r21b-8m/<task>
 set -euo pipefail
 cd "$(dirname "$0")/.."
-K=${KBERT:-.build/release/kbert}
-M=models/all-MiniLM-L6-v2
-R=runs/kd
 source scripts/kd_lib.sh
 stage2() { std_stage2 $1 $R/r21b/general-8m $R/r21b-8m/$1; }   # task
 

@@ -9,9 +9,6 @@
 #   scripts/kd_s18.sh          results: runs/kd/r8-s18/<run>; resumable, finished runs skipped
 set -euo pipefail
 cd "$(dirname "$0")/.."
-K=${KBERT:-.build/release/kbert}
-M=models/all-MiniLM-L6-v2
-R=runs/kd
 source scripts/kd_lib.sh
 
 main() {

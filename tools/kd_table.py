@@ -99,6 +99,13 @@ for plan in ["r8", "r21"]:
                                                        "parameters": info and info["parameters"],
                                                        "compression_factor": info and info["compression_factor"],
                                                        "file_bytes": size(runs / plan / t)}
+def task_runs(folder, t):
+    """(run folder, dev metrics) of every finished run of task t in folder (named t or t-<variant>)."""
+    if not folder.is_dir():
+        return []
+    return [(d, m) for d in sorted(folder.iterdir())
+            if d.is_dir() and (d.name == t or d.name.startswith(t + "-")) and (m := metrics(d))]
+
 # Best stage-2 recipe per plan and task (any run folder of the task with dev results).
 ABLATIONS = ("-no-stage1", "-no-kd")
 for plan in ["r8", "r21"]:
@@ -115,13 +122,8 @@ for plan in ["r8", "r21"]:
             [(runs / "r21b-8m", "r21b/"), (runs / "r21b-rec", "r21b-rec/"), (runs / "r21e-s2", "r21e/")] if plan == "r21"
             else [(runs / "r8-s18", "s18/"), (runs / "r8e-s2", "r8e/")])
         for folder, prefix in folders:
-            if not folder.is_dir():
-                continue
-            for d in sorted(folder.iterdir()):
-                if not d.is_dir() or not (d.name == t or d.name.startswith(t + "-")) or d.name.endswith(ABLATIONS):
-                    continue
-                m = metrics(d)
-                if m and (best is None or m[MAIN[t]] > best[1][MAIN[t]]):
+            for d, m in task_runs(folder, t):
+                if not d.name.endswith(ABLATIONS) and (best is None or m[MAIN[t]] > best[1][MAIN[t]]):
                     best = (prefix + d.name, m)
         if best:
             ret = best[1][MAIN[t]] / tm[MAIN[t]] * 100 if tm[MAIN[t]] else float("nan")
@@ -200,11 +202,10 @@ for key, folder, title in [("s18", runs / "r8-s18", "ratio 8, 2M-token stage 1 (
     rows = []
     for t in TASKS:
         tm = results["teachers"].get(t)
-        if not (tm and folder.is_dir()):
+        if not tm:
             continue
-        for d in sorted(folder.iterdir()):
-            if d.is_dir() and (d.name == t or d.name.startswith(t + "-")) and (m := metrics(d)):
-                rows.append((t, d.name, m, m[MAIN[t]] / tm[MAIN[t]] * 100 if tm[MAIN[t]] else float("nan")))
+        for d, m in task_runs(folder, t):
+            rows.append((t, d.name, m, m[MAIN[t]] / tm[MAIN[t]] * 100 if tm[MAIN[t]] else float("nan")))
     if rows:
         results[key] = {name: {"metrics": m, "retention_percent": r} for _, name, m, r in rows}
         print(f"\n| {title}: run | task (metric) | teacher | score | retained |\n|---|---|---|---|---|")

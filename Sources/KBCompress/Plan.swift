@@ -55,7 +55,7 @@ public struct CompressionPlan: Sendable, Equatable {
     public func specs(for c: BertConfig) throws(CompressionError) -> [String: KroneckerSpec] {
         let H = c.hiddenSize, I = c.intermediateSize
         var out: [String: KroneckerSpec] = [:]
-        func add(_ name: String, rows: Int, cols: Int, m1: Int, n1: Int) throws(CompressionError) {
+        func add(_ name: String, rows: Int, cols: Int, m1: Int, n1: Int, rank: Int = rank) throws(CompressionError) {
             guard let s = KroneckerShape(rows: rows, cols: cols, m1: m1, n1: n1) else {
                 throw .shapesDoNotDivide(matrix: name, rows: rows, cols: cols, m1: m1, n1: n1)
             }
@@ -80,10 +80,7 @@ public struct CompressionPlan: Sendable, Equatable {
         }
         if let k = embeddingRank {
             guard embedding == nil else { throw .badPlan("give the embedding as n (B^E 1×n) or as a rank, not both") }
-            guard let s = KroneckerShape(rows: c.vocabSize, cols: H, m1: c.vocabSize, n1: 1), k >= 1, k <= s.maxRank else {
-                throw .badPlan("embedding rank \(k) is not in 1...\(min(c.vocabSize, H))")
-            }
-            out["embeddings.word_embeddings"] = KroneckerSpec(shape: s, rank: k)
+            try add("embeddings.word_embeddings", rows: c.vocabSize, cols: H, m1: c.vocabSize, n1: 1, rank: k)
         }
         if let n = positionEmbedding {
             guard n >= 1, H % n == 0 else { throw .badPlan("position n = \(n) does not divide the hidden size \(H)") }

@@ -84,4 +84,6 @@ public struct DistillWeights: Sendable, Codable, Equatable {
     public var supervised: Float = 1
     public var temperature: Float = 1
     public init() {}
+    /// Whether any intermediate term (embedding output, attention scores, layer outputs) is weighted.
+    public var hasIntermediate: Bool { embedding != 0 || attention != 0 || hidden != 0 }
 }

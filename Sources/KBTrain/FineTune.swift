@@ -216,8 +216,7 @@ public final class FineTuner {
         let batchesPerEpoch = (train.count + c.batchSize - 1) / c.batchSize
         let updatesPerEpoch = (batchesPerEpoch + c.gradAccum - 1) / c.gradAccum
         let total = c.maxSteps.map { min($0, c.epochs * updatesPerEpoch) } ?? c.epochs * updatesPerEpoch
-        let w = c.distillWeights
-        let plan = PhasePlan(config: c, total: total, restart: teacher != nil && task != nil && (w.embedding != 0 || w.attention != 0 || w.hidden != 0))
+        let plan = PhasePlan(config: c, total: total, restart: teacher != nil && task != nil && c.distillWeights.hasIntermediate)
         var opt = AdamW(parameters: model.params, weightDecay: c.weightDecay)
         var state = TrainState(generation: 0, step: 0, epoch: 0, batchInEpoch: 0, dropoutRNG: SplitMix64(seed: c.seed &+ 0xD0),
                                bestMetric: nil, bestEpoch: nil, history: [], configHash: c.resumeKey)
@@ -329,8 +328,7 @@ public final class FineTuner {
     func distillTerms(step: Int, total: Int) -> DistillTerms {
         if task == nil { return DistillTerms(intermediate: true) }
         // Intermediate terms all weighted 0 are left out (not computed, not logged).
-        let w = config.distillWeights
-        let intermediate = w.embedding != 0 || w.attention != 0 || w.hidden != 0
+        let intermediate = config.distillWeights.hasIntermediate
         if config.schedule == "two-phase" {
             return step < PhasePlan.switchStep(total: total) && intermediate ? DistillTerms(intermediate: true)
                 : DistillTerms(intermediate: false, prediction: true, supervised: true)
@@ -434,14 +432,15 @@ struct PhasePlan {
     static func switchStep(total: Int) -> Int { total / 2 }
 
     init(config c: FineTuneConfig, total: Int, restart: Bool) {
-        func warmup(_ n: Int) -> Int { c.warmup < 1 ? Int(c.warmup * Double(n)) : min(Int(c.warmup), n) }
+        // A fraction of the steps below 1, else a step count (at most the phase's steps).
+        func warmup(_ n: Int) -> Int { c.warmup < 1 ? Int(c.warmup * Double(n)) : Int(c.warmup) }
         if restart, c.schedule == "two-phase", let plr = c.predictionLR {
             switchAt = PhasePlan.switchStep(total: total)
-            first = LinearSchedule(peak: c.lr, warmup: warmup(switchAt), total: switchAt)
-            second = LinearSchedule(peak: plr, warmup: warmup(total - switchAt), total: total - switchAt)
+            first = LinearSchedule(peak: c.lr, warmup: min(warmup(switchAt), switchAt), total: switchAt)
+            second = LinearSchedule(peak: plr, warmup: min(warmup(total - switchAt), total - switchAt), total: total - switchAt)
         } else {
             switchAt = total
-            first = LinearSchedule(peak: c.lr, warmup: c.warmup < 1 ? Int(c.warmup * Double(total)) : Int(c.warmup), total: total)
+            first = LinearSchedule(peak: c.lr, warmup: warmup(total), total: total)
             second = nil
         }
     }

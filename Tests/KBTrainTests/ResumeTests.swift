@@ -64,6 +64,21 @@ func finetuneTiny(_ bin: String, model: String, glue: String, out: String) throw
     #expect(ft.status == 0, "\(ft.stderr)")
 }
 
+/// The tiny teacher (`finetuneTiny`) in root/teacher and its Kronecker student in root/student.
+func tinyTeacherAndStudent(_ bin: String, model: String, glue: String, root: String) throws {
+    try finetuneTiny(bin, model: model, glue: glue, out: root + "/teacher")
+    let cp = try runKbert(bin, ["compress", "--model", root + "/teacher", "--out", root + "/student",
+                                "--attention", "4x8", "--ffn", "37x2", "--embedding", "8"])
+    #expect(cp.status == 0, "\(cp.stderr)")
+}
+
+/// The weights file of a run's latest checkpoint (OUT/checkpoint/model-<generation>.safetensors).
+func latestCheckpointWeights(_ out: String) throws -> String {
+    let st = try String(contentsOfFile: out + "/checkpoint/state.json", encoding: .utf8)
+    let g = (st.split(separator: "\n").first { $0.contains("\"generation\"") } ?? "").filter(\.isNumber)
+    return out + "/checkpoint/model-\(g).safetensors"
+}
+
 /// A WikiExtractor folder of 30 short documents over the tiny vocabulary.
 func writeTinyWiki(_ dir: String) throws {
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -95,14 +110,9 @@ func writeTinyWiki(_ dir: String) throws {
             let da = FileManager.default.contents(atPath: root + "/a/" + f), db = FileManager.default.contents(atPath: root + "/b/" + f)
             #expect(da != nil && da == db, "\(f) differs")
         }
-        let stA = try String(contentsOfFile: root + "/a/checkpoint/state.json", encoding: .utf8)
-        let stB = try String(contentsOfFile: root + "/b/checkpoint/state.json", encoding: .utf8)
-        let gen = { (s: String) in s.split(separator: "\n").first { $0.contains("\"generation\"") } ?? "" }
-        let final = { (dir: String, s: String) -> Data? in
-            let g = gen(s).filter(\.isNumber)
-            return FileManager.default.contents(atPath: dir + "/checkpoint/model-\(g).safetensors")
-        }
-        #expect(final(root + "/a", stA) != nil && final(root + "/a", stA) == final(root + "/b", stB), "final weights differ")
+        let wa = FileManager.default.contents(atPath: try latestCheckpointWeights(root + "/a"))
+        let wb = FileManager.default.contents(atPath: try latestCheckpointWeights(root + "/b"))
+        #expect(wa != nil && wa == wb, "final weights differ")
         let la = try String(contentsOfFile: root + "/a/log.jsonl", encoding: .utf8).split(separator: "\n")
         let lb = try String(contentsOfFile: root + "/b/log.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(la.count == 22 && lb.count == 22, "one log line per step, none duplicated by the resume")
@@ -159,10 +169,7 @@ func writeTinyWiki(_ dir: String) throws {
         guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
         let (model, glue, root) = try tinySetup()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try finetuneTiny(bin, model: model, glue: glue, out: root + "/teacher")
-        let cp = try runKbert(bin, ["compress", "--model", root + "/teacher", "--out", root + "/student",
-                                    "--attention", "4x8", "--ffn", "37x2", "--embedding", "8"])
-        #expect(cp.status == 0, "\(cp.stderr)")
+        try tinyTeacherAndStudent(bin, model: model, glue: glue, root: root)
         let d = try runKbert(bin, ["distill", "--stage", "task", "--teacher", root + "/teacher", "--student", root + "/student",
                                    "--task", "sst2", "--data", glue, "--out", root + "/distilled", "--epochs", "2", "--batch-size", "8",
                                    "--threads", "1", "--max-length", "16", "--temperature", "2", "--schedule", "two-phase"])
@@ -202,15 +209,15 @@ extension DistillCommandTests {
         guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
         let (model, glue, root) = try tinySetup()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try finetuneTiny(bin, model: model, glue: glue, out: root + "/teacher")
-        let cp = try runKbert(bin, ["compress", "--model", root + "/teacher", "--out", root + "/student",
-                                    "--attention", "4x8", "--ffn", "37x2", "--embedding", "8"])
-        #expect(cp.status == 0, "\(cp.stderr)")
+        try tinyTeacherAndStudent(bin, model: model, glue: glue, root: root)
         // 42 examples, batch 8: 6 steps per epoch, 12 in all, the prediction phase from step 6.
-        let common = ["distill", "--stage", "task", "--teacher", root + "/teacher", "--student", root + "/student",
-                      "--task", "sst2", "--data", glue, "--epochs", "2", "--batch-size", "8", "--threads", "1",
-                      "--max-length", "16", "--lr", "1e-3", "--prediction-lr", "2e-4", "--warmup", "0.34",
-                      "--save-every", "3", "--seed", "5"]
+        func args(warmup: String = "0.34", saveEvery: String = "3") -> [String] {
+            ["distill", "--stage", "task", "--teacher", root + "/teacher", "--student", root + "/student",
+             "--task", "sst2", "--data", glue, "--epochs", "2", "--batch-size", "8", "--threads", "1",
+             "--max-length", "16", "--lr", "1e-3", "--prediction-lr", "2e-4", "--warmup", warmup,
+             "--save-every", saveEvery, "--seed", "5"]
+        }
+        let common = args()
         let a = try runKbert(bin, common + ["--out", root + "/a"])
         #expect(a.status == 0, "\(a.stderr)")
         let lines = try String(contentsOfFile: root + "/a/log.jsonl", encoding: .utf8).split(separator: "\n")
@@ -226,29 +233,24 @@ extension DistillCommandTests {
             #expect(k.signaled && k.status == 9, "the run was SIGKILLed")
             let r = try runKbert(bin, common + ["--out", root + "/" + dir, "--resume"])
             #expect(r.status == 0 && r.stderr.contains("resumed from step \(from)"), "\(r.stderr)")
-            let stA = try String(contentsOfFile: root + "/a/checkpoint/state.json", encoding: .utf8)
-            let stB = try String(contentsOfFile: root + "/\(dir)/checkpoint/state.json", encoding: .utf8)
-            let gen = { (s: String) in (s.split(separator: "\n").first { $0.contains("\"generation\"") } ?? "").filter(\.isNumber) }
-            let wa = FileManager.default.contents(atPath: root + "/a/checkpoint/model-\(gen(stA)).safetensors")
-            let wb = FileManager.default.contents(atPath: root + "/\(dir)/checkpoint/model-\(gen(stB)).safetensors")
+            let wa = FileManager.default.contents(atPath: try latestCheckpointWeights(root + "/a"))
+            let wb = FileManager.default.contents(atPath: try latestCheckpointWeights(root + "/" + dir))
             #expect(wa != nil && wa == wb, "killed at step \(killAt): final weights differ from the uninterrupted run's")
         }
         // The restart itself: with no warm-up, AdamW's first update after a restart moves every
         // parameter with a gradient and no weight decay by the full rate (|m̂/√v̂| = 1); the
         // classifier bias (no gradient in phase 1) would move by about half of it with the
         // phase-1 moments and step count carried over.
-        let nw = common.map { $0 == "0.34" ? "0" : $0 }.map { $0 == "3" ? "1" : $0 }
+        let nw = args(warmup: "0", saveEvery: "1")
         var bias: [[Float]] = []
         for (dir, killAt) in [("e", 6), ("f", 7)] {
             let k = try runKbert(bin, nw + ["--out", root + "/" + dir, "--debug-kill-at-step", "\(killAt)"])
             #expect(k.signaled, "\(k.stderr)")
-            let st = try String(contentsOfFile: root + "/\(dir)/checkpoint/state.json", encoding: .utf8)
-            let g = (st.split(separator: "\n").first { $0.contains("\"generation\"") } ?? "").filter(\.isNumber)
-            bias.append(try SafeTensorsFile(path: root + "/\(dir)/checkpoint/model-\(g).safetensors").floatTensor("classifier.bias").data)
+            bias.append(try SafeTensorsFile(path: try latestCheckpointWeights(root + "/" + dir)).floatTensor("classifier.bias").data)
         }
         try #require(bias.count == 2 && bias[0].count == bias[1].count)
         for (x, y) in zip(bias[0], bias[1]) { #expect(abs(abs(y - x) - 2e-4) < 2e-6, "first phase-2 step moved the bias by \(y - x)") }
-        let bad = try runKbert(bin, common.map { $0 == "two-phase" ? "joint" : $0 } + ["--schedule", "joint", "--out", root + "/d"])
+        let bad = try runKbert(bin, common + ["--schedule", "joint", "--out", root + "/d"])
         #expect(bad.status != 0 && bad.stderr.contains("--prediction-lr"), "only with the two-phase schedule")
     }
 
