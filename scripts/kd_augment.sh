@@ -22,34 +22,7 @@
 # Results: runs/kd/<plan>/<task>-aug<N>/eval_results.json (best dev epoch) and log.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-K=${KBERT:-.build/release/kbert}
-R=runs/kd
-
-# One augmented stage-2 run: plan task copies epochs; S1 names the stage-1 student (general, or
-# general-8m from scripts/kd_long_stage1.sh, whose runs go to runs/kd/<plan>-8m/)
-aug() {
-  local p=$1 t=$2 n=$3 e=$4 s1=${S1:-general}
-  local out=$R/$1${SUFFIX:-}/$2-aug$3
-  [ -f $out/DONE ] && return 0
-  [ -f $R/$p/$s1/model.safetensors ] || { echo "no stage-1 student $R/$p/$s1" >&2; return 1; }
-  mkdir -p $(dirname $out)
-  $K distill --stage task --task $t --teacher runs/finetune/$t --student $R/$p/$s1 --out $out --augment $n --epochs $e \
-    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 200 --resume 2>> $out.log \
-    && touch $out/DONE || echo "augmented stage 2 $p $t failed (see $out.log)" >&2
-}
-
-# The "-cont" recipe: an augmented student trained on with the prediction terms alone at lr 1e-4
-# (IN names another finished run of the task to continue instead, e.g. the standard one)
-cont() {  # plan-dir task copies epochs (LR overrides the rate and TAG names the output)
-  local d=$R/$1 t=$2 n=$3 e=$4 lr=${LR:-1e-4}
-  local in=$d/${IN:-$t-aug$n} out=$d/${IN:-$t-aug$n}-cont${TAG:-}
-  [ -f $out/DONE ] && return 0
-  [ -f $in/DONE ] || { echo "no augmented student $in" >&2; return 1; }
-  $K distill --stage task --task $t --teacher runs/finetune/$t --student $in --out $out --augment $n --epochs $e \
-    --lr $lr --schedule joint --w-embedding 0 --w-attention 0 --w-hidden 0 --batch-size 32 --max-length 128 \
-    --threads 1 --save-every 200 --resume 2>> $out.log \
-    && touch $out/DONE || echo "stage 2 $in -> $out failed (see $out.log)" >&2
-}
+source scripts/kd_lib.sh   # K, R, aug, cont
 
 lane_r8()  { aug r8 stsb 4 3; aug r8 mrpc 8 4; }
 lane_r8b() { aug r8 cola 4 3; aug r8 rte 8 4; }

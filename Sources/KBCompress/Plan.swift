@@ -18,20 +18,23 @@ public struct CompressionPlan: Sendable, Equatable {
     /// 0.93 at K = 48 / n = 8, 0.93 against 0.98 at K = 12 / n = 32.
     public var embeddingRank: Int?
     public var positionEmbedding: Int?      // n for the position embedding, when factored
+    /// Instead of `positionEmbedding`: the position embedding as its rank-K SVD (as `embeddingRank`).
+    public var positionEmbeddingRank: Int?
     public var rank: Int = 1
 
-    public init(attention: (Int, Int)? = nil, ffn: (Int, Int)? = nil, embedding: Int? = nil, embeddingRank: Int? = nil, positionEmbedding: Int? = nil, rank: Int = 1) {
+    public init(attention: (Int, Int)? = nil, ffn: (Int, Int)? = nil, embedding: Int? = nil, embeddingRank: Int? = nil, positionEmbedding: Int? = nil, positionEmbeddingRank: Int? = nil, rank: Int = 1) {
         self.embeddingRank = embeddingRank
         self.attention = attention.map { (m1: $0.0, n1: $0.1) }
         self.ffn = ffn.map { (m1: $0.0, n1: $0.1) }
         self.embedding = embedding
         self.positionEmbedding = positionEmbedding
+        self.positionEmbeddingRank = positionEmbeddingRank
         self.rank = rank
     }
 
     public static func == (a: CompressionPlan, b: CompressionPlan) -> Bool {
         a.attention?.m1 == b.attention?.m1 && a.attention?.n1 == b.attention?.n1 && a.ffn?.m1 == b.ffn?.m1
-            && a.ffn?.n1 == b.ffn?.n1 && a.embedding == b.embedding && a.embeddingRank == b.embeddingRank && a.positionEmbedding == b.positionEmbedding && a.rank == b.rank
+            && a.ffn?.n1 == b.ffn?.n1 && a.embedding == b.embedding && a.embeddingRank == b.embeddingRank && a.positionEmbedding == b.positionEmbedding && a.positionEmbeddingRank == b.positionEmbeddingRank && a.rank == b.rank
     }
 
     /// The paper's presets, stated by their B shapes so that they apply to any width
@@ -86,6 +89,10 @@ public struct CompressionPlan: Sendable, Equatable {
             guard n >= 1, H % n == 0 else { throw .badPlan("position n = \(n) does not divide the hidden size \(H)") }
             try add("embeddings.position_embeddings", rows: c.maxPositionEmbeddings, cols: H, m1: c.maxPositionEmbeddings, n1: H / n)
         }
+        if let k = positionEmbeddingRank {
+            guard positionEmbedding == nil else { throw .badPlan("give the position embedding as n (B 1×n) or as a rank, not both") }
+            try add("embeddings.position_embeddings", rows: c.maxPositionEmbeddings, cols: H, m1: c.maxPositionEmbeddings, n1: 1, rank: k)
+        }
         return out
     }
 
@@ -96,6 +103,7 @@ public struct CompressionPlan: Sendable, Equatable {
         if let n = embedding { parts.append("embedding n=\(n)") }
         if let k = embeddingRank { parts.append("embedding rank \(k)") }
         if let n = positionEmbedding { parts.append("position n=\(n)") }
+        if let k = positionEmbeddingRank { parts.append("position rank \(k)") }
         parts.append("rank \(rank)")
         return parts.joined(separator: ", ")
     }
