@@ -556,6 +556,28 @@ void kb_tr_tokens(const float *w, ptrdiff_t r, ptrdiff_t c, ptrdiff_t t0, ptrdif
     }
 }
 
+// y[t][i1·m2 + i2] (= or +=) w[t][i1] · b[i2] (+ bias[i1·m2 + i2]) for t in [t0, t0 + nt): the
+// way out of a Kronecker layer whose B is one column (Y_t = (A x_t) ⊗ b). w [N][m1], y rows ldy apart.
+void kb_outer_rows(const float *w, ptrdiff_t m1, const float *b, ptrdiff_t m2, ptrdiff_t t0, ptrdiff_t nt,
+                   float *y, ptrdiff_t ldy, const float *bias, int accumulate) {
+    for (ptrdiff_t t = t0; t < t0 + nt; t++) {
+        const float *wt = w + t * m1;
+        float *yt = y + t * ldy;
+        for (ptrdiff_t i1 = 0; i1 < m1; i1++) {
+            const float v = wt[i1];
+            float *yr = yt + i1 * m2;
+            const float *br = bias ? bias + i1 * m2 : NULL;
+            if (accumulate) {
+                if (br) for (ptrdiff_t i2 = 0; i2 < m2; i2++) yr[i2] += v * b[i2] + br[i2];
+                else for (ptrdiff_t i2 = 0; i2 < m2; i2++) yr[i2] += v * b[i2];
+            } else {
+                if (br) for (ptrdiff_t i2 = 0; i2 < m2; i2++) yr[i2] = v * b[i2] + br[i2];
+                else for (ptrdiff_t i2 = 0; i2 < m2; i2++) yr[i2] = v * b[i2];
+            }
+        }
+    }
+}
+
 // y[t][i1][:] (+)= sum_j1 a[i1][j1] * z[t][j1][:] for t in [t0, t0 + nt): a small A (m1 × n1)
 // applied per token without moving axes. z [N][n1][d], y [N][m1][d].
 void kb_small_left(const float *a, ptrdiff_t m1, ptrdiff_t n1, const float *z, ptrdiff_t d,

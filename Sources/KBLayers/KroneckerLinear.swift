@@ -58,7 +58,7 @@ public struct KroneckerLinear: Sendable, Equatable {
         let s = shape
         let ld = ldOut ?? s.rows
         let big = N * max(s.n1 * max(s.n2, s.m2), s.m1 * s.n2)
-        let direct = ld == s.rows || usesSmallB
+        let direct = ld == s.rows || usesSmallB || usesColumnB
         ScratchPool.shared.with([big, big, N * s.m1 * s.m2, direct ? 0 : N * s.rows]) { buf in
             if direct {
                 forward(x, rows: N, a: a, b: b, bias: bias, out: y, ldOut: ld, t1: buf[0], t2: buf[1], yp: buf[2], packed: packed, epilogue: epilogue)
@@ -71,8 +71,12 @@ public struct KroneckerLinear: Sendable, Equatable {
     }
 
     /// The per-token paths: a small A (m1·n1 ≤ 64), or a small B (m2·n2 ≤ 64) in `.bFirst`.
-    var usesSmallA: Bool { shape.m1 * shape.n1 <= 64 }
-    var usesSmallB: Bool { !usesSmallA && shape.m2 * shape.n2 <= 64 && order == .bFirst }
+    public var usesSmallA: Bool { shape.m1 * shape.n1 <= 64 }
+    public var usesSmallB: Bool { !usesSmallA && shape.m2 * shape.n2 <= 64 && order == .bFirst }
+    /// B one column (n2 = 1) in `.aFirst`: A·X_t is a matrix-vector product per token, so all
+    /// tokens' are one [N, n1]×[n1, m1] GEMM with no axis moved, and Y_t = Σ_k (A_k x_t) ⊗ b_k an
+    /// outer product written straight out. The planner's lowest-error shapes have this form.
+    public var usesColumnB: Bool { !usesSmallA && order == .aFirst && shape.n2 == 1 }
 
     /// Runs `body(first token, token count)` over token blocks of `tokenBlock(n)`, whole blocks
     /// spread over the threads.
@@ -109,6 +113,10 @@ public struct KroneckerLinear: Sendable, Equatable {
         }
         if usesSmallB {
             forwardSmallB(x, rows: N, a: a, b: b, bias: bias, out: y, ldOut: ldOut, z: t1, w: yp, packed: packed, epilogue: epilogue)
+            return
+        }
+        if usesColumnB {
+            forwardColumnB(x, rows: N, a: a, b: b, bias: bias, out: y, ldOut: ldOut, w: t1, packed: packed, epilogue: epilogue)
             return
         }
         if order == .aFirst { swapAxes(x, d0: N, d1: s.n1, d2: s.n2, into: t1) }  // Xp [n1][N·n2]
@@ -261,6 +269,27 @@ extension KroneckerLinear {
                 }
             }
             kb_tr_tokens(w, s.m2, s.m1, t0, nt, y, ldOut, bias)
+            epilogue?(t0..<(t0 + nt))
+        }
+    }
+
+    /// `usesColumnB`: per token block, W = X·A_kᵀ ([nt, n1]×[n1, m1], A packed where it is), then
+    /// y_t (+)= W_t ⊗ b_k, the bias with the last term. (Its backward is the general `.aFirst` one.)
+    func forwardColumnB(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                        bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, ldOut: Int,
+                        w: UnsafeMutablePointer<Float>, packed: PackedFactors? = nil, epilogue: ((Range<Int>) -> Void)?) {
+        let s = shape
+        forEachTokenBlock(N) { t0, nt in
+            for k in 0..<rank {
+                let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2
+                if let pa = packed?.a[k] {
+                    pa.multiply(x + t0 * s.cols, rows: nt, out: w + t0 * s.m1, accumulate: false)
+                } else {
+                    sgemm(transA: false, transB: true, m: nt, n: s.m1, k: s.n1, a: x + t0 * s.cols, lda: s.n1,
+                          b: ak, ldb: s.n1, beta: 0, c: w + t0 * s.m1, ldc: s.m1, parallel: false)
+                }
+                kb_outer_rows(w, s.m1, bk, s.m2, t0, nt, y, ldOut, k == rank - 1 ? bias : nil, k > 0 ? 1 : 0)
+            }
             epilogue?(t0..<(t0 + nt))
         }
     }

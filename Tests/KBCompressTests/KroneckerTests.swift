@@ -80,6 +80,8 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
                          // m1·n1 > 64 and m2·n2 > 64: the paths that move axes and use BLAS for B.
                          KroneckerShape(m1: 9, n1: 8, m2: 2, n2: 3), KroneckerShape(m1: 9, n1: 8, m2: 3, n2: 2),
                          KroneckerShape(m1: 9, n1: 8, m2: 11, n2: 7),
+                         // B one column: in `.aFirst` the column-B path (X·Aᵀ, then the outer product with b)
+                         KroneckerShape(m1: 9, n1: 8, m2: 5, n2: 1),
                          // small A with rows past one 64-lane block of the ∂A reduction (kb_small_outer)
                          KroneckerShape(m1: 3, n1: 2, m2: 70, n2: 131)]
 
@@ -167,7 +169,8 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
 
     /// Many tokens on the per-token paths: several token blocks (some split over threads), equal to
     /// the dense layer, and the epilogue sees disjoint ranges that cover every row once.
-    @Test(arguments: [KroneckerShape(m1: 2, n1: 3, m2: 700, n2: 300), KroneckerShape(m1: 300, n1: 700, m2: 3, n2: 2)])
+    @Test(arguments: [KroneckerShape(m1: 2, n1: 3, m2: 700, n2: 300), KroneckerShape(m1: 300, n1: 700, m2: 3, n2: 2),
+                      KroneckerShape(m1: 300, n1: 700, m2: 8, n2: 1)])
     func tokenBlocksCoverEveryRow(shape s: KroneckerShape) {
         var rng = R(s: 9)
         let r = 2, N = 301
@@ -176,8 +179,9 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
         let ak = (0..<r).map { Array(a[($0 * s.m1 * s.n1)..<(($0 + 1) * s.m1 * s.n1)]) }
         let bk = (0..<r).map { Array(b[($0 * s.m2 * s.n2)..<(($0 + 1) * s.m2 * s.n2)]) }
         let w = NearestKronecker.reconstruct(ak, bk, shape: s)
-        let layer = KroneckerLinear(shape: s, rank: r, order: .bFirst)
+        let layer = KroneckerLinear(shape: s, rank: r, order: s.n2 == 1 ? .aFirst : .bFirst)
         #expect(layer.tokenBlock(N) < N / 2)
+        #expect(layer.usesSmallA || layer.usesSmallB || layer.usesColumnB)
         var y = [Float](repeating: 0, count: N * s.rows), yd = y
         let seen = UnsafeMutableBufferPointer<Int32>.allocate(capacity: N)
         seen.initialize(repeating: 0)

@@ -58,20 +58,26 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
     /// Packed factors (`packForInference`) give the unpacked forward pass on every Kronecker path:
     /// rank 1 with the shared Q/K/V path (A 48×48 packed, B 2×2) and the small-A FFN (B packed);
     /// rank 2 with the small-B path (A packed, the second term accumulated) and the general path
-    /// (B packed); at one and two threads.
-    @Test(arguments: [1, 2])
-    func packedFactorsGiveTheSameForward(rank: Int) throws {
+    /// (B packed); the planner's one-column B (A 12×96 ⊗ B 8×1 in `.aFirst`, A packed; W_2 on the
+    /// small-B path) at rank 1 and 2; at one and two threads.
+    @Test(arguments: [(1, false), (2, false), (1, true), (2, true)])
+    func packedFactorsGiveTheSameForward(rank: Int, columnB: Bool) throws {
         let cfg = try BertConfig(json: ["hidden_size": 96, "num_attention_heads": 4, "intermediate_size": 192,
                                         "num_hidden_layers": 2, "vocab_size": 120, "max_position_embeddings": 64])
         var dense = BertModel(config: cfg, head: .classification(numLabels: 2))
         dense.initializeRandomly(seed: 9)
-        let plan = rank == 1 ? CompressionPlan(attention: (48, 48), ffn: (24, 2), embedding: 8)
-                             : CompressionPlan(attention: (48, 12), ffn: (16, 8), embedding: 8, rank: 2)
+        let plan = columnB ? CompressionPlan(attention: (12, 96), ffn: (24, 96), embedding: 8, rank: rank)
+                 : rank == 1 ? CompressionPlan(attention: (48, 48), ffn: (24, 2), embedding: 8)
+                 : CompressionPlan(attention: (48, 12), ffn: (16, 8), embedding: 8, rank: 2)
         let (plain, _) = try Compressor.compress(dense, specs: try plan.specs(for: cfg))
+        if columnB {
+            let q = plain.layers[0].query.kron!.layer
+            #expect(q.usesColumnB && plain.layers[0].intermediate.kron!.layer.usesColumnB)
+        }
         var packed = plain
         packed.packForInference()
         guard PackedWeight.isSupported else { #expect(packed.packed.isEmpty); return }
-        #expect(packed.packed.count == (rank == 1 ? 2 * (3 + 1 + 2) : 2 * rank * (3 * 1 + 1 + 2 * 2)),
+        #expect(packed.packed.count == (columnB ? 2 * rank * 6 : rank == 1 ? 2 * (3 + 1 + 2) : 2 * rank * (3 * 1 + 1 + 2 * 2)),
                 "the factors above 64 floats are packed")
         var rng = SplitMix64(seed: 6)
         let ids = [37, 5, 20].map { n in (0..<n).map { _ in Int32(3 + rng.next() % 110) } }
