@@ -449,8 +449,31 @@ void kb_swap01_window(const float *src, ptrdiff_t d0, ptrdiff_t d1, ptrdiff_t d2
 // z[t][i2][j1] = sum_j2 b[i2][j2] * x[t][j1][j2] for t in [t0, t0 + nt): X_t·Bᵀ for a small B,
 // written transposed per token (so A can multiply all tokens in one contiguous GEMM, and no axis
 // is moved across tokens). x [N][n1][n2], z [N][m2][n1].
-void kb_bmix_tr(const float *x, ptrdiff_t n1, ptrdiff_t n2, const float *b, ptrdiff_t m2,
+// One token's z[i2][j1] = b[i2]·x[j1] for an x row of n2 contiguous floats, n2 a constant.
+static inline __attribute__((always_inline)) void bmix_dots(const float *xt, ptrdiff_t n1, const ptrdiff_t n2, const float *b,
+        ptrdiff_t m2, float *zt) {
+    for (ptrdiff_t j1 = 0; j1 < n1; j1++) {
+        const float *xr = xt + j1 * n2;
+        for (ptrdiff_t i2 = 0; i2 < m2; i2++) {
+            float acc = 0.0f;
+            {
+#pragma clang fp reassociate(on)   // a vector product and one horizontal sum per dot
+                for (ptrdiff_t j2 = 0; j2 < n2; j2++) acc += b[i2 * n2 + j2] * xr[j2];
+            }
+            zt[i2 * n1 + j1] = acc;
+        }
+    }
+}
+
+KB_VEC void kb_bmix_tr(const float *x, ptrdiff_t n1, ptrdiff_t n2, const float *b, ptrdiff_t m2,
                 ptrdiff_t t0, ptrdiff_t nt, float *z) {
+    if (n2 == 8 || n2 == 16) {   // contiguous dot products (the strided loop below reads one float per line)
+        for (ptrdiff_t t = t0; t < t0 + nt; t++) {
+            if (n2 == 8) bmix_dots(x + t * n1 * 8, n1, 8, b, m2, z + t * m2 * n1);
+            else bmix_dots(x + t * n1 * 16, n1, 16, b, m2, z + t * m2 * n1);
+        }
+        return;
+    }
     for (ptrdiff_t t = t0; t < t0 + nt; t++) {
         const float *xt = x + t * n1 * n2;
         float *zt = z + t * m2 * n1;
@@ -558,23 +581,34 @@ void kb_tr_tokens(const float *w, ptrdiff_t r, ptrdiff_t c, ptrdiff_t t0, ptrdif
 
 // y[t][i1·m2 + i2] (= or +=) w[t][i1] · b[i2] (+ bias[i1·m2 + i2]) for t in [t0, t0 + nt): the
 // way out of a Kronecker layer whose B is one column (Y_t = (A x_t) ⊗ b). w [N][m1], y rows ldy apart.
-void kb_outer_rows(const float *w, ptrdiff_t m1, const float *b, ptrdiff_t m2, ptrdiff_t t0, ptrdiff_t nt,
-                   float *y, ptrdiff_t ldy, const float *bias, int accumulate) {
+// Inlined with m2 a constant for the common widths, so that each i1 is one vector FMA.
+static inline __attribute__((always_inline)) void outer_rows(const float *restrict w, ptrdiff_t m1, const float *restrict b,
+        const ptrdiff_t m2, ptrdiff_t t0, ptrdiff_t nt, float *restrict y, ptrdiff_t ldy, const float *restrict bias, int accumulate) {
+    // Vectorized along i2 (contiguous outputs), not across i1 (that made scatter stores).
     for (ptrdiff_t t = t0; t < t0 + nt; t++) {
         const float *wt = w + t * m1;
         float *yt = y + t * ldy;
+#pragma clang loop vectorize(disable) interleave(disable)
         for (ptrdiff_t i1 = 0; i1 < m1; i1++) {
             const float v = wt[i1];
-            float *yr = yt + i1 * m2;
-            const float *br = bias ? bias + i1 * m2 : NULL;
-            if (accumulate) {
-                if (br) for (ptrdiff_t i2 = 0; i2 < m2; i2++) yr[i2] += v * b[i2] + br[i2];
-                else for (ptrdiff_t i2 = 0; i2 < m2; i2++) yr[i2] += v * b[i2];
-            } else {
-                if (br) for (ptrdiff_t i2 = 0; i2 < m2; i2++) yr[i2] = v * b[i2] + br[i2];
-                else for (ptrdiff_t i2 = 0; i2 < m2; i2++) yr[i2] = v * b[i2];
-            }
+            float *restrict yr = yt + i1 * m2;
+            const float *restrict br = bias ? bias + i1 * m2 : NULL;
+            if (accumulate && br) { for (ptrdiff_t i2 = 0; i2 < m2; i2++) yr[i2] += v * b[i2] + br[i2]; }
+            else if (accumulate) { for (ptrdiff_t i2 = 0; i2 < m2; i2++) yr[i2] += v * b[i2]; }
+            else if (br) { for (ptrdiff_t i2 = 0; i2 < m2; i2++) yr[i2] = v * b[i2] + br[i2]; }
+            else { for (ptrdiff_t i2 = 0; i2 < m2; i2++) yr[i2] = v * b[i2]; }
         }
+    }
+}
+
+KB_VEC void kb_outer_rows(const float *w, ptrdiff_t m1, const float *b, ptrdiff_t m2, ptrdiff_t t0, ptrdiff_t nt,
+                   float *y, ptrdiff_t ldy, const float *bias, int accumulate) {
+    switch (m2) {
+    case 4: outer_rows(w, m1, b, 4, t0, nt, y, ldy, bias, accumulate); break;
+    case 8: outer_rows(w, m1, b, 8, t0, nt, y, ldy, bias, accumulate); break;
+    case 16: outer_rows(w, m1, b, 16, t0, nt, y, ldy, bias, accumulate); break;
+    case 32: outer_rows(w, m1, b, 32, t0, nt, y, ldy, bias, accumulate); break;
+    default: outer_rows(w, m1, b, m2, t0, nt, y, ldy, bias, accumulate); break;
     }
 }
 

@@ -185,6 +185,11 @@ public struct KroneckerLinear: Sendable, Equatable {
             backwardSmallA(x, dy: dy, rows: N, a: a, b: b, dA: dA, dB: dB, dx: dx, accumulate: accumulate, packed: packed, packedT: packedT)
             return
         }
+        if usesColumnB {
+            if let dBias { Linear.biasGrad(dy, rows: N, cols: s.rows, ld: s.rows, into: dBias) }
+            backwardColumnB(x, dy: dy, rows: N, a: a, b: b, dA: dA, dB: dB, dx: dx, accumulate: accumulate, packed: packed, packedT: packedT)
+            return
+        }
         if usesSmallB {
             if let dBias { Linear.biasGrad(dy, rows: N, cols: s.rows, ld: s.rows, into: dBias) }
             backwardSmallB(x, dy: dy, rows: N, a: a, b: b, dA: dA, dB: dB, dx: dx, accumulate: accumulate, packedT: packedT)
@@ -274,7 +279,7 @@ extension KroneckerLinear {
     }
 
     /// `usesColumnB`: per token block, W = X·A_kᵀ ([nt, n1]×[n1, m1], A packed where it is), then
-    /// y_t (+)= W_t ⊗ b_k, the bias with the last term. (Its backward is the general `.aFirst` one.)
+    /// y_t (+)= W_t ⊗ b_k, the bias with the last term.
     func forwardColumnB(_ x: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, out y: UnsafeMutablePointer<Float>, ldOut: Int,
                         w: UnsafeMutablePointer<Float>, packed: PackedFactors? = nil, epilogue: ((Range<Int>) -> Void)?) {
@@ -292,6 +297,34 @@ extension KroneckerLinear {
             }
             epilogue?(t0..<(t0 + nt))
         }
+    }
+
+    /// Backward of `forwardColumnB`, every product a GEMM on all N tokens, no axis moved: with G
+    /// = ∂L/∂Y viewed as [N·m1, m2] and W_k = X·A_kᵀ recomputed, ∂W_k = G·b_k, ∂b_k += W_kᵀ·G
+    /// (both over N·m1 rows), ∂A_k += ∂W_kᵀ·X and ∂X (+)= ∂W_k·A_k.
+    func backwardColumnB(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows N: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                         dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulate: Bool,
+                         packed: PackedFactors? = nil, packedT: PackedFactors? = nil) {
+        let s = shape
+        let w = FloatBuffer(count: N * s.m1, zeroed: false), dw = FloatBuffer(count: N * s.m1, zeroed: false)
+        let dxAcc = FloatBuffer(count: dx == nil ? 0 : N * s.cols)
+        for k in 0..<rank {
+            let ak = a + k * s.m1 * s.n1, bk = b + k * s.m2
+            let dak = dA + k * s.m1 * s.n1, dbk = dB + k * s.m2
+            if let pa = packed?.a[k] { pa.multiply(x, rows: N, out: w.ptr, accumulate: false) }
+            else { sgemm(transA: false, transB: true, m: N, n: s.m1, k: s.n1, a: x, lda: s.n1, b: ak, ldb: s.n1, c: w.ptr, ldc: s.m1) }
+            // ∂W_k = G·b_k: [N·m1, m2] × [m2, 1]
+            sgemm(transA: false, transB: false, m: N * s.m1, n: 1, k: s.m2, a: dy, lda: s.m2, b: bk, ldb: 1, c: dw.ptr, ldc: 1)
+            // ∂b_k += W_kᵀ·G: [1, N·m1] × [N·m1, m2]
+            sgemm(transA: false, transB: false, m: 1, n: s.m2, k: N * s.m1, a: w.ptr, lda: N * s.m1, b: dy, ldb: s.m2,
+                  beta: 1, c: dbk, ldc: s.m2)
+            // ∂A_k += ∂W_kᵀ·X: [m1, N] × [N, n1]
+            sgemm(transA: true, transB: false, m: s.m1, n: s.n1, k: N, a: dw.ptr, lda: s.m1, b: x, ldb: s.n1, beta: 1, c: dak, ldc: s.n1)
+            if dx != nil {
+                multiplyByFactor(dw.ptr, rows: N, k: s.m1, factor: ak, n: s.n1, packedT: packedT?.a[k], into: dxAcc.ptr, accumulate: k > 0)
+            }
+        }
+        if let dx { store(dxAcc.ptr, into: dx, count: N * s.cols, accumulate: accumulate) }
     }
 
     /// Backward of `forwardSmallB`: with G'_t = (∂L/∂Y_t)ᵀ ([m2, m1], token-local),

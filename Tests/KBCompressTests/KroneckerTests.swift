@@ -126,8 +126,10 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
     }
 
     /// Finite differences (Double) on the loss Σ w ⊙ y, for A and x.
-    /// (2×3 ⊗ 3×2 runs the small-A path; 9×8 ⊗ 2×3 the small-B path in `.bFirst`.)
-    @Test(arguments: [KroneckerShape(m1: 2, n1: 3, m2: 3, n2: 2), KroneckerShape(m1: 9, n1: 8, m2: 2, n2: 3)])
+    /// (2×3 ⊗ 3×2 runs the small-A path; 9×8 ⊗ 2×3 the small-B path in `.bFirst`; 9×8 ⊗ 3×1 the
+    /// column-B path in `.aFirst`.)
+    @Test(arguments: [KroneckerShape(m1: 2, n1: 3, m2: 3, n2: 2), KroneckerShape(m1: 9, n1: 8, m2: 2, n2: 3),
+                      KroneckerShape(m1: 9, n1: 8, m2: 3, n2: 1)])
     func finiteDifferences(shape s: KroneckerShape) {
         let r = 2, N = 3
         let p1 = s.m1 * s.n1, p2 = s.m2 * s.n2

@@ -95,8 +95,9 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
     /// A training step with its factors packed (`ForwardOptions.packWeights`: each factor for the
     /// forward products, its transpose for the products on the way to ∂L/∂x) gives the unpacked
     /// step's outputs and every gradient, on the paths of `packedFactorsGiveTheSameForward` plus
-    /// the general path (A and B both above 64 floats, rank 2), at one and two threads.
-    @Test(arguments: [0, 1, 2])
+    /// the general path (A and B both above 64 floats, rank 2), and the column-B path (rank 2), at
+    /// one and two threads.
+    @Test(arguments: [0, 1, 2, 3])
     func packedFactorsGiveTheSameTrainingStep(plan which: Int) throws {
         let cfg = try BertConfig(json: ["hidden_size": 96, "num_attention_heads": 4, "intermediate_size": 192,
                                         "num_hidden_layers": 2, "vocab_size": 120, "max_position_embeddings": 64])
@@ -104,7 +105,8 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         dense.initializeRandomly(seed: 9)
         let plan = [CompressionPlan(attention: (48, 48), ffn: (24, 2), embedding: 8),
                     CompressionPlan(attention: (48, 12), ffn: (16, 8), embedding: 8, rank: 2),
-                    CompressionPlan(attention: (12, 8), ffn: (16, 12), embedding: 8, rank: 2)][which]
+                    CompressionPlan(attention: (12, 8), ffn: (16, 12), embedding: 8, rank: 2),
+                    CompressionPlan(attention: (12, 96), ffn: (24, 96), embedding: 8, rank: 2)][which]
         let (student, _) = try Compressor.compress(dense, specs: try plan.specs(for: cfg))
         var rng = SplitMix64(seed: 7)
         let ids = [37, 5, 20].map { n in (0..<n).map { _ in Int32(3 + rng.next() % 110) } }
