@@ -28,7 +28,10 @@ public enum Planner {
 
     public struct Result { public var plan: CompressionPlan; public var ratio: Double; public var error: Double }
 
-    public static func plan(teacher: BertModel, targetRatio: Double, rank: Int = 1, embeddingForm: EmbeddingForm = .svd) throws(CompressionError) -> Result {
+    /// `positionRank`: the position embedding is factored as its rank-K SVD (`CompressionPlan.
+    /// positionEmbeddingRank`), and the parameters it frees count toward the target.
+    public static func plan(teacher: BertModel, targetRatio: Double, rank: Int = 1, embeddingForm: EmbeddingForm = .svd,
+                            positionRank: Int? = nil) throws(CompressionError) -> Result {
         guard targetRatio > 1 else { throw .plan("--ratio must be above 1") }
         let c = teacher.config, H = c.hiddenSize, I = c.intermediateSize, L = c.numHiddenLayers
         let total = Double(teacher.parameterCount)
@@ -73,7 +76,12 @@ public enum Planner {
             }
         }
         let attDense = 4 * L * H * H, ffnDense = 2 * L * H * I, embDense = c.vocabSize * H
-        let rest = teacher.parameterCount - attDense - ffnDense - embDense
+        var rest = teacher.parameterCount - attDense - ffnDense - embDense
+        if let k = positionRank {
+            let p = c.maxPositionEmbeddings
+            guard k >= 1, k <= min(p, H) else { throw .plan("position embedding rank \(k) is not in 1...\(min(p, H))") }
+            rest += k * (p + H) - p * H
+        }
         var best: (spread: Double, score: Double, flops: Double, plan: CompressionPlan, ratio: Double)? = nil
         for a in att { for f in ffn { for e in emb {
             let params = rest + a.params + f.params + e.params
@@ -93,7 +101,7 @@ public enum Planner {
                 else if abs(score - b.score) > 1e-9 { better = score < b.score }
                 else { better = flops < b.flops }
             } else { better = true }
-            if better { best = (spread, score, flops, CompressionPlan(attention: a.a, ffn: f.a, embedding: e.n, rank: rank), ratio) }
+            if better { best = (spread, score, flops, CompressionPlan(attention: a.a, ffn: f.a, embedding: e.n, positionEmbeddingRank: positionRank, rank: rank), ratio) }
         } } }
         guard let b = best else {
             throw .plan("no plan reaches a compression factor of \(targetRatio) (within 1.5x of it) for this model")

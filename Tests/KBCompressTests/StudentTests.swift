@@ -304,6 +304,23 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         }
     }
 
+    /// With the position embedding as its rank-K SVD the plan carries it and its stated ratio is the
+    /// student's, the freed parameters counted (so it can afford lighter factors elsewhere); a bad
+    /// K is refused.
+    @Test func positionRankCountsTowardTheTarget() throws {
+        let teacher = try BertModel.load(folder: tinyCls)
+        let c = teacher.config
+        for target in [2.0, 3.0] {
+            let r = try Planner.plan(teacher: teacher, targetRatio: target, positionRank: 2)
+            #expect(r.plan.positionEmbeddingRank == 2)
+            let (student, _) = try Compressor.compress(teacher, specs: try r.plan.specs(for: c))
+            let cf = Double(teacher.parameterCount) / Double(student.parameterCount)
+            #expect(cf >= target && cf <= target * 1.5 && abs(cf - r.ratio) < 1e-9)
+        }
+        #expect(throws: CompressionError.self) { try Planner.plan(teacher: teacher, targetRatio: 2, positionRank: 0) }
+        #expect(throws: CompressionError.self) { try Planner.plan(teacher: teacher, targetRatio: 2, positionRank: 10_000) }
+    }
+
     @Test func unreachableTargetsFail() throws {
         let teacher = try BertModel.load(folder: tinyCls)
         #expect(throws: CompressionError.self) { try Planner.plan(teacher: teacher, targetRatio: 1000) }
