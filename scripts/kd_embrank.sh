@@ -12,14 +12,8 @@ cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
 
 lane() {  # plan shapes...
-  local p=$1; shift
-  mkdir -p $R/$p $R/$p-s2
-  [ -f $R/$p/init/model.safetensors ] || $K compress --model $M --out $R/$p/init "$@" --threads 1 > $R/$p-compress.txt
-  if [ ! -f $R/$p/general/DONE ]; then
-    $K distill --stage general --teacher $M --student $R/$p/init --out $R/$p/general --general-tokens 2000000 --epochs 1 \
-      --lr 5e-4 --warmup 0.05 --batch-size 32 --max-length 64 --threads 1 --save-every 100 --resume 2>> $R/$p/general.log
-    touch $R/$p/general/DONE
-  fi
+  local p=$1
+  stage1_2m "$@"
   for t in stsb mrpc sst2 rte; do std_stage2 $t $R/$p/general $R/$p-s2/$t; done
 }
 
