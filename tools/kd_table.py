@@ -118,8 +118,9 @@ for plan in ["r8", "r21"]:
         # (runs/kd/<plan>-8m/, named "8m/<run>").
         # Ratio 21 also counts the higher-rank plan of the same size (scripts/kd_r21b.sh, "r21b/<run>").
         # Session 18: --prediction-lr runs (scripts/kd_s18.sh "s18/<run>"; ratio 21 "r21b-rec/<run>").
+        # Session 19: ratio 21 with the position embedding factored (scripts/kd_s19.sh lane-c, "r21p/<run>").
         folders = [(runs / plan, ""), (runs / f"{plan}-8m", "8m/")] + (
-            [(runs / "r21b-8m", "r21b/"), (runs / "r21b-rec", "r21b-rec/"), (runs / "r21e-s2", "r21e/")] if plan == "r21"
+            [(runs / "r21b-8m", "r21b/"), (runs / "r21b-rec", "r21b-rec/"), (runs / "r21e-s2", "r21e/"), (runs / "r21p-s2", "r21p/")] if plan == "r21"
             else [(runs / "r8-s18", "s18/"), (runs / "r8e-s2", "r8e/")])
         for folder, prefix in folders:
             for d, m in task_runs(folder, t):
