@@ -26,11 +26,7 @@ S2_SCHEDULE=${S2_SCHEDULE:-two-phase}
 
 stage1() {  # plan
   local p=$1 shapes; eval "shapes=\$plan_$p"
-  [ -f $R/$p/init/model.safetensors ] || $K compress --model $M --out $R/$p/init $shapes > $R/$p-compress.txt
-  [ -f $R/$p/general/DONE ] && return 0
-  $K distill --stage general --teacher $M --student $R/$p/init --out $R/$p/general --general-tokens 2000000 --epochs 1 \
-    --lr 5e-4 --warmup 0.05 --batch-size 32 --max-length 64 --threads 1 --save-every 100 --resume 2> $R/$p/general.log
-  touch $R/$p/general/DONE
+  stage1_2m $p $shapes
 }
 
 # One stage-2 run of the standard recipe: plan task out student [extra distill options]

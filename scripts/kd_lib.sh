@@ -14,6 +14,7 @@ R=runs/kd
 std_stage2() {
   local t=$1 student=$2 out=$3 budget; shift 3
   [ -f $out/DONE ] && return 0
+  mkdir -p "$(dirname $out)"
   case $t in
     sst2) budget="--epochs 1 --max-steps 600" ;;
     mrpc|rte) budget="--epochs 4" ;;
@@ -56,7 +57,7 @@ cont() {  # plan-dir task copies epochs (LR overrides the rate and TAG names the
 # 5% warm-up, batch 32 x 64 tokens, one thread): runs/kd/PLAN/init, runs/kd/PLAN/general.
 stage1_2m() {  # plan compress-shape-options...
   local p=$1; shift
-  mkdir -p $R/$p $R/$p-s2
+  mkdir -p $R/$p
   [ -f $R/$p/init/model.safetensors ] || $K compress --model $M --out $R/$p/init "$@" --threads 1 > $R/$p-compress.txt
   if [ ! -f $R/$p/general/DONE ]; then
     $K distill --stage general --teacher $M --student $R/$p/init --out $R/$p/general --general-tokens 2000000 --epochs 1 \

@@ -13,7 +13,7 @@ public enum CompressionError: Error, Equatable, CustomStringConvertible {
         case let .shapesDoNotDivide(name, r, c, m1, n1):
             return "\(name): A of shape \(m1)x\(n1) does not divide the \(r)x\(c) matrix"
         case let .rankTooHigh(name, r, mx):
-            return "\(name): rank \(r) is above the maximum \(mx) (min(m1·n1, m2·n2))"
+            return "\(name): rank \(r) is not in 1...\(mx) (the maximum is min(m1·n1, m2·n2))"
         case let .svdFailed(m): return "SVD failed: \(m)"
         case let .plan(m): return m
         }

@@ -54,7 +54,7 @@ public struct CompressionPlan: Sendable, Equatable {
     }
 
     /// Per-matrix specs for a model of config `c`. Throws when a shape does not divide its matrix
-    /// or the rank is above the maximum.
+    /// or the rank is outside 1...maximum.
     public func specs(for c: BertConfig) throws(CompressionError) -> [String: KroneckerSpec] {
         let H = c.hiddenSize, I = c.intermediateSize
         var out: [String: KroneckerSpec] = [:]

@@ -77,12 +77,10 @@ public enum Planner {
         }
         let attDense = 4 * L * H * H, ffnDense = 2 * L * H * I, embDense = c.vocabSize * H
         var rest = teacher.parameterCount - attDense - ffnDense - embDense
-        if let k = positionRank {
-            let p = c.maxPositionEmbeddings
-            guard k >= 1, k <= min(p, H) else { throw .plan("position embedding rank \(k) is not in 1...\(min(p, H))") }
-            rest += k * (p + H) - p * H
+        if positionRank != nil, let spec = try CompressionPlan(positionEmbeddingRank: positionRank).specs(for: c)["embeddings.position_embeddings"] {
+            rest += spec.parameters - c.maxPositionEmbeddings * H   // (the specs check K)
         }
-        var best: (spread: Double, score: Double, flops: Double, plan: CompressionPlan, ratio: Double)? = nil
+        var best: (spread: Double, score: Double, flops: Double, plan: CompressionPlan, params: Int, ratio: Double)? = nil
         for a in att { for f in ffn { for e in emb {
             let params = rest + a.params + f.params + e.params
             let ratio = total / Double(params)
@@ -101,22 +99,22 @@ public enum Planner {
                 else if abs(score - b.score) > 1e-9 { better = score < b.score }
                 else { better = flops < b.flops }
             } else { better = true }
-            if better { best = (spread, score, flops, CompressionPlan(attention: a.a, ffn: f.a, embedding: e.n, positionEmbeddingRank: positionRank, rank: rank), ratio) }
+            if better { best = (spread, score, flops, CompressionPlan(attention: a.a, ffn: f.a, embedding: e.n, positionEmbeddingRank: positionRank, rank: rank), params, ratio) }
         } } }
         guard let b = best else {
             throw .plan("no plan reaches a compression factor of \(targetRatio) (within 1.5x of it) for this model")
         }
         // The SVD form of the chosen embedding: rank K = H/n costs V·K + K·H against V·K + n.
-        if embeddingForm == .svd, let n = b.plan.embedding, let paperError = emb.first(where: { $0.n == n })?.error,
-           let wref = teacher.params.ref("embeddings.word_embeddings.weight") {
+        if embeddingForm == .svd, let n = b.plan.embedding, let paper = emb.first(where: { $0.n == n }),
+           let wref = teacher.params.ref("embeddings.word_embeddings.weight"),
+           let spec = try CompressionPlan(embeddingRank: H / n).specs(for: c)["embeddings.word_embeddings"] {
             let k = H / n
-            let params = Double(total) / b.ratio + Double(k * H - n)
-            let ratio = total / params
+            let ratio = total / Double(b.params - paper.params + spec.parameters)
             if ratio >= targetRatio {
                 let w = teacher.params.values(wref)
                 let norm = w.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
                 let d = try NearestKronecker.decompose(w, shape: KroneckerShape(m1: c.vocabSize, n1: 1, m2: 1, n2: H), rank: k)
-                let score = b.score + (Double(d.residual) / norm - paperError) * Double(embDense) / Double(attDense + ffnDense + embDense)
+                let score = b.score + (Double(d.residual) / norm - paper.error) * Double(embDense) / Double(attDense + ffnDense + embDense)
                 var plan = b.plan
                 plan.embedding = nil; plan.embeddingRank = k
                 return Result(plan: plan, ratio: ratio, error: score)

@@ -41,9 +41,10 @@ double kb_sumsq(const float *x, ptrdiff_t n);
 void kb_scale(float *x, float s, ptrdiff_t n);
 // dst[j][i][:] = src[i][j][:] for src [d0][d1][d2], for j in [j0, j0 + nj).
 void kb_swap01_window(const float *src, ptrdiff_t d0, ptrdiff_t d1, ptrdiff_t d2, ptrdiff_t j0, ptrdiff_t nj, float *dst);
-// y = x · bᵀ (+ y with accumulate) for x [rows, k], b [n, k] with small k, n (no BLAS call overhead).
+// y[t][i1·m2 + i2] (= or +=) w[t][i1]·b[i2] (+ bias) for t in [t0, t0 + nt): a one-column B's way out.
 void kb_outer_rows(const float *w, ptrdiff_t m1, const float *b, ptrdiff_t m2, ptrdiff_t t0, ptrdiff_t nt,
                    float *y, ptrdiff_t ldy, const float *bias, int accumulate);
+// y = x · bᵀ (+ y with accumulate) for x [rows, k], b [n, k] with small k, n (no BLAS call overhead).
 void kb_small_right(const float *x, ptrdiff_t rows, ptrdiff_t k, const float *b, ptrdiff_t n, float *y, int accumulate);
 void kb_bmix_tr(const float *x, ptrdiff_t n1, ptrdiff_t n2, const float *b, ptrdiff_t m2,
                 ptrdiff_t t0, ptrdiff_t nt, float *z);
