@@ -10,6 +10,7 @@ R=runs/kd
 # lr $S2_LR (3e-4), schedule $S2_SCHEDULE (two-phase), batch 32, max length 128, one thread,
 # a checkpoint every 100 steps, resumed when killed; OUT/DONE marks a finished run, which is skipped.
 # S2_PLR set: the prediction phase restarts at its own peak rate (--prediction-lr; session 18).
+# GROUP=N (here and in aug/cont): batches of similar length (--group-by-length N; session 20).
 #   std_stage2 TASK STUDENT OUT [extra distill options]      (log: OUT.log, appended)
 std_stage2() {
   local t=$1 student=$2 out=$3 budget; shift 3
@@ -23,7 +24,7 @@ std_stage2() {
   esac
   $K distill --stage task --task $t --teacher runs/finetune/$t --student $student --out $out $budget \
     --lr ${S2_LR:-3e-4} --schedule ${S2_SCHEDULE:-two-phase} --batch-size 32 --max-length 128 --threads 1 \
-    --save-every 100 --resume ${S2_PLR:+--prediction-lr $S2_PLR} "$@" 2>> $out.log \
+    --save-every 100 --resume ${S2_PLR:+--prediction-lr $S2_PLR} ${GROUP:+--group-by-length $GROUP} "$@" 2>> $out.log \
     && touch $out/DONE || echo "stage 2 $out failed (see $out.log)" >&2
 }
 
@@ -36,7 +37,8 @@ aug() {
   [ -f $R/$p/$s1/model.safetensors ] || { echo "no stage-1 student $R/$p/$s1" >&2; return 1; }
   mkdir -p $(dirname $out)
   $K distill --stage task --task $t --teacher runs/finetune/$t --student $R/$p/$s1 --out $out --augment $n --epochs $e \
-    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 200 --resume 2>> $out.log \
+    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 200 --resume \
+    ${GROUP:+--group-by-length $GROUP} 2>> $out.log \
     && touch $out/DONE || echo "augmented stage 2 $p $t failed (see $out.log)" >&2
 }
 
@@ -49,7 +51,7 @@ cont() {  # plan-dir task copies epochs (LR overrides the rate and TAG names the
   [ -f $in/DONE ] || { echo "no augmented student $in" >&2; return 1; }
   $K distill --stage task --task $t --teacher runs/finetune/$t --student $in --out $out --augment $n --epochs $e \
     --lr $lr --schedule joint --w-embedding 0 --w-attention 0 --w-hidden 0 --batch-size 32 --max-length 128 \
-    --threads 1 --save-every 200 --resume 2>> $out.log \
+    --threads 1 --save-every 200 --resume ${GROUP:+--group-by-length $GROUP} 2>> $out.log \
     && touch $out/DONE || echo "stage 2 $in -> $out failed (see $out.log)" >&2
 }
 
@@ -64,4 +66,15 @@ stage1_2m() {  # plan compress-shape-options...
       --lr 5e-4 --warmup 0.05 --batch-size 32 --max-length 64 --threads 1 --save-every 100 --resume 2>> $R/$p/general.log \
       && touch $R/$p/general/DONE
   fi
+}
+
+# The 8M-token stage 1 (session 13): the 2M-token student trained on for 6M more tokens (lr 3e-4,
+# 2% warm-up, batch 32 x 64, $STAGE1_THREADS threads, default 2): runs/kd/PLAN/general-8m.
+stage1_8m() {  # plan
+  local p=$1
+  [ -f $R/$p/general-8m/DONE ] && return 0
+  [ -f $R/$p/general/DONE ] || { echo "no 2M-token stage-1 student $R/$p/general" >&2; return 1; }
+  $K distill --stage general --teacher $M --student $R/$p/general --out $R/$p/general-8m --general-tokens 6000000 --epochs 1 \
+    --lr 3e-4 --warmup 0.02 --batch-size 32 --max-length 64 --threads ${STAGE1_THREADS:-2} --save-every 100 --resume \
+    2>> $R/$p/general-8m.log && touch $R/$p/general-8m/DONE
 }

@@ -16,11 +16,7 @@ main() {
   P=${1:-r8}
   case $P in r8|r21) ;; *) echo "usage: $0 [r8|r21]" >&2; exit 2 ;; esac
   [ -f $R/$P/general/model.safetensors ] || { echo "no 2M-token stage-1 student $R/$P/general: run scripts/kd_full.sh stage1" >&2; exit 1; }
-  if [ ! -f $R/$P/general-8m/DONE ]; then
-    $K distill --stage general --teacher $M --student $R/$P/general --out $R/$P/general-8m --general-tokens 6000000 --epochs 1 \
-      --lr 3e-4 --warmup 0.02 --batch-size 32 --max-length 64 --threads ${STAGE1_THREADS:-2} --save-every 100 --resume 2>> $R/$P/general-8m.log
-    touch $R/$P/general-8m/DONE
-  fi
+  stage1_8m $P || exit 1
   mkdir -p $R/$P-8m
   (stage2 stsb; stage2 rte; stage2 sst2) &
   (stage2 mrpc; stage2 cola) &

@@ -50,6 +50,9 @@ public struct FineTuneConfig: Codable, Sendable {
     /// Task distillation: label-free variants per training example (`Augmenter`), taught by the
     /// teacher alone; 0 = the training set as it is.
     public var augment: Int = 0
+    /// Training batches of similar length (`TaskDataset.batches`): examples sorted by length
+    /// within runs of this many batches after the shuffle; 0 or 1 = plain shuffled batches.
+    public var groupByLength: Int = 0
 
     public init(task: String, modelDir: String, dataDir: String, outDir: String) {
         self.task = task; self.modelDir = modelDir; self.dataDir = dataDir; self.outDir = outDir
@@ -62,6 +65,7 @@ public struct FineTuneConfig: Codable, Sendable {
             + (predictionLR.map { "|prediction-lr=\($0)" } ?? "")
             + (corpusDir.map { "|corpus=\($0)|\(generalTokens)|\(validationFraction)" } ?? "")
             + (augment > 0 ? "|augment=\(augment)" : "")
+            + (groupByLength > 1 ? "|group-by-length=\(groupByLength)" : "")
     }
 }
 
@@ -249,7 +253,7 @@ public final class FineTuner {
         var grads = [Float](repeating: 0, count: model.params.count)
         var seen = 0
         while state.epoch < c.epochs && state.step < total {
-            let batches = train.batches(batchSize: c.batchSize, epoch: state.epoch, seed: c.seed, shuffle: true)
+            let batches = train.batches(batchSize: c.batchSize, epoch: state.epoch, seed: c.seed, shuffle: true, groupByLength: c.groupByLength)
             while state.batchInEpoch < batches.count && state.step < total {
                 if plan.restartsAt(state.step) { opt = AdamW(parameters: model.params, weightDecay: c.weightDecay) }
                 for i in grads.indices { grads[i] = 0 }

@@ -49,6 +49,7 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Learning rate of the --polish-epochs phase.") var polishLr: Float = 1e-4
     @OptionGroup(title: "Distillation terms (both stages)") var weights: DistillWeightOptions
     @Option(help: "Seed.") var seed: UInt64 = 42
+    @Option(help: "Teacher fine-tuning and stage 2: examples sorted by length within runs of N shuffled batches, so batches pad little (0: plain shuffled batches).") var groupByLength: Int = 0
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -68,7 +69,7 @@ struct Pipeline: ParsableCommand {
             stage("fine-tune the teacher -> \(teacherDir)")
             var c = FineTuneConfig(task: task, modelDir: model, dataDir: defaultGlueRoot(data), outDir: teacherDir)
             c.epochs = teacherEpochs; c.maxSteps = teacherSteps; c.lr = teacherLr; c.batchSize = batchSize
-            c.maxLength = maxLength; c.seed = seed
+            c.maxLength = maxLength; c.seed = seed; c.groupByLength = groupByLength
             try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
         }
         // 2. Compress the pre-trained model.
@@ -97,7 +98,7 @@ struct Pipeline: ParsableCommand {
         var c = FineTuneConfig(task: task, modelDir: generalDir, dataDir: defaultGlueRoot(data), outDir: out + "/student")
         c.teacherDir = teacherDir; c.schedule = schedule; c.predictionLR = predictionLr
         c.epochs = epochs; c.maxSteps = steps; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed
-        c.distillWeights = weights.weights; c.augment = augment
+        c.distillWeights = weights.weights; c.augment = augment; c.groupByLength = groupByLength
         try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
         // 4b. Optional polish: the prediction terms alone, from the stage-2 student.
         var candidates = [out + "/student"]

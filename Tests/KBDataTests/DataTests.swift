@@ -79,6 +79,33 @@ func tempFile(_ name: String, _ contents: String) throws -> String {
         #expect(b1 != ds.batches(batchSize: 4, epoch: 1, seed: 7, shuffle: true), "a new order each epoch")
         #expect(ds.encodings.allSatisfy { $0.count <= 6 })
     }
+
+    /// Length-grouped batches: still every example once per epoch, seeded, and padded far less
+    /// than plain shuffled batches on examples of mixed lengths.
+    @Test func lengthGroupedBatchesPadLess() throws {
+        let vocab = scratchDirectory("kb-v")
+        try FileManager.default.createDirectory(atPath: vocab, withIntermediateDirectories: true)
+        try "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nb\n".write(toFile: vocab + "/vocab.txt", atomically: true, encoding: .utf8)
+        let tok = try BertTokenizer(folder: vocab)
+        // lengths 3...42 tokens, in a scrambled order
+        let ex = (0..<203).map { Example(id: "\($0)", textA: String(repeating: "a ", count: ($0 * 37) % 40 + 1), textB: nil, label: $0 % 2, score: nil) }
+        let ds = try TaskDataset(examples: ex, tokenizer: tok, maxLength: 64)
+        func padded(_ b: [[Int]]) -> Int { b.map { idx in idx.count * idx.map { ds.encodings[$0].count }.max()! }.reduce(0, +) }
+        let plain = ds.batches(batchSize: 8, epoch: 0, seed: 3, shuffle: true)
+        let grouped = ds.batches(batchSize: 8, epoch: 0, seed: 3, shuffle: true, groupByLength: 10)
+        #expect(grouped.flatMap { $0 }.sorted() == Array(0..<203), "every example once")
+        #expect(grouped.count == 26 && grouped.allSatisfy { $0.count <= 8 } && grouped.filter { $0.count < 8 }.count == 1)
+        #expect(grouped == ds.batches(batchSize: 8, epoch: 0, seed: 3, shuffle: true, groupByLength: 10), "seeded")
+        #expect(grouped != ds.batches(batchSize: 8, epoch: 1, seed: 3, shuffle: true, groupByLength: 10), "a new order each epoch")
+        let real = ds.encodings.map(\.count).reduce(0, +)
+        #expect(Double(padded(plain)) > 1.4 * Double(real))
+        #expect(Double(padded(grouped)) < 1.1 * Double(real), "grouped: \(padded(grouped)) padded tokens for \(real) real ones")
+        // batches are not served longest-first: the order of the batches is shuffled too
+        let longest = grouped.map { $0.map { ds.encodings[$0].count }.max()! }
+        #expect(longest != longest.sorted(by: >))
+        // unshuffled (evaluation) batches ignore grouping
+        #expect(ds.batches(batchSize: 8, epoch: 0, seed: 3, shuffle: false, groupByLength: 10) == ds.batches(batchSize: 8, epoch: 0, seed: 3, shuffle: false))
+    }
 }
 
 @Suite struct MetricTests {
