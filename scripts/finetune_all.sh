@@ -2,7 +2,8 @@
 # Fine-tunes all-MiniLM-L6-v2 on SST-2 (300 steps, 9,600 examples, on this machine's budget),
 # MRPC, STS-B, RTE and CoLA (3 epochs) with kbert (and, with --ref,
 # the HF/PyTorch reference with the same recipe, concurrently on the other core).
-# Results: runs/finetune/<task>/eval_results.json and runs/ref/<task>/results.json.
+# Results: runs/finetune/<task>/eval_results.json and runs/ref/<task>/results.json. Plain shuffled
+# batches, as the published teachers (GROUP=50: batches grouped by length, kbert's default since session 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K=${KBERT:-.build/release/kbert}
@@ -12,7 +13,7 @@ run_ours() {
   for spec in "rte 3" "mrpc 3" "stsb 3" "cola 3" "sst2 1 --max-steps 300"; do
     set -- $spec; t=$1; e=$2; shift 2
     $K finetune --model $M --task $t --out runs/finetune/$t --epochs $e --lr $LR --batch-size 32 --max-length 128 \
-      --threads ${THREADS:-1} --resume "$@" 2> runs/finetune-$t.log || echo "kbert $t failed" >&2
+      --threads ${THREADS:-1} --group-by-length ${GROUP:-0} --resume "$@" 2> runs/finetune-$t.log || echo "kbert $t failed" >&2
   done
 }
 run_ref() {

@@ -14,7 +14,7 @@ EPOCHS=${EPOCHS:-3}
 for s in $SEEDS; do
   if [ ! -f runs/finetune/$T-s$s/DONE ]; then
     $K finetune --model $M --task $T --out runs/finetune/$T-s$s --epochs $EPOCHS --lr 5e-5 --batch-size 32 \
-      --max-length 128 --threads 1 --seed $s --resume 2> runs/finetune-$T-s$s.log && touch runs/finetune/$T-s$s/DONE
+      --max-length 128 --threads 1 --seed $s --group-by-length 0 --resume 2> runs/finetune-$T-s$s.log && touch runs/finetune/$T-s$s/DONE
   fi
   if [ ! -f runs/ref/$T-s$s/results.json ]; then
     python3 tools/ref_finetune.py --task $T --out runs/ref/$T-s$s --epochs $EPOCHS --lr 5e-5 --batch-size 32 \

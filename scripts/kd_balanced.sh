@@ -22,6 +22,6 @@ for t in ${TASKS:-sst2 mrpc}; do
   [ -f $R/$t/DONE ] && continue
   case $t in sst2) budget="--epochs 1 --max-steps 600" ;; mrpc|rte) budget="--epochs 4" ;; *) budget="--epochs 3" ;; esac
   $K distill --stage task --task $t --teacher runs/finetune/$t --student $R/general --out $R/$t $budget \
-    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 100 --resume $W 2> $R/$t.log \
+    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 100 --group-by-length 0 --resume $W 2> $R/$t.log \
     && touch $R/$t/DONE
 done

@@ -10,7 +10,8 @@ R=runs/kd
 # lr $S2_LR (3e-4), schedule $S2_SCHEDULE (two-phase), batch 32, max length 128, one thread,
 # a checkpoint every 100 steps, resumed when killed; OUT/DONE marks a finished run, which is skipped.
 # S2_PLR set: the prediction phase restarts at its own peak rate (--prediction-lr; session 18).
-# GROUP=N (here and in aug/cont): batches of similar length (--group-by-length N; session 20).
+# GROUP=N (here and in aug/cont): batches of similar length (--group-by-length N, the default of
+# kbert from session 20: 50); unset, the plain shuffled batches of the runs before session 20.
 #   std_stage2 TASK STUDENT OUT [extra distill options]      (log: OUT.log, appended)
 std_stage2() {
   local t=$1 student=$2 out=$3 budget; shift 3
@@ -24,7 +25,7 @@ std_stage2() {
   esac
   $K distill --stage task --task $t --teacher runs/finetune/$t --student $student --out $out $budget \
     --lr ${S2_LR:-3e-4} --schedule ${S2_SCHEDULE:-two-phase} --batch-size 32 --max-length 128 --threads 1 \
-    --save-every 100 --resume ${S2_PLR:+--prediction-lr $S2_PLR} ${GROUP:+--group-by-length $GROUP} "$@" 2>> $out.log \
+    --save-every 100 --resume ${S2_PLR:+--prediction-lr $S2_PLR} --group-by-length ${GROUP:-0} "$@" 2>> $out.log \
     && touch $out/DONE || echo "stage 2 $out failed (see $out.log)" >&2
 }
 
@@ -38,7 +39,7 @@ aug() {
   mkdir -p $(dirname $out)
   $K distill --stage task --task $t --teacher runs/finetune/$t --student $R/$p/$s1 --out $out --augment $n --epochs $e \
     --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 200 --resume \
-    ${GROUP:+--group-by-length $GROUP} 2>> $out.log \
+    --group-by-length ${GROUP:-0} 2>> $out.log \
     && touch $out/DONE || echo "augmented stage 2 $p $t failed (see $out.log)" >&2
 }
 
@@ -51,7 +52,7 @@ cont() {  # plan-dir task copies epochs (LR overrides the rate and TAG names the
   [ -f $in/DONE ] || { echo "no augmented student $in" >&2; return 1; }
   $K distill --stage task --task $t --teacher runs/finetune/$t --student $in --out $out --augment $n --epochs $e \
     --lr $lr --schedule joint --w-embedding 0 --w-attention 0 --w-hidden 0 --batch-size 32 --max-length 128 \
-    --threads 1 --save-every 200 --resume ${GROUP:+--group-by-length $GROUP} 2>> $out.log \
+    --threads 1 --save-every 200 --resume --group-by-length ${GROUP:-0} 2>> $out.log \
     && touch $out/DONE || echo "stage 2 $in -> $out failed (see $out.log)" >&2
 }
 

@@ -14,7 +14,8 @@ ablations without stage 1 or without KD are not candidates) or on the 8M-token o
 runs/kd/r21b-8m/, named r21b/<run>), or, from session 18, with the prediction phase restarted
 (`--prediction-lr`: runs/kd/r8-s18/, named s18/<run>, on a rebuilt 2M-token ratio-8 student;
 runs/kd/r21b-rec/, named r21b-rec/<run>, on the r21b one; the embedding as its rank-K SVD,
-scripts/kd_embrank.sh: runs/kd/r8e-s2/ and runs/kd/r21e-s2/, named r8e/<run> and r21e/<run>),
+scripts/kd_embrank.sh: runs/kd/r8e-s2/ and runs/kd/r21e-s2/, named r8e/<run> and r21e/<run>;
+session 20, r8e after the 8M-token stage 1: runs/kd/r8e-8m/, named r8e-8m/<run>),
 naming the run. The plot shows those
 best runs as bars and the standard recipe as outlines.
 
@@ -119,9 +120,10 @@ for plan in ["r8", "r21"]:
         # Ratio 21 also counts the higher-rank plan of the same size (scripts/kd_r21b.sh, "r21b/<run>").
         # Session 18: --prediction-lr runs (scripts/kd_s18.sh "s18/<run>"; ratio 21 "r21b-rec/<run>").
         # Session 19: ratio 21 with the position embedding factored (scripts/kd_s19.sh lane-c, "r21p/<run>").
+        # Session 20: r8e with the 8M-token stage 1 (scripts/kd_s20.sh, "r8e-8m/<run>").
         folders = [(runs / plan, ""), (runs / f"{plan}-8m", "8m/")] + (
             [(runs / "r21b-8m", "r21b/"), (runs / "r21b-rec", "r21b-rec/"), (runs / "r21e-s2", "r21e/"), (runs / "r21p-s2", "r21p/")] if plan == "r21"
-            else [(runs / "r8-s18", "s18/"), (runs / "r8e-s2", "r8e/")])
+            else [(runs / "r8-s18", "s18/"), (runs / "r8e-s2", "r8e/"), (runs / "r8e-8m", "r8e-8m/")])
         for folder, prefix in folders:
             for d, m in task_runs(folder, t):
                 if not d.name.endswith(ABLATIONS) and (best is None or m[MAIN[t]] > best[1][MAIN[t]]):
@@ -199,6 +201,7 @@ compare("r21_rank", runs / "r21-8m", "ratio 21, attention rank ≤ 48 (A 192×24
 for key, folder, title in [("s18", runs / "r8-s18", "ratio 8, 2M-token stage 1 (session 18)"),
                            ("r21b_rec", runs / "r21b-rec", "ratio 21 (r21b), 8M-token stage 1"),
                            ("r8e", runs / "r8e-s2", "ratio 8, embedding as its rank-48 SVD (r8e), 2M-token stage 1"),
+                           ("r8e_8m", runs / "r8e-8m", "ratio 8, r8e, 8M-token stage 1 (session 20), batches grouped by length"),
                            ("r21e", runs / "r21e-s2", "ratio 21, embedding as its rank-12 SVD (r21e), 2M-token stage 1")]:
     rows = []
     for t in TASKS:

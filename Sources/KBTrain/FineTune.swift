@@ -51,8 +51,9 @@ public struct FineTuneConfig: Codable, Sendable {
     /// teacher alone; 0 = the training set as it is.
     public var augment: Int = 0
     /// Training batches of similar length (`TaskDataset.batches`): examples sorted by length
-    /// within runs of this many batches after the shuffle; 0 or 1 = plain shuffled batches.
-    public var groupByLength: Int = 0
+    /// within runs of this many batches after the shuffle; 0 or 1 = plain shuffled batches (the
+    /// runs before session 20). Dev evaluation always sorts by length.
+    public var groupByLength: Int = 50
 
     public init(task: String, modelDir: String, dataDir: String, outDir: String) {
         self.task = task; self.modelDir = modelDir; self.dataDir = dataDir; self.outDir = outDir
