@@ -5,7 +5,7 @@ export KBERT_DATA
 MODEL ?= models/all-MiniLM-L6-v2
 KBERT := .build/release/kbert
 
-.PHONY: setup build test demo bench bench-gemm bench-tokenizer bench-forward bench-train bench-compress golden finetune-all clean
+.PHONY: setup build test demo bench bench-gemm bench-tokenizer bench-forward bench-train bench-compress bench-grouping golden finetune-all clean
 
 setup:
 	@bash scripts/setup.sh
@@ -22,7 +22,7 @@ demo: build
 
 # Benchmarks (not tests): ratios against baselines measured in the same run.
 # Needs the pinned Python packages: bash scripts/setup.sh --python
-bench: bench-gemm bench-tokenizer bench-forward bench-train bench-compress
+bench: bench-gemm bench-tokenizer bench-forward bench-train bench-compress bench-grouping
 
 bench-gemm: build
 	python3 tools/bench_gemm.py --kbert $(KBERT)
@@ -38,6 +38,9 @@ bench-train: build
 
 bench-compress: build
 	python3 tools/bench_compress.py --kbert $(KBERT)
+
+bench-grouping: build
+	python3 tools/bench_grouping.py --kbert $(KBERT) --model $(MODEL)
 
 # Fine-tune the five GLUE teachers with kbert and the PyTorch reference (long; see README).
 finetune-all: build

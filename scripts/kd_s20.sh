@@ -16,11 +16,16 @@ stage1() {
 # Stage 2 on the 8M-token student, batches grouped by length (GROUP=50: ~2x the examples per
 # second of plain shuffled batches on these tasks): S1/SUFFIX steer kd_lib's aug() to
 # runs/kd/r8e-8m/<task>-aug<n>.
-lane_a() { export GROUP=50; S1=general-8m SUFFIX=-8m aug r8e stsb 4 3; cont r8e-8m stsb 4 2; }
+lane_a() {
+  export GROUP=50
+  S1=general-8m SUFFIX=-8m aug r8e stsb 4 3; cont r8e-8m stsb 4 2
+  S1=general-8m SUFFIX=-8m aug r8e rte 4 3
+}
 lane_b() {
   export GROUP=50
   std_stage2 rte $R/r8e/general-8m $R/r8e-8m/rte
   S1=general-8m SUFFIX=-8m aug r8e cola 4 3; cont r8e-8m cola 4 3
+  std_stage2 stsb $R/r8e/general-8m $R/r8e-8m/stsb
 }
 # A/B of length grouping: the standard STS-B recipe on the 2M-token r8e student (session 18
 # without grouping: Spearman 78.76).
