@@ -27,6 +27,14 @@ lane_b() {
   S1=general-8m SUFFIX=-8m aug r8e cola 4 3; cont r8e-8m cola 4 3
   std_stage2 stsb $R/r8e/general-8m $R/r8e-8m/stsb
 }
+# STS-B with 8 copies for 4 epochs, the budget that took MRPC to the goal in session 12.
+lane_c() { export GROUP=50; S1=general-8m SUFFIX=-8m aug r8e stsb 8 4; }
+# RTE: 4 copies (two-phase), and the paper's joint schedule with the standard budget.
+lane_d() {
+  export GROUP=50
+  S1=general-8m SUFFIX=-8m aug r8e rte 4 3
+}
+lane_e() { GROUP=50 S2_SCHEDULE=joint std_stage2 rte $R/r8e/general-8m $R/r8e-8m/rte-joint; }
 # A/B of length grouping: the standard STS-B recipe on the 2M-token r8e student (session 18
 # without grouping: Spearman 78.76).
 ab() { GROUP=50 std_stage2 stsb $R/r8e/general $R/r8e-s2/stsb-g50; }
@@ -36,8 +44,11 @@ main() {
     stage1) stage1 ;;
     lane-a) lane_a ;;
     lane-b) lane_b ;;
+    lane-c) lane_c ;;
+    lane-d) lane_d ;;
+    lane-e) lane_e ;;
     ab) ab ;;
-    *) echo "usage: $0 stage1|lane-a|lane-b|ab" >&2; exit 2 ;;
+    *) echo "usage: $0 stage1|lane-a|lane-b|lane-c|lane-d|lane-e|ab" >&2; exit 2 ;;
   esac
 }
 
