@@ -189,7 +189,8 @@ public final class FineTuner {
             dev = try TaskDataset(examples: task.read(root: config.dataDir, split: .dev), tokenizer: tokenizer, maxLength: maxLen)
             onEvent(.note("\(task.rawValue): \(originals) train"
                           + (config.augment > 0 ? " + \(train.count - originals) augmented (teacher-labeled)" : "")
-                          + " / \(dev.count) dev examples"))
+                          + " / \(dev.count) dev examples"
+                          + (config.groupByLength > 1 ? "; batches grouped by length (runs of \(config.groupByLength) batches)" : "")))
         } else {
             let docs = try WikiCorpus.documents(dir: config.corpusDir!)
             let (seqs, _) = WikiCorpus.pack(docs, tokenizer: tokenizer, maxLength: maxLen, maxTokens: config.generalTokens)
