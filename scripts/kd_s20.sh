@@ -4,7 +4,10 @@
 # (README "Distillation results"), then the best stage-2 recipes per task on it. Every run
 # checkpoints and resumes; re-running skips finished runs.
 #   scripts/kd_s20.sh stage1        runs/kd/r8e/general (2M tokens), then runs/kd/r8e/general-8m
-#   scripts/kd_s20.sh lane-a|lane-b stage 2 on runs/kd/r8e/general-8m: runs/kd/r8e-8m/<run>
+#   scripts/kd_s20.sh lane-a|...|lane-e stage 2 on runs/kd/r8e/general-8m: runs/kd/r8e-8m/<run>
+#   scripts/kd_s20.sh ab            the grouping A/B on the 2M-token student
+# Session 20 ran stage1, ab, lane-a and lane-b up to their "-cont" runs (lane-a's RTE run is
+# lane-d's; lane-b's closing standard STS-B run was not run), lane-c, lane-d and lane-e, two at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
