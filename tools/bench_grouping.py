@@ -3,11 +3,11 @@
 all-MiniLM-L6-v2 on each task (batch 32, max length 128), the two settings alternated for
 --rounds rounds; examples per second from the run's log.jsonl (the last step's running rate,
 so start-up and the final dev evaluation are not counted). Reports the median per setting and
-the ratio, plus the padded tokens per real token of one epoch's batches.
+the ratio.
 
-    python3 tools/bench_grouping.py [--tasks stsb cola sst2 mrpc rte] [--threads 1] [--steps 15] [--rounds 3]
+    python3 tools/bench_grouping.py [--tasks stsb cola sst2 mrpc rte] [--threads 1 2] [--steps 15] [--rounds 3]
 """
-import json, pathlib, statistics, subprocess, sys, tempfile
+import json, pathlib, shutil, statistics, subprocess, sys, tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import benchlib
@@ -27,7 +27,7 @@ def rate(task, group, threads, tmp):
                     "--save-every", "0", "--group-by-length", str(group)],
                    check=True, capture_output=True, text=True)
     last = json.loads((out / "log.jsonl").read_text().strip().splitlines()[-1])
-    subprocess.run(["rm", "-rf", str(out)], check=True)
+    shutil.rmtree(out)
     return last["examples_per_s"]
 
 

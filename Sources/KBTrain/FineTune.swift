@@ -52,8 +52,12 @@ public struct FineTuneConfig: Codable, Sendable {
     public var augment: Int = 0
     /// Training batches of similar length (`TaskDataset.batches`): examples sorted by length
     /// within runs of this many batches after the shuffle; 0 or 1 = plain shuffled batches (the
-    /// runs before session 20). Dev evaluation always sorts by length.
-    public var groupByLength: Int = 50
+    /// runs before session 20). Task data only: general distillation packs its sequences to one
+    /// length and ignores it (`lengthGroups`). Dev evaluation always sorts by length.
+    public var groupByLength: Int = FineTuneConfig.defaultGroupByLength
+    public static let defaultGroupByLength = 50
+    /// The grouping the run uses: `groupByLength` for a task, none for general distillation.
+    var lengthGroups: Int { corpusDir == nil && groupByLength > 1 ? groupByLength : 0 }
 
     public init(task: String, modelDir: String, dataDir: String, outDir: String) {
         self.task = task; self.modelDir = modelDir; self.dataDir = dataDir; self.outDir = outDir
@@ -66,7 +70,7 @@ public struct FineTuneConfig: Codable, Sendable {
             + (predictionLR.map { "|prediction-lr=\($0)" } ?? "")
             + (corpusDir.map { "|corpus=\($0)|\(generalTokens)|\(validationFraction)" } ?? "")
             + (augment > 0 ? "|augment=\(augment)" : "")
-            + (groupByLength > 1 ? "|group-by-length=\(groupByLength)" : "")
+            + (lengthGroups > 0 ? "|group-by-length=\(lengthGroups)" : "")
     }
 }
 
@@ -190,7 +194,7 @@ public final class FineTuner {
             onEvent(.note("\(task.rawValue): \(originals) train"
                           + (config.augment > 0 ? " + \(train.count - originals) augmented (teacher-labeled)" : "")
                           + " / \(dev.count) dev examples"
-                          + (config.groupByLength > 1 ? "; batches grouped by length (runs of \(config.groupByLength) batches)" : "")))
+                          + (config.lengthGroups > 0 ? "; batches grouped by length (runs of \(config.lengthGroups) batches)" : "")))
         } else {
             let docs = try WikiCorpus.documents(dir: config.corpusDir!)
             let (seqs, _) = WikiCorpus.pack(docs, tokenizer: tokenizer, maxLength: maxLen, maxTokens: config.generalTokens)
@@ -255,7 +259,7 @@ public final class FineTuner {
         var grads = [Float](repeating: 0, count: model.params.count)
         var seen = 0
         while state.epoch < c.epochs && state.step < total {
-            let batches = train.batches(batchSize: c.batchSize, epoch: state.epoch, seed: c.seed, shuffle: true, groupByLength: c.groupByLength)
+            let batches = train.batches(batchSize: c.batchSize, epoch: state.epoch, seed: c.seed, shuffle: true, groupByLength: c.lengthGroups)
             while state.batchInEpoch < batches.count && state.step < total {
                 if plan.restartsAt(state.step) { opt = AdamW(parameters: model.params, weightDecay: c.weightDecay) }
                 for i in grads.indices { grads[i] = 0 }

@@ -42,7 +42,7 @@ struct FineTune: ParsableCommand {
     @Option(help: "Warm-up: a fraction of the steps (< 1) or a step count.") var warmup: Double = 0.1
     @Option(help: "AdamW weight decay (not on biases and LayerNorm).") var weightDecay: Float = 0.01
     @Option(help: "Seed for the head, shuffling and dropout.") var seed: UInt64 = 42
-    @Option(help: "Batches of similar length: after the shuffle, examples are sorted by length within runs of N batches, and the batches shuffled (0: plain shuffled batches, the runs before session 20; GLUE training sets pad to 1.5-3x their tokens in random batches, ~1.04x at 50: 2-2.5x the examples per second).") var groupByLength: Int = 50
+    @Option(help: "Batches of similar length: after the shuffle, examples are sorted by length within runs of N batches, and the batches shuffled (0: plain shuffled batches, the runs before session 20; GLUE training sets pad to 1.5-3x their tokens in random batches, ~1.04x at 50: 1.4-2.4x the examples per second).") var groupByLength: Int = FineTuneConfig.defaultGroupByLength
     @Option(help: "Batches per optimizer step.") var gradAccum: Int = 1
     @Option(help: "Stop after this many optimizer steps.") var maxSteps: Int?
     @Option(help: "Checkpoint every N steps (and at each epoch end).") var saveEvery: Int = 200

@@ -49,7 +49,7 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Learning rate of the --polish-epochs phase.") var polishLr: Float = 1e-4
     @OptionGroup(title: "Distillation terms (both stages)") var weights: DistillWeightOptions
     @Option(help: "Seed.") var seed: UInt64 = 42
-    @Option(help: "Teacher fine-tuning and stage 2: examples sorted by length within runs of N shuffled batches, so batches pad little (0: plain shuffled batches).") var groupByLength: Int = 50
+    @Option(help: "Teacher fine-tuning and stage 2: examples sorted by length within runs of N shuffled batches, so batches pad little (0: plain shuffled batches).") var groupByLength: Int = FineTuneConfig.defaultGroupByLength
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
