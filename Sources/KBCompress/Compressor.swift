@@ -15,8 +15,14 @@ public struct LayerReport: Sendable {
 /// Builds students from teachers by the nearest Kronecker product.
 public enum Compressor {
     /// A student of `teacher` with the matrices of `specs` factored (nearest Kronecker product,
-    /// optimal in Frobenius norm); every other parameter is copied.
-    public static func compress(_ teacher: BertModel, specs: [String: KroneckerSpec]) throws(CompressionError) -> (student: BertModel, report: [LayerReport]) {
+    /// optimal in Frobenius norm); every other parameter is copied. `rowWeights` names matrices
+    /// fitted by a row-weighted nearest Kronecker product instead (see `NearestKronecker.decompose`;
+    /// e.g. the word embedding weighted by token frequency).
+    public static func compress(_ teacher: BertModel, specs: [String: KroneckerSpec],
+                                rowWeights: [String: [Float]] = [:]) throws(CompressionError) -> (student: BertModel, report: [LayerReport]) {
+        for name in rowWeights.keys where specs[name] == nil {
+            throw .plan("row weights given for '\(name)', which the plan does not factor")
+        }
         guard teacher.kronecker.isEmpty else { throw .plan("the model is already compressed; compress the dense teacher") }
         var cfg = teacher.config
         cfg.kronecker = specs
@@ -31,7 +37,7 @@ public enum Compressor {
             let spec = specs[name]!
             guard let wref = teacher.params.ref(name + ".weight") else { throw .plan("teacher has no matrix '\(name).weight'") }
             let w = teacher.params.values(wref)
-            let d = try NearestKronecker.decompose(w, shape: spec.shape, rank: spec.rank, name: name)
+            let d = try NearestKronecker.decompose(w, shape: spec.shape, rank: spec.rank, name: name, rowWeights: rowWeights[name])
             guard let aref = student.params.ref(name + ".kron_a"), let bref = student.params.ref(name + ".kron_b") else {
                 throw .plan("student has no factors for '\(name)'")
             }

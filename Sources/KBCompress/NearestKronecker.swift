@@ -52,23 +52,67 @@ public enum NearestKronecker {
     }
 
     /// Best rank-r sum of Kronecker products for W (`rows × cols`, row-major).
-    public static func decompose(_ w: [Float], shape s: KroneckerShape, rank r: Int, name: String = "W") throws(CompressionError) -> Result {
+    ///
+    /// With `rowWeights` (one positive weight d_i per row of W; only for shapes whose B has one
+    /// row, m2 = 1, so that every row of W lies in one row of A, as in the embedding forms) it
+    /// minimizes the row-weighted error Σ_i d_i² ‖W_i − (Σ A_k ⊗ B_k)_i‖² instead: row i of W
+    /// feeds the rows (i, ·) of R(W) alone, so the optimum is the truncated SVD of D·R(W) with A's
+    /// entries divided back by d_i. `residual` stays the plain Frobenius error of the result.
+    public static func decompose(_ w: [Float], shape s: KroneckerShape, rank r: Int, name: String = "W",
+                                 rowWeights: [Float]? = nil) throws(CompressionError) -> Result {
         precondition(w.count == s.rows * s.cols, "matrix size does not match the shape")
         guard r >= 1, r <= s.maxRank else { throw .rankTooHigh(matrix: name, rank: r, max: s.maxRank) }
-        let rw = w.withUnsafeBufferPointer { rearrange($0.baseAddress!, s) }
+        var rw = w.withUnsafeBufferPointer { rearrange($0.baseAddress!, s) }
         let p = s.m1 * s.n1, q = s.m2 * s.n2
+        if let d = rowWeights {
+            guard s.m2 == 1 else { throw .plan("\(name): row weights need a B with one row (B is \(s.m2)x\(s.n2))") }
+            guard d.count == s.rows else { throw .plan("\(name): \(d.count) row weights for \(s.rows) rows") }
+            guard d.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw .plan("\(name): row weights must be positive and finite") }
+            // R(W) row (i1·n1 + j1) holds W row i1 (m2 = 1).
+            for i in 0..<p { let di = d[i / s.n1]; for j in 0..<q { rw[i * q + j] *= di } }
+        }
         let (u, sv, vt): (Tensor, [Float], Tensor)
         do { (u, sv, vt) = try svd(try Tensor(shape: [p, q], data: rw)) } catch { throw .svdFailed("\(name): \(error)") }
         let k = sv.count
         var a: [[Float]] = [], b: [[Float]] = []
         for t in 0..<r {
             let root = sv[t].squareRoot()
-            a.append((0..<p).map { u.data[$0 * k + t] * root })
+            if let d = rowWeights {
+                a.append((0..<p).map { u.data[$0 * k + t] * root / d[$0 / s.n1] })
+            } else {
+                a.append((0..<p).map { u.data[$0 * k + t] * root })
+            }
             b.append((0..<q).map { vt.data[t * q + $0] * root })
         }
-        var tail = 0.0
-        for t in r..<k { tail += Double(sv[t]) * Double(sv[t]) }
-        return Result(a: a, b: b, singularValues: sv, residual: Float(tail.squareRoot()))
+        guard rowWeights != nil else {
+            var tail = 0.0
+            for t in r..<k { tail += Double(sv[t]) * Double(sv[t]) }
+            return Result(a: a, b: b, singularValues: sv, residual: Float(tail.squareRoot()))
+        }
+        // Weighted: the singular values are D·R(W)'s; measure the plain error directly in the
+        // rearranged space, ‖R(W) − Σ vec(A_k) vec(B_k)ᵀ‖ (p·q·r work, A ⊗ B never formed).
+        let plain = w.withUnsafeBufferPointer { rearrange($0.baseAddress!, s) }
+        var err = 0.0
+        for i in 0..<p {
+            for j in 0..<q {
+                var x = Double(plain[i * q + j])
+                for t in 0..<r { x -= Double(a[t][i]) * Double(b[t][j]) }
+                err += x * x
+            }
+        }
+        return Result(a: a, b: b, singularValues: sv, residual: Float(err.squareRoot()))
+    }
+
+    /// Row weights for `decompose` from how often each row is used (token counts for a word
+    /// embedding): d_i = √p_i with p_i = (c_i + 1) / Σ(c + 1) (add-one, so unseen rows keep a
+    /// small weight), scaled to mean square 1. Σ_i d_i² ‖e_i − ê_i‖² is then the expected squared
+    /// error per token occurrence.
+    public static func frequencyWeights(counts: [Int]) -> [Float] {
+        let p = counts.map { Double(max(0, $0)) + 1 }
+        let total = p.reduce(0, +)
+        let d = p.map { ($0 / total).squareRoot() }
+        let ms = d.reduce(0) { $0 + $1 * $1 } / Double(max(1, d.count))
+        return d.map { Float($0 / ms.squareRoot()) }
     }
 
     /// Σ_k A_k ⊗ B_k as a dense matrix (for tests and error reports only).

@@ -39,6 +39,25 @@ public enum WikiCorpus {
         return docs
     }
 
+    /// How often each token id occurs in the last `maxTokens` content tokens of `docs` (read from
+    /// the last document backwards, so a corpus read from the start for stage 1 keeps its held-out
+    /// slice out of the counts unless the two overlap), with the number of content tokens counted.
+    public static func tokenCounts(_ docs: [String], tokenizer: BertTokenizer, maxTokens: Int) -> (counts: [Int], tokens: Int) {
+        var counts = [Int](repeating: 0, count: tokenizer.vocab.count)
+        var used = 0
+        for doc in docs.reversed() where used < maxTokens {
+            for t in tokenizer.tokenize(doc) where used < maxTokens {
+                let id = Int(t.id)
+                if id >= 0 && id < counts.count { counts[id] += 1; used += 1 }
+            }
+        }
+        // [CLS] and [SEP] open and close every input the model sees (and the classifier reads
+        // [CLS]): counted as often as the most frequent token.
+        let top = counts.max() ?? 0
+        for id in [Int(tokenizer.clsId), Int(tokenizer.sepId)] where id >= 0 && id < counts.count { counts[id] = top }
+        return (counts, used)
+    }
+
     /// Packs documents into sequences of exactly `maxLength` tokens ([CLS] … [SEP]); text flows
     /// across document boundaries, each document ending with [SEP]. Stops after `maxTokens`
     /// content tokens; a last partial sequence is dropped (and counted in `droppedTokens`).

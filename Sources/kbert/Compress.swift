@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import KBBert
 import KBCompress
+import KBData
 import KBLayers
+import KBTokenizer
 import KBTrain
 
 struct Compress: ParsableCommand {
@@ -19,6 +21,7 @@ struct Compress: ParsableCommand {
     @Option(help: "Instead of --model: a config.json with seeded random weights (for timing on BERT-base).") var config: String?
     @Option(help: "Student folder to write.") var out: String
     @OptionGroup var planOptions: PlanOptions
+    @OptionGroup var weighting: EmbeddingWeightOptions
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var threads: ThreadOptions
 
@@ -27,8 +30,9 @@ struct Compress: ParsableCommand {
         let teacher = try loadModel(model: model, config: config)
         let plan = try planOptions.resolve(teacher: teacher)
         let specs = try plan.specs(for: teacher.config)
+        let rowWeights = try weighting.rowWeights(model: model, specs: specs)
         let t0 = Date()
-        let (student, report) = try Compressor.compress(teacher, specs: specs)
+        let (student, report) = try Compressor.compress(teacher, specs: specs, rowWeights: rowWeights)
         let secs = Date().timeIntervalSince(t0)
         try student.save(folder: out)
         if let model { try copyTokenizerFiles(from: model, to: out) }
@@ -85,6 +89,34 @@ struct PlanOptions: ParsableArguments {
             plan.embedding = nil; plan.embeddingRank = embeddingRank
         }
         return plan
+    }
+}
+
+/// The word embedding fitted for the tokens text actually uses: a row-weighted nearest Kronecker
+/// product with weights from token counts on the corpus (`NearestKronecker.frequencyWeights`).
+struct EmbeddingWeightOptions: ParsableArguments {
+    @Flag(help: "Fit the factored word embedding weighted by token frequency (rows of frequent tokens fitted closer; needs an embedding form whose B has one row: --embedding-rank, the planner's, or --embedding).") var frequencyWeighted = false
+    @Option(help: "WikiExtractor folder to count tokens on (default: $KBERT_DATA/corpus/wikipedia_en).") var frequencyCorpus: String?
+    @Option(help: "Content tokens to count, from the corpus's end (stage 1 reads from its start).") var frequencyTokens: Int = 4_000_000
+
+    func rowWeights(model: String?, specs: [String: KroneckerSpec]) throws -> [String: [Float]] {
+        guard frequencyWeighted else { return [:] }
+        let name = "embeddings.word_embeddings"
+        guard let spec = specs[name] else { throw ValidationError("--frequency-weighted: the plan does not factor the word embedding") }
+        guard spec.shape.m2 == 1 else { throw ValidationError("--frequency-weighted: the word embedding's B is \(spec.shape.m2)x\(spec.shape.n2); it needs one row") }
+        guard let model else { throw ValidationError("--frequency-weighted needs --model (its tokenizer counts the corpus)") }
+        guard frequencyTokens > 0 else { throw ValidationError("--frequency-tokens must be positive") }
+        let tok = try BertTokenizer(folder: model)
+        let dir = defaultCorpusDir(frequencyCorpus)
+        let t0 = Date()
+        let (counts, used) = WikiCorpus.tokenCounts(try WikiCorpus.documents(dir: dir), tokenizer: tok, maxTokens: frequencyTokens)
+        guard counts.count == spec.shape.rows else {
+            throw ValidationError("\(model)/vocab.txt has \(counts.count) tokens but the word embedding \(spec.shape.rows) rows")
+        }
+        let seen = counts.filter { $0 > 0 }.count
+        FileHandle.standardError.write(Data(String(format: "token frequencies: %@ tokens of %@ counted in %.1f s, %@ of %@ vocabulary entries seen\n",
+                                                   fmtInt(used), dir, Date().timeIntervalSince(t0), fmtInt(seen), fmtInt(counts.count)).utf8))
+        return [name: NearestKronecker.frequencyWeights(counts: counts)]
     }
 }
 

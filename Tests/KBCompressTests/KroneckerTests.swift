@@ -46,6 +46,54 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
         #expect(abs(all - norm(w)) < 1e-4 * norm(w))
     }
 
+    /// The row-weighted fit (embedding forms, m2 = 1): its weighted error is the optimum
+    /// sqrt(Σ_{k≥r} σ_k²) of D·R(W), any perturbation is worse in that norm, it beats the plain
+    /// fit there, uniform weights give the plain fit, and `residual` is the plain error.
+    @Test(arguments: [(KroneckerShape(m1: 40, n1: 1, m2: 1, n2: 9), 3), (KroneckerShape(m1: 30, n1: 3, m2: 1, n2: 4), 2)])
+    func rowWeightedFit(shape s: KroneckerShape, rank r: Int) throws {
+        var rng = R(s: 5)
+        let w = rng.array(s.rows * s.cols)
+        // Skewed weights, as token frequencies are.
+        let counts = (0..<s.rows).map { i in i % 7 == 0 ? 5000 : (i % 3 == 0 ? 40 : 0) }
+        let d = NearestKronecker.frequencyWeights(counts: counts)
+        let meanSquare = d.map { Double($0) * Double($0) }.reduce(0, +) / Double(d.count)
+        #expect(abs(meanSquare - 1) < 1e-5)
+        #expect(abs(Double(d[0] / d[1]) - (5001.0 / 1.0).squareRoot()) < 1e-2)
+        func weightedError(_ rec: [Float]) -> Double {
+            var e = 0.0
+            for i in 0..<s.rows { for j in 0..<s.cols {
+                let x = Double(w[i * s.cols + j] - rec[i * s.cols + j]) * Double(d[i]); e += x * x
+            } }
+            return e.squareRoot()
+        }
+        let fit = try NearestKronecker.decompose(w, shape: s, rank: r, rowWeights: d)
+        let rec = NearestKronecker.reconstruct(fit.a, fit.b, shape: s)
+        let optimum = fit.singularValues[r...].map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
+        #expect(abs(weightedError(rec) - optimum) <= 1e-4 * optimum, "weighted error \(weightedError(rec)) vs optimum \(optimum)")
+        #expect(abs(Double(fit.residual) - frob(rec, w)) <= 1e-4 * frob(rec, w), "residual is the plain error")
+        var a2 = fit.a; a2[0][0] += 0.05
+        #expect(weightedError(NearestKronecker.reconstruct(a2, fit.b, shape: s)) > weightedError(rec))
+        let plain = try NearestKronecker.decompose(w, shape: s, rank: r)
+        let plainRec = NearestKronecker.reconstruct(plain.a, plain.b, shape: s)
+        #expect(weightedError(rec) < 0.99 * weightedError(plainRec))
+        #expect(frob(plainRec, w) < frob(rec, w), "the plain fit is the best in the plain norm")
+        let uniform = try NearestKronecker.decompose(w, shape: s, rank: r, rowWeights: [Float](repeating: 3, count: s.rows))
+        #expect(frob(NearestKronecker.reconstruct(uniform.a, uniform.b, shape: s), plainRec) <= 1e-5 * norm(w))
+    }
+
+    @Test func rowWeightsRejected() {
+        let w = [Float](repeating: 1, count: 16)
+        #expect(throws: CompressionError.plan("W: row weights need a B with one row (B is 2x2)")) {
+            _ = try NearestKronecker.decompose(w, shape: KroneckerShape(m1: 2, n1: 2, m2: 2, n2: 2), rank: 1, rowWeights: [1, 1, 1, 1])
+        }
+        #expect(throws: CompressionError.plan("W: 3 row weights for 4 rows")) {
+            _ = try NearestKronecker.decompose(w, shape: KroneckerShape(m1: 4, n1: 2, m2: 1, n2: 2), rank: 1, rowWeights: [1, 1, 1])
+        }
+        #expect(throws: CompressionError.plan("W: row weights must be positive and finite")) {
+            _ = try NearestKronecker.decompose(w, shape: KroneckerShape(m1: 4, n1: 2, m2: 1, n2: 2), rank: 1, rowWeights: [1, 0, 1, 1])
+        }
+    }
+
     @Test func badPlans() {
         #expect(KroneckerShape(rows: 768, cols: 768, m1: 5, n1: 2) == nil)
         #expect(throws: CompressionError.rankTooHigh(matrix: "W", rank: 5, max: 4)) {

@@ -24,6 +24,25 @@ import KBTokenizer
         #expect(WikiCorpus.pack(docs, tokenizer: tok, maxLength: 5, maxTokens: 4).sequences.count == 2)
     }
 
+    /// Token counts for a frequency-weighted embedding: read from the last document backwards,
+    /// capped at maxTokens content tokens, [CLS] and [SEP] counted as the most frequent token.
+    @Test func tokenCountsFromTheEnd() throws {
+        let dir = scratchDirectory("kb-wiki-counts")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nb\nc\n".write(toFile: dir + "/vocab.txt", atomically: true, encoding: .utf8)
+        let tok = try BertTokenizer(folder: dir)
+        let docs = ["a a a a", "b c", "c c b"]
+        let all = WikiCorpus.tokenCounts(docs, tokenizer: tok, maxTokens: 100)
+        #expect(all.tokens == 9)
+        #expect(all.counts == [0, 0, 4, 4, 0, 4, 2, 3])
+        // The last 4 tokens: "c c b" then "b" of "b c" (the document is read in order).
+        let tail = WikiCorpus.tokenCounts(docs, tokenizer: tok, maxTokens: 4)
+        #expect(tail.tokens == 4)
+        #expect(tail.counts == [0, 0, 2, 2, 0, 0, 2, 2])
+        // Unknown words count as [UNK].
+        #expect(WikiCorpus.tokenCounts(["zzz a"], tokenizer: tok, maxTokens: 10).counts[1] == 1)
+    }
+
     @Test func malformedMarkupNamesFileAndLine() throws {
         let dir = scratchDirectory("kb-wiki")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

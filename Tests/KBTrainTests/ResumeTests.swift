@@ -290,6 +290,38 @@ extension DistillCommandTests {
     }
 }
 
+@Suite(.serialized) struct FrequencyWeightedCompressTests {
+    /// `compress --frequency-weighted` counts tokens on the corpus and fits the word embedding
+    /// row-weighted: a larger plain error than the plain (Frobenius-optimal) fit, and a clear
+    /// refusal when the plan does not factor the word embedding.
+    @Test func frequencyWeightedEmbedding() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, _, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try writeTinyWiki(root + "/wiki")
+        func embeddingError(_ extra: [String]) throws -> Double {
+            let cp = try runKbert(bin, ["compress", "--model", model, "--out", root + "/s", "--attention", "4x8", "--embedding-rank", "2",
+                                        "--json", "--threads", "1"] + extra)
+            #expect(cp.status == 0, "\(cp.stderr)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(cp.stdout.utf8)) as? [String: Any], "\(cp.stdout)")
+            let layers = try #require(report["layers"] as? [[String: Any]])
+            let e = try #require(layers.first { $0["name"] as? String == "embeddings.word_embeddings" })
+            return try #require(e["relative_error"] as? Double)
+        }
+        let plain = try embeddingError([])
+        let weighted = try embeddingError(["--frequency-weighted", "--frequency-corpus", root + "/wiki"])
+        #expect(weighted > plain + 1e-4, "plain \(plain), weighted \(weighted)")
+        let bad = try runKbert(bin, ["compress", "--model", model, "--out", root + "/s2", "--attention", "4x8", "--frequency-weighted",
+                                     "--frequency-corpus", root + "/wiki"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("does not factor the word embedding"), "\(bad.stderr)")
+        let missing = try runKbert(bin, ["compress", "--model", model, "--out", root + "/s3", "--embedding-rank", "2", "--frequency-weighted",
+                                         "--frequency-corpus", root + "/nowhere"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains(root + "/nowhere"), "\(missing.stderr)")
+    }
+}
+
 @Suite(.serialized) struct PipelineCommandTests {
     /// The whole pipeline on the tiny model: teacher, compress (--ratio), stage 1, stage 2, the
     /// polish phase, table (the better of the two stage-2 students on dev is the one reported).
