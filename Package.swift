@@ -43,7 +43,7 @@ let package = Package(
         // Task data (GLUE readers, batching) and metrics.
         .target(name: "KBData", dependencies: ["KBTensor", "KBTokenizer"], swiftSettings: optimize),
         // Training: optimizer, schedules, loops, checkpoints.
-        .target(name: "KBTrain", dependencies: ["CKBKernels", "KBTensor", "KBLayers", "KBBert", "KBSafeTensors", "KBData", "KBTokenizer", "KBDistill"],
+        .target(name: "KBTrain", dependencies: ["CKBKernels", "KBTensor", "KBLayers", "KBBert", "KBSafeTensors", "KBData", "KBTokenizer", "KBDistill", "KBCompress"],
                 swiftSettings: optimize),
         // Command-line program.
         .executableTarget(

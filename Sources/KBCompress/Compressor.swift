@@ -50,6 +50,33 @@ public enum Compressor {
         return (student, report)
     }
 
+    /// Copies into `student` every parameter of `teacher` whose name starts with one of
+    /// `prefixes`. A matrix the student holds as Kronecker factors and the teacher densely (e.g. a
+    /// pooler factored by `CompressionPlan.poolerRank`, filled from a fine-tuned dense teacher) is
+    /// fitted by the nearest Kronecker product of the student's spec; matching factors are copied.
+    public static func transfer(from teacher: BertModel, to student: inout BertModel, prefixes: [String]) throws(CompressionError) {
+        var fitted: Set<String> = []
+        for (name, ref) in student.params.entries where prefixes.contains(where: { name.hasPrefix($0) }) {
+            if let r = teacher.params.ref(name), r.count == ref.count {
+                student.params.set(ref, teacher.params.values(r))
+                continue
+            }
+            let base = name.hasSuffix(".kron_a") || name.hasSuffix(".kron_b") ? String(name.dropLast(7)) : nil
+            guard let base, let spec = student.kronecker[base], let wref = teacher.params.ref(base + ".weight"),
+                  wref.count == spec.shape.rows * spec.shape.cols else {
+                throw .plan("\(name): missing or of another size in the teacher")
+            }
+            guard !fitted.contains(base) else { continue }
+            let d = try NearestKronecker.decompose(teacher.params.values(wref), shape: spec.shape, rank: spec.rank, name: base)
+            guard let aref = student.params.ref(base + ".kron_a"), let bref = student.params.ref(base + ".kron_b") else {
+                throw .plan("student has no factors for '\(base)'")
+            }
+            student.params.set(aref, d.a.flatMap { $0 })
+            student.params.set(bref, d.b.flatMap { $0 })
+            fitted.insert(base)
+        }
+    }
+
     /// ‖W − Σ A⊗B‖ / ‖W‖ for every factored matrix of `student` against `teacher`, computed from
     /// the factors without forming A ⊗ B: ‖W‖² − 2⟨R(W), Σ a_k b_kᵀ⟩ + ‖Σ a_k b_kᵀ‖².
     public static func relativeErrors(student: BertModel, teacher: BertModel) throws(CompressionError) -> [(String, Double)] {

@@ -29,9 +29,10 @@ public enum Planner {
     public struct Result { public var plan: CompressionPlan; public var ratio: Double; public var error: Double }
 
     /// `positionRank`: the position embedding is factored as its rank-K SVD (`CompressionPlan.
-    /// positionEmbeddingRank`), and the parameters it frees count toward the target.
+    /// positionEmbeddingRank`), and the parameters it frees count toward the target; `poolerRank`
+    /// the same for the pooler (`CompressionPlan.poolerRank`).
     public static func plan(teacher: BertModel, targetRatio: Double, rank: Int = 1, embeddingForm: EmbeddingForm = .svd,
-                            positionRank: Int? = nil) throws(CompressionError) -> Result {
+                            positionRank: Int? = nil, poolerRank: Int? = nil) throws(CompressionError) -> Result {
         guard targetRatio > 1 else { throw .plan("--ratio must be above 1") }
         let c = teacher.config, H = c.hiddenSize, I = c.intermediateSize, L = c.numHiddenLayers
         let total = Double(teacher.parameterCount)
@@ -80,6 +81,10 @@ public enum Planner {
         if positionRank != nil, let spec = try CompressionPlan(positionEmbeddingRank: positionRank).specs(for: c)["embeddings.position_embeddings"] {
             rest += spec.parameters - c.maxPositionEmbeddings * H   // (the specs check K)
         }
+        if poolerRank != nil {
+            guard teacher.pooler != nil else { throw .plan("the model has no pooler to factor") }
+            if let spec = try CompressionPlan(poolerRank: poolerRank).specs(for: c)["pooler.dense"] { rest += spec.parameters - H * H }
+        }
         var best: (spread: Double, score: Double, flops: Double, plan: CompressionPlan, params: Int, ratio: Double)? = nil
         for a in att { for f in ffn { for e in emb {
             let params = rest + a.params + f.params + e.params
@@ -99,7 +104,7 @@ public enum Planner {
                 else if abs(score - b.score) > 1e-9 { better = score < b.score }
                 else { better = flops < b.flops }
             } else { better = true }
-            if better { best = (spread, score, flops, CompressionPlan(attention: a.a, ffn: f.a, embedding: e.n, positionEmbeddingRank: positionRank, rank: rank), params, ratio) }
+            if better { best = (spread, score, flops, CompressionPlan(attention: a.a, ffn: f.a, embedding: e.n, positionEmbeddingRank: positionRank, poolerRank: poolerRank, rank: rank), params, ratio) }
         } } }
         guard let b = best else {
             throw .plan("no plan reaches a compression factor of \(targetRatio) (within 1.5x of it) for this model")

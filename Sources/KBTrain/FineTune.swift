@@ -1,5 +1,6 @@
 import Foundation
 import KBBert
+import KBCompress
 import KBData
 import KBDistill
 import KBLayers
@@ -146,11 +147,10 @@ public final class FineTuner {
                     // Stage 2 (PAPER.md §1): the prediction head, and the pooler under it, come from
                     // the fine-tuned teacher.
                     onEvent(.note("\(config.modelDir): no \(task.numLabels)-way classifier (found \(found.head)); copying the classifier and pooler from the teacher \(config.teacherDir!)"))
-                    for (name, ref) in m.params.entries where name.hasPrefix("classifier.") || name.hasPrefix("pooler.") {
-                        guard let r = t.params.ref(name), r.count == ref.count else {
-                            throw TrainError.setup("\(config.teacherDir!): \(name) missing or of another size in the teacher")
-                        }
-                        m.params.set(ref, t.params.values(r))
+                    // A pooler the student holds factored (compress --pooler-rank) is fitted from the
+                    // teacher's dense one by the nearest Kronecker product.
+                    do { try Compressor.transfer(from: t, to: &m, prefixes: ["classifier.", "pooler."]) } catch {
+                        throw TrainError.setup("\(config.teacherDir!): \(error)")
                     }
                     poolerSet = true
                 } else {

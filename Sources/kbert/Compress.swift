@@ -60,6 +60,7 @@ struct PlanOptions: ParsableArguments {
     @Option(help: "Word embedding as a sum of K products A_k (V x 1) x B_k (1 x H), i.e. its rank-K SVD (about the parameters of --embedding H/K, a better fit); replaces the plan's embedding shape.") var embeddingRank: Int?
     @Option(help: "Also factor the position embedding the same way: B is 1xN.") var positionEmbedding: Int?
     @Option(help: "Also factor the position embedding as its rank-K SVD (as --embedding-rank; with --ratio the parameters it frees go to the other components).") var positionEmbeddingRank: Int?
+    @Option(help: "Also factor the pooler's matrix as its rank-K SVD (2KH parameters instead of H^2; with --ratio the parameters it frees go to the other components).") var poolerRank: Int?
     @Flag(help: "With --ratio: keep the paper's word-embedding form A^E (V x H/n) x B^E (1 x n) instead of the planner's default, the rank-H/n SVD (a better fit for K*H more parameters).") var paperEmbedding = false
     @Option(help: "Terms per matrix (sum of r Kronecker products).") var rank: Int = 1
 
@@ -70,16 +71,17 @@ struct PlanOptions: ParsableArguments {
             plan = try CompressionPlan.preset(preset, config: teacher.config)
         } else if let ratio {
             let planned = try Planner.plan(teacher: teacher, targetRatio: ratio, rank: rank, embeddingForm: paperEmbedding ? .paper : .svd,
-                                           positionRank: positionEmbeddingRank)
+                                           positionRank: positionEmbeddingRank, poolerRank: poolerRank)
             plan = planned.plan
             FileHandle.standardError.write(Data("planned for ratio \(ratio): \(plan.summary) (compression \(String(format: "%.2f", planned.ratio))x)\n".utf8))
-        } else if attention != nil || ffn != nil || embedding != nil || embeddingRank != nil {
+        } else if attention != nil || ffn != nil || embedding != nil || embeddingRank != nil || poolerRank != nil {
             plan = CompressionPlan(attention: try attention.map(parseShape), ffn: try ffn.map(parseShape), embedding: embedding)
         } else {
             throw ValidationError("give --preset, --ratio, or explicit shapes (--attention, --ffn, --embedding)")
         }
         plan.rank = rank
         plan.positionEmbedding = positionEmbedding
+        plan.poolerRank = poolerRank
         if let positionEmbeddingRank {
             guard positionEmbedding == nil else { throw ValidationError("give --position-embedding or --position-embedding-rank, not both") }
             plan.positionEmbeddingRank = positionEmbeddingRank

@@ -131,7 +131,9 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
                          // B one column: in `.aFirst` the column-B path (X·Aᵀ, then the outer product with b)
                          KroneckerShape(m1: 9, n1: 8, m2: 5, n2: 1),
                          // small A with rows past one 64-lane block of the ∂A reduction (kb_small_outer)
-                         KroneckerShape(m1: 3, n1: 2, m2: 70, n2: 131)]
+                         KroneckerShape(m1: 3, n1: 2, m2: 70, n2: 131),
+                         // the rank-K SVD forms (pooler, embeddings): A a column, B a row
+                         KroneckerShape(m1: 70, n1: 1, m2: 1, n2: 66)]
 
     @Test(arguments: shapes, [KroneckerLinear.Order.aFirst, .bFirst])
     func equalsDenseLayerForwardAndBackward(shape s: KroneckerShape, order: KroneckerLinear.Order) {
@@ -177,7 +179,7 @@ func norm(_ a: [Float]) -> Double { a.map { Double($0) * Double($0) }.reduce(0, 
     /// (2×3 ⊗ 3×2 runs the small-A path; 9×8 ⊗ 2×3 the small-B path in `.bFirst`; 9×8 ⊗ 3×1 the
     /// column-B path in `.aFirst`.)
     @Test(arguments: [KroneckerShape(m1: 2, n1: 3, m2: 3, n2: 2), KroneckerShape(m1: 9, n1: 8, m2: 2, n2: 3),
-                      KroneckerShape(m1: 9, n1: 8, m2: 3, n2: 1)])
+                      KroneckerShape(m1: 9, n1: 8, m2: 3, n2: 1), KroneckerShape(m1: 7, n1: 1, m2: 1, n2: 6)])
     func finiteDifferences(shape s: KroneckerShape) {
         let r = 2, N = 3
         let p1 = s.m1 * s.n1, p2 = s.m2 * s.n2

@@ -321,6 +321,46 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         #expect(throws: CompressionError.self) { try Planner.plan(teacher: teacher, targetRatio: 2, positionRank: 10_000) }
     }
 
+    /// The pooler as its rank-K SVD: the student's pooled output and logits equal those of the
+    /// dense model holding the reconstructed pooler; `transfer` fits a factored pooler from a dense
+    /// one (and copies the classifier); the planner counts the freed parameters; bad K is refused.
+    @Test func poolerRankIsTheTruncatedSVD() throws {
+        let teacher = try BertModel.load(folder: tinyCls)   // hidden 32, 3-way classifier
+        let c = teacher.config
+        let specs = try CompressionPlan(poolerRank: 3).specs(for: c)
+        let spec = try #require(specs["pooler.dense"])
+        #expect(spec.shape.m1 == 32 && spec.shape.n1 == 1 && spec.shape.m2 == 1 && spec.shape.n2 == 32 && spec.rank == 3 && spec.parameters == 3 * 64)
+        let (student, report) = try Compressor.compress(teacher, specs: specs)
+        #expect(student.parameterCount == teacher.parameterCount - 32 * 32 + 3 * 64)
+        let a = student.params.values(student.params.ref("pooler.dense.kron_a")!)
+        let b = student.params.values(student.params.ref("pooler.dense.kron_b")!)
+        let a2 = (0..<3).map { t in Array(a[(t * 32)..<((t + 1) * 32)]) }, b2 = (0..<3).map { t in Array(b[(t * 32)..<((t + 1) * 32)]) }
+        let w = teacher.params.values(teacher.params.ref("pooler.dense.weight")!)
+        let rec = NearestKronecker.reconstruct(a2, b2, shape: spec.shape)
+        #expect(abs(report[0].relativeError - frob(rec, w) / norm(w)) < 1e-5)
+        var dense = teacher
+        dense.params.set(dense.params.ref("pooler.dense.weight")!, rec)
+        let input = BertInput(ids: [[5, 8, 13, 21, 34, 2], [3, 1, 4]])
+        let o1 = try student.forward(input), o2 = try dense.forward(input), o3 = try teacher.forward(input)
+        #expect(o1.pooled!.maxAbsDiff(o2.pooled!) < 1e-5 && o1.logits!.maxAbsDiff(o2.logits!) < 1e-5)
+        #expect(o1.pooled!.maxAbsDiff(o3.pooled!) > 1e-3, "rank 3 of 32 changes the pooler")
+        // transfer: a student with zeroed head and pooler gets them back from the dense teacher.
+        var fresh = BertModel(config: student.config, pooler: true, head: student.head, kronecker: student.kronecker)
+        try Compressor.transfer(from: teacher, to: &fresh, prefixes: ["pooler.", "classifier."])
+        for name in ["pooler.dense.kron_a", "pooler.dense.kron_b", "pooler.dense.bias", "classifier.weight", "classifier.bias"] {
+            #expect(fresh.params.values(fresh.params.ref(name)!) == student.params.values(student.params.ref(name)!), "\(name)")
+        }
+        var other = BertModel(config: c, pooler: true, head: .classification(numLabels: 5))
+        #expect(throws: CompressionError.self) { try Compressor.transfer(from: teacher, to: &other, prefixes: ["classifier."]) }
+        // The planner spends the pooler's freed parameters.
+        let r = try Planner.plan(teacher: teacher, targetRatio: 2, poolerRank: 2)
+        #expect(r.plan.poolerRank == 2)
+        let (s2, _) = try Compressor.compress(teacher, specs: try r.plan.specs(for: c))
+        #expect(abs(Double(teacher.parameterCount) / Double(s2.parameterCount) - r.ratio) < 1e-9)
+        #expect(throws: CompressionError.self) { _ = try CompressionPlan(poolerRank: 33).specs(for: c) }
+        #expect(throws: CompressionError.self) { _ = try CompressionPlan(poolerRank: 0).specs(for: c) }
+    }
+
     @Test func unreachableTargetsFail() throws {
         let teacher = try BertModel.load(folder: tinyCls)
         #expect(throws: CompressionError.self) { try Planner.plan(teacher: teacher, targetRatio: 1000) }

@@ -290,7 +290,32 @@ extension DistillCommandTests {
     }
 }
 
-@Suite(.serialized) struct FrequencyWeightedCompressTests {
+@Suite(.serialized) struct CompressOptionsTests {
+    /// A student whose pooler is factored (`--pooler-rank`) gets it in stage 2 from the fine-tuned
+    /// dense teacher by the nearest Kronecker product: at lr 0 its pooler factors and classifier
+    /// are exactly those of `compress --pooler-rank` applied to the teacher itself.
+    @Test func factoredPoolerFromTheTeacher() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, glue, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try finetuneTiny(bin, model: model, glue: glue, out: root + "/teacher")
+        for (src, out) in [(model, "/student"), (root + "/teacher", "/reference")] {
+            let cp = try runKbert(bin, ["compress", "--model", src, "--out", root + out, "--attention", "4x8", "--pooler-rank", "2"])
+            #expect(cp.status == 0, "\(cp.stderr)")
+        }
+        let d = try runKbert(bin, ["distill", "--stage", "task", "--teacher", root + "/teacher", "--student", root + "/student",
+                                   "--task", "sst2", "--data", glue, "--out", root + "/s2", "--epochs", "1", "--batch-size", "8",
+                                   "--threads", "1", "--max-length", "16", "--lr", "0"])
+        #expect(d.status == 0, "\(d.stderr)")
+        #expect(d.stderr.contains("copying the classifier and pooler from the teacher"), "\(d.stderr)")
+        let r = try SafeTensorsFile(path: root + "/reference/model.safetensors")
+        let s = try SafeTensorsFile(path: root + "/s2/model.safetensors")
+        #expect(!s.names.contains { $0.hasSuffix("pooler.dense.weight") })
+        for name in ["bert.pooler.dense.kron_a.0", "bert.pooler.dense.kron_a.1", "bert.pooler.dense.kron_b.0", "bert.pooler.dense.kron_b.1", "bert.pooler.dense.bias", "classifier.weight", "classifier.bias"] {
+            #expect(try r.floatTensor(name).data == s.floatTensor(name).data, "\(name)")
+        }
+    }
+
     /// `compress --frequency-weighted` counts tokens on the corpus and fits the word embedding
     /// row-weighted: a larger plain error than the plain (Frobenius-optimal) fit, and a clear
     /// refusal when the plan does not factor the word embedding.
