@@ -26,6 +26,7 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Task name.") var task: String
     @Option(help: "Output folder.") var out: String
     @OptionGroup(title: "Compression plan (as in `kbert compress`)") var planOptions: PlanOptions
+    @OptionGroup var weighting: EmbeddingWeightOptions
     @Option(help: "Reuse a fine-tuned teacher instead of fine-tuning one.") var teacher: String?
     @Option(help: "Reuse a stage-1 student instead of running stage 1.") var generalStudent: String?
     @Option(help: "GLUE root.") var data: String?
@@ -76,7 +77,8 @@ struct Pipeline: ParsableCommand {
         stage("compress \(model) -> \(out)/student-init")
         let pre = try BertModel.load(folder: model)
         let plan = try planOptions.resolve(teacher: pre)
-        let (initStudent, report) = try Compressor.compress(pre, specs: try plan.specs(for: pre.config))
+        let specs = try plan.specs(for: pre.config)
+        let (initStudent, report) = try Compressor.compress(pre, specs: specs, rowWeights: try weighting.rowWeights(model: model, specs: specs))
         try initStudent.save(folder: out + "/student-init")
         try copyTokenizerFiles(from: model, to: out + "/student-init")
         FileHandle.standardError.write(Data("plan: \(plan.summary); mean relative error \(String(format: "%.3f", report.map(\.relativeError).reduce(0, +) / Double(max(report.count, 1))))\n".utf8))
