@@ -5,7 +5,16 @@
 #   scripts/kd_s21.sh lane-a    runs/kd/r8e-8m/rte-aug8
 #   scripts/kd_s21.sh lane-b    ratio 21 as session 19's r21p, word embedding fitted weighted by token
 #                               frequency (compress --frequency-weighted): runs/kd/r21f/general (2M
-#                               tokens), then RTE and MRPC stage 2 in runs/kd/r21f-s2/
+#                               tokens), then RTE and MRPC stage 2 in runs/kd/r21f-s2/ (session 21 ran
+#                               its stage 1 only)
+#   scripts/kd_s21.sh lane-e    RTE: session 20's rte-aug4 (best after its intermediate phase, 56.68)
+#                               trained on with the prediction terms alone ("-cont", lr 1e-4, 2 epochs)
+#   scripts/kd_s21.sh lane-c|lane-d   ratio 21 with the pooler at rank 8 (compress --pooler-rank 8),
+#                               the position embedding at rank 16, the word embedding at rank 11
+#                               frequency-weighted, and the ~141k freed parameters in the encoder:
+#                               twice r21p's attention (r21q1: A 192x96, B 2x4) or twice its FFN
+#                               (r21q2: A 4x4); 2M-token stage 1, then the standard stage 2 on STS-B,
+#                               MRPC and RTE in runs/kd/<plan>-s2/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -20,11 +29,23 @@ lane_b() {
   std_stage2 mrpc $R/r21f/general $R/r21f-s2/mrpc
 }
 
+r21q() {  # plan attention ffn
+  stage1_2m $1 --attention $2 --ffn $3 --embedding-rank 11 --position-embedding-rank 16 --pooler-rank 8 --frequency-weighted
+  export GROUP=50
+  for t in stsb mrpc rte; do std_stage2 $t $R/$1/general $R/$1-s2/$t; done
+}
+lane_e() { GROUP=50 cont r8e-8m rte 4 2; }
+lane_c() { r21q r21q1 192x96 8x4; }
+lane_d() { r21q r21q2 192x48 4x4; }
+
 main() {
   case "${1:-}" in
     lane-a) lane_a ;;
     lane-b) lane_b ;;
-    *) echo "usage: $0 lane-a|lane-b" >&2; exit 2 ;;
+    lane-c) lane_c ;;
+    lane-d) lane_d ;;
+    lane-e) lane_e ;;
+    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e" >&2; exit 2 ;;
   esac
 }
 
