@@ -9,6 +9,10 @@
 #                               its stage 1 only)
 #   scripts/kd_s21.sh lane-e    RTE: session 20's rte-aug4 (best after its intermediate phase, 56.68)
 #                               trained on with the prediction terms alone ("-cont", lr 1e-4, 2 epochs)
+#   scripts/kd_s21.sh lane-f    the A/B of --frequency-weighted at ratio 8: r8e's shapes with the
+#                               weighted rank-48 embedding (r8f), 2M-token stage 1, then the standard
+#                               STS-B stage 2 with grouped batches (r8e: runs/kd/r8e-s2/stsb-g50, 78.32)
+#   scripts/kd_s21.sh lane-g    RTE at ratio 21 on r21q1 with 4 augmented copies (3 epochs two-phase)
 #   scripts/kd_s21.sh lane-c|lane-d   ratio 21 with the pooler at rank 8 (compress --pooler-rank 8),
 #                               the position embedding at rank 16, the word embedding at rank 11
 #                               frequency-weighted, and the ~141k freed parameters in the encoder:
@@ -34,6 +38,11 @@ r21q() {  # plan attention ffn
   export GROUP=50
   for t in stsb mrpc rte; do std_stage2 $t $R/$1/general $R/$1-s2/$t; done
 }
+lane_f() {
+  stage1_2m r8f --attention 192x192 --ffn 8x4 --embedding-rank 48 --frequency-weighted
+  GROUP=50 std_stage2 stsb $R/r8f/general $R/r8f-s2/stsb-g50
+}
+lane_g() { GROUP=50 S1=general SUFFIX=-s2 aug r21q1 rte 4 3; }
 lane_e() { GROUP=50 cont r8e-8m rte 4 2; }
 lane_c() { r21q r21q1 192x96 8x4; }
 lane_d() { r21q r21q2 192x48 4x4; }
@@ -45,7 +54,9 @@ main() {
     lane-c) lane_c ;;
     lane-d) lane_d ;;
     lane-e) lane_e ;;
-    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e" >&2; exit 2 ;;
+    lane-f) lane_f ;;
+    lane-g) lane_g ;;
+    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e|lane-f|lane-g" >&2; exit 2 ;;
   esac
 }
 
