@@ -13,6 +13,7 @@
 #                               weighted rank-48 embedding (r8f), 2M-token stage 1, then the standard
 #                               STS-B stage 2 with grouped batches (r8e: runs/kd/r8e-s2/stsb-g50, 78.32)
 #   scripts/kd_s21.sh lane-g    RTE at ratio 21 on r21q1 with 4 augmented copies (3 epochs two-phase)
+#   scripts/kd_s21.sh lane-h|lane-i   MRPC / STS-B at ratio 21 on r21q1 with 4 copies (3 epochs)
 #   scripts/kd_s21.sh lane-c|lane-d   ratio 21 with the pooler at rank 8 (compress --pooler-rank 8),
 #                               the position embedding at rank 16, the word embedding at rank 11
 #                               frequency-weighted, and the ~141k freed parameters in the encoder:
@@ -43,6 +44,8 @@ lane_f() {
   GROUP=50 std_stage2 stsb $R/r8f/general $R/r8f-s2/stsb-g50
 }
 lane_g() { GROUP=50 S1=general SUFFIX=-s2 aug r21q1 rte 4 3; }
+lane_h() { GROUP=50 S1=general SUFFIX=-s2 aug r21q1 mrpc 4 3; }
+lane_i() { GROUP=50 S1=general SUFFIX=-s2 aug r21q1 stsb 4 3; }
 lane_e() { GROUP=50 cont r8e-8m rte 4 2; }
 lane_c() { r21q r21q1 192x96 8x4; }
 lane_d() { r21q r21q2 192x48 4x4; }
@@ -56,7 +59,9 @@ main() {
     lane-e) lane_e ;;
     lane-f) lane_f ;;
     lane-g) lane_g ;;
-    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e|lane-f|lane-g" >&2; exit 2 ;;
+    lane-h) lane_h ;;
+    lane-i) lane_i ;;
+    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e|lane-f|lane-g|lane-h|lane-i" >&2; exit 2 ;;
   esac
 }
 
