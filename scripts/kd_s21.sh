@@ -13,6 +13,7 @@
 #                               weighted rank-48 embedding (r8f), 2M-token stage 1, then the standard
 #                               STS-B stage 2 with grouped batches (r8e: runs/kd/r8e-s2/stsb-g50, 78.32)
 #   scripts/kd_s21.sh lane-g    RTE at ratio 21 on r21q1 with 4 augmented copies (3 epochs two-phase)
+#   scripts/kd_s21.sh lane-j    lane-g's run again with seed 43 (augmentation, shuffling, dropout)
 #   scripts/kd_s21.sh lane-h|lane-i   MRPC / STS-B at ratio 21 on r21q1 with 4 copies (3 epochs)
 #   scripts/kd_s21.sh lane-c|lane-d   ratio 21 with the pooler at rank 8 (compress --pooler-rank 8),
 #                               the position embedding at rank 16, the word embedding at rank 11
@@ -46,6 +47,13 @@ lane_f() {
 lane_g() { GROUP=50 S1=general SUFFIX=-s2 aug r21q1 rte 4 3; }
 lane_h() { GROUP=50 S1=general SUFFIX=-s2 aug r21q1 mrpc 4 3; }
 lane_i() { GROUP=50 S1=general SUFFIX=-s2 aug r21q1 stsb 4 3; }
+lane_j() {
+  local out=$R/r21q1-s2/rte-aug4-seed43
+  [ -f $out/DONE ] && return 0
+  $K distill --stage task --task rte --teacher runs/finetune/rte --student $R/r21q1/general --out $out --augment 4 --epochs 3 \
+    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 200 --resume \
+    --group-by-length 50 --seed 43 2>> $out.log && touch $out/DONE
+}
 lane_e() { GROUP=50 cont r8e-8m rte 4 2; }
 lane_c() { r21q r21q1 192x96 8x4; }
 lane_d() { r21q r21q2 192x48 4x4; }
@@ -61,7 +69,8 @@ main() {
     lane-g) lane_g ;;
     lane-h) lane_h ;;
     lane-i) lane_i ;;
-    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e|lane-f|lane-g|lane-h|lane-i" >&2; exit 2 ;;
+    lane-j) lane_j ;;
+    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e|lane-f|lane-g|lane-h|lane-i|lane-j" >&2; exit 2 ;;
   esac
 }
 
