@@ -14,6 +14,8 @@
 #                               STS-B stage 2 with grouped batches (r8e: runs/kd/r8e-s2/stsb-g50, 78.32)
 #   scripts/kd_s21.sh lane-g    RTE at ratio 21 on r21q1 with 4 augmented copies (3 epochs two-phase)
 #   scripts/kd_s21.sh lane-j    lane-g's run again with seed 43 (augmentation, shuffling, dropout)
+#   scripts/kd_s21.sh lane-k    lane-i's STS-B student trained on with the prediction terms alone
+#                               ("-cont", lr 1e-4, 2 epochs)
 #   scripts/kd_s21.sh lane-h|lane-i   MRPC / STS-B at ratio 21 on r21q1 with 4 copies (3 epochs)
 #   scripts/kd_s21.sh lane-c|lane-d   ratio 21 with the pooler at rank 8 (compress --pooler-rank 8),
 #                               the position embedding at rank 16, the word embedding at rank 11
@@ -54,6 +56,7 @@ lane_j() {
     --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 200 --resume \
     --group-by-length 50 --seed 43 2>> $out.log && touch $out/DONE
 }
+lane_k() { GROUP=50 cont r21q1-s2 stsb 4 2; }
 lane_e() { GROUP=50 cont r8e-8m rte 4 2; }
 lane_c() { r21q r21q1 192x96 8x4; }
 lane_d() { r21q r21q2 192x48 4x4; }
@@ -70,7 +73,8 @@ main() {
     lane-h) lane_h ;;
     lane-i) lane_i ;;
     lane-j) lane_j ;;
-    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e|lane-f|lane-g|lane-h|lane-i|lane-j" >&2; exit 2 ;;
+    lane-k) lane_k ;;
+    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e|lane-f|lane-g|lane-h|lane-i|lane-j|lane-k" >&2; exit 2 ;;
   esac
 }
 
