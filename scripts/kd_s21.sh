@@ -2,7 +2,7 @@
 # Session 21: RTE at ratio 8 with the budget that met MRPC and STS-B (8 augmented copies, 4 epochs
 # two-phase) on the session-20 student (runs/kd/r8e/general-8m, from scripts/kd_s20.sh stage1).
 # Every run checkpoints and resumes; re-running skips finished runs.
-#   scripts/kd_s21.sh lane-a    runs/kd/r8e-8m/rte-aug8
+#   scripts/kd_s21.sh lane-a    runs/kd/r8e-8m/rte-aug8 (session 21 stopped it after epoch 2)
 #   scripts/kd_s21.sh lane-b    ratio 21 as session 19's r21p, word embedding fitted weighted by token
 #                               frequency (compress --frequency-weighted): runs/kd/r21f/general (2M
 #                               tokens), then RTE and MRPC stage 2 in runs/kd/r21f-s2/ (session 21 ran
@@ -22,7 +22,9 @@
 #                               frequency-weighted, and the ~141k freed parameters in the encoder:
 #                               twice r21p's attention (r21q1: A 192x96, B 2x4) or twice its FFN
 #                               (r21q2: A 4x4); 2M-token stage 1, then the standard stage 2 on STS-B,
-#                               MRPC and RTE in runs/kd/<plan>-s2/
+#                               MRPC and RTE in runs/kd/<plan>-s2/ (session 21 stopped lane-d after
+#                               r21q2's stage 1, held-out loss 7.23 against r21q1's 6.62)
+# Session 21 ran two or three lanes at a time, one thread each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
