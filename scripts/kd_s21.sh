@@ -24,6 +24,8 @@
 #                               (r21q2: A 4x4); 2M-token stage 1, then the standard stage 2 on STS-B,
 #                               MRPC and RTE in runs/kd/<plan>-s2/ (session 21 stopped lane-d after
 #                               r21q2's stage 1, held-out loss 7.23 against r21q1's 6.62)
+#   scripts/kd_s21.sh lane-l    r21q1's 8M-token stage 1 (6M more tokens, two threads):
+#                               runs/kd/r21q1/general-8m (started at the end of session 21; resumes)
 # Session 21 ran two or three lanes at a time, one thread each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +61,7 @@ lane_j() {
     --group-by-length 50 --seed 43 2>> $out.log && touch $out/DONE
 }
 lane_k() { GROUP=50 cont r21q1-s2 stsb 4 2; }
+lane_l() { stage1_8m r21q1; }
 lane_e() { GROUP=50 cont r8e-8m rte 4 2; }
 lane_c() { r21q r21q1 192x96 8x4; }
 lane_d() { r21q r21q2 192x48 4x4; }
@@ -76,7 +79,8 @@ main() {
     lane-i) lane_i ;;
     lane-j) lane_j ;;
     lane-k) lane_k ;;
-    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e|lane-f|lane-g|lane-h|lane-i|lane-j|lane-k" >&2; exit 2 ;;
+    lane-l) lane_l ;;
+    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e|lane-f|lane-g|lane-h|lane-i|lane-j|lane-k|lane-l" >&2; exit 2 ;;
   esac
 }
 
