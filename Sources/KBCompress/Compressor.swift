@@ -37,12 +37,7 @@ public enum Compressor {
             let spec = specs[name]!
             guard let wref = teacher.params.ref(name + ".weight") else { throw .plan("teacher has no matrix '\(name).weight'") }
             let w = teacher.params.values(wref)
-            let d = try NearestKronecker.decompose(w, shape: spec.shape, rank: spec.rank, name: name, rowWeights: rowWeights[name])
-            guard let aref = student.params.ref(name + ".kron_a"), let bref = student.params.ref(name + ".kron_b") else {
-                throw .plan("student has no factors for '\(name)'")
-            }
-            student.params.set(aref, d.a.flatMap { $0 })
-            student.params.set(bref, d.b.flatMap { $0 })
+            let d = try fit(w, name: name, spec: spec, rowWeights: rowWeights[name], into: &student)
             let norm = w.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
             report.append(LayerReport(name: name, spec: spec, denseParameters: w.count,
                                       relativeError: norm > 0 ? Double(d.residual) / norm : 0))
@@ -67,14 +62,21 @@ public enum Compressor {
                 throw .plan("\(name): missing or of another size in the teacher")
             }
             guard !fitted.contains(base) else { continue }
-            let d = try NearestKronecker.decompose(teacher.params.values(wref), shape: spec.shape, rank: spec.rank, name: base)
-            guard let aref = student.params.ref(base + ".kron_a"), let bref = student.params.ref(base + ".kron_b") else {
-                throw .plan("student has no factors for '\(base)'")
-            }
-            student.params.set(aref, d.a.flatMap { $0 })
-            student.params.set(bref, d.b.flatMap { $0 })
+            _ = try fit(teacher.params.values(wref), name: base, spec: spec, rowWeights: nil, into: &student)
             fitted.insert(base)
         }
+    }
+
+    /// Sets `student`'s factors of matrix `name` to the nearest Kronecker product of `w`.
+    static func fit(_ w: [Float], name: String, spec: KroneckerSpec, rowWeights: [Float]?,
+                    into student: inout BertModel) throws(CompressionError) -> NearestKronecker.Result {
+        let d = try NearestKronecker.decompose(w, shape: spec.shape, rank: spec.rank, name: name, rowWeights: rowWeights)
+        guard let aref = student.params.ref(name + ".kron_a"), let bref = student.params.ref(name + ".kron_b") else {
+            throw .plan("student has no factors for '\(name)'")
+        }
+        student.params.set(aref, d.a.flatMap { $0 })
+        student.params.set(bref, d.b.flatMap { $0 })
+        return d
     }
 
     /// ‖W − Σ A⊗B‖ / ‖W‖ for every factored matrix of `student` against `teacher`, computed from
@@ -89,26 +91,9 @@ public enum Compressor {
             }
             let w = teacher.params.values(wref), a = student.params.values(aref), b = student.params.values(bref)
             let rw = w.withUnsafeBufferPointer { NearestKronecker.rearrange($0.baseAddress!, spec.shape) }
-            let p = spec.shape.m1 * spec.shape.n1, q = spec.shape.m2 * spec.shape.n2, r = spec.rank
-            var ww = 0.0, cross = 0.0
-            for x in w { ww += Double(x) * Double(x) }
-            for k in 0..<r {
-                for i in 0..<p {
-                    let ai = Double(a[k * p + i])
-                    if ai == 0 { continue }
-                    var s = 0.0
-                    for j in 0..<q { s += Double(rw[i * q + j]) * Double(b[k * q + j]) }
-                    cross += ai * s
-                }
-            }
-            var kk = 0.0   // ‖Σ a_k b_kᵀ‖² = Σ_{k,l} (a_k·a_l)(b_k·b_l)
-            for k in 0..<r { for l in 0..<r {
-                var aa = 0.0, bb = 0.0
-                for i in 0..<p { aa += Double(a[k * p + i]) * Double(a[l * p + i]) }
-                for j in 0..<q { bb += Double(b[k * q + j]) * Double(b[l * q + j]) }
-                kk += aa * bb
-            } }
-            let err = max(0, ww - 2 * cross + kk).squareRoot()
+            let err = NearestKronecker.residual(rearranged: rw, p: spec.shape.m1 * spec.shape.n1, q: spec.shape.m2 * spec.shape.n2,
+                                                a: a, b: b, rank: spec.rank)
+            let ww = w.reduce(0.0) { $0 + Double($1) * Double($1) }
             out.append((name, ww > 0 ? err / ww.squareRoot() : 0))
         }
         return out

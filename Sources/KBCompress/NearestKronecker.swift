@@ -62,7 +62,8 @@ public enum NearestKronecker {
                                  rowWeights: [Float]? = nil) throws(CompressionError) -> Result {
         precondition(w.count == s.rows * s.cols, "matrix size does not match the shape")
         guard r >= 1, r <= s.maxRank else { throw .rankTooHigh(matrix: name, rank: r, max: s.maxRank) }
-        var rw = w.withUnsafeBufferPointer { rearrange($0.baseAddress!, s) }
+        let plain = w.withUnsafeBufferPointer { rearrange($0.baseAddress!, s) }
+        var rw = plain
         let p = s.m1 * s.n1, q = s.m2 * s.n2
         if let d = rowWeights {
             guard s.m2 == 1 else { throw .plan("\(name): row weights need a B with one row (B is \(s.m2)x\(s.n2))") }
@@ -89,18 +90,34 @@ public enum NearestKronecker {
             for t in r..<k { tail += Double(sv[t]) * Double(sv[t]) }
             return Result(a: a, b: b, singularValues: sv, residual: Float(tail.squareRoot()))
         }
-        // Weighted: the singular values are D·R(W)'s; measure the plain error directly in the
-        // rearranged space, ‖R(W) − Σ vec(A_k) vec(B_k)ᵀ‖ (p·q·r work, A ⊗ B never formed).
-        let plain = w.withUnsafeBufferPointer { rearrange($0.baseAddress!, s) }
-        var err = 0.0
-        for i in 0..<p {
-            for j in 0..<q {
-                var x = Double(plain[i * q + j])
-                for t in 0..<r { x -= Double(a[t][i]) * Double(b[t][j]) }
-                err += x * x
+        // Weighted: the singular values are D·R(W)'s; the plain error comes from the factors.
+        let err = residual(rearranged: plain, p: p, q: q, a: a.flatMap { $0 }, b: b.flatMap { $0 }, rank: r)
+        return Result(a: a, b: b, singularValues: sv, residual: Float(err))
+    }
+
+    /// ‖R(W) − Σ_k vec(A_k) vec(B_k)ᵀ‖_F = ‖W − Σ A_k ⊗ B_k‖_F from R(W) (`rearrange`, p × q) and
+    /// the factors (A_k at a[k·p ..< (k+1)·p], B_k at b[k·q ..< (k+1)·q]), without forming A ⊗ B:
+    /// ‖W‖² − 2⟨R(W), Σ a_k b_kᵀ⟩ + Σ_{k,l} (a_k·a_l)(b_k·b_l).
+    public static func residual(rearranged rw: [Float], p: Int, q: Int, a: [Float], b: [Float], rank r: Int) -> Double {
+        var ww = 0.0, cross = 0.0
+        for x in rw { ww += Double(x) * Double(x) }
+        for k in 0..<r {
+            for i in 0..<p {
+                let ai = Double(a[k * p + i])
+                if ai == 0 { continue }
+                var s = 0.0
+                for j in 0..<q { s += Double(rw[i * q + j]) * Double(b[k * q + j]) }
+                cross += ai * s
             }
         }
-        return Result(a: a, b: b, singularValues: sv, residual: Float(err.squareRoot()))
+        var kk = 0.0
+        for k in 0..<r { for l in 0..<r {
+            var aa = 0.0, bb = 0.0
+            for i in 0..<p { aa += Double(a[k * p + i]) * Double(a[l * p + i]) }
+            for j in 0..<q { bb += Double(b[k * q + j]) * Double(b[l * q + j]) }
+            kk += aa * bb
+        } }
+        return max(0, ww - 2 * cross + kk).squareRoot()
     }
 
     /// Row weights for `decompose` from how often each row is used (token counts for a word
