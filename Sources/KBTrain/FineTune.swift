@@ -64,12 +64,13 @@ public struct FineTuneConfig: Codable, Sendable {
         self.task = task; self.modelDir = modelDir; self.dataDir = dataDir; self.outDir = outDir
     }
 
-    /// What must match for `--resume` to continue a run.
+    /// What must match for `--resume` to continue a run. The corpus is compared as a standardized
+    /// path, so `KBERT_DATA=/work/shared/data` and the fallback `../shared/data` resume each other.
     var resumeKey: String {
         "\(task)|\(modelDir)|\(epochs)|\(lr)|\(batchSize)|\(maxLength)|\(warmup)|\(weightDecay)|\(seed)|\(maxSteps ?? -1)|\(gradAccum)|\(clipNorm)"
             + (teacherDir.map { "|teacher=\($0)|\(schedule)|\(distillWeights)" } ?? "")
             + (predictionLR.map { "|prediction-lr=\($0)" } ?? "")
-            + (corpusDir.map { "|corpus=\($0)|\(generalTokens)|\(validationFraction)" } ?? "")
+            + (corpusDir.map { "|corpus=\(URL(fileURLWithPath: $0).standardizedFileURL.path)|\(generalTokens)|\(validationFraction)" } ?? "")
             + (augment > 0 ? "|augment=\(augment)" : "")
             + (lengthGroups > 0 ? "|group-by-length=\(lengthGroups)" : "")
     }
@@ -237,7 +238,7 @@ public final class FineTuner {
             }
             state = try checkpoint.loadState()
             guard state.configHash == c.resumeKey else {
-                throw TrainError.setup("\(checkpoint.dir): it was written with other settings (\(state.configHash)); resume with the same options")
+                throw TrainError.setup("\(checkpoint.dir): it was written with other settings (\(state.configHash)) than this run's (\(c.resumeKey)); resume with the same options")
             }
             let (file, m, v) = try checkpoint.loadTensors(state)
             for (name, ref) in model.params.entries { model.params.set(ref, try file.floatTensor(name).data) }

@@ -114,3 +114,22 @@ func lossAndGrads(_ model: BertModel, _ input: BertInput, _ labels: [Int], clsOn
         #expect(small == [0.3, 0.4])
     }
 }
+
+@Suite struct ResumeKeyTests {
+    /// `--resume` compares the corpus as a standardized path: a run started with
+    /// `KBERT_DATA=/work/shared/data` resumes under the fallback `../shared/data` spelling (a
+    /// stage-1 run of session 21 could not), while other corpora and settings still refuse.
+    @Test func corpusPathSpellings() {
+        func key(_ corpus: String?, tokens: Int = 1000, lr: Float = 3e-4) -> String {
+            var c = FineTuneConfig(task: "general", modelDir: "m", dataDir: "d", outDir: "o")
+            c.corpusDir = corpus; c.generalTokens = tokens; c.lr = lr
+            return c.resumeKey
+        }
+        #expect(key("/data/shared/corpus/wiki") == key("/data/main/../shared/corpus/wiki"))
+        #expect(key("/data/shared/corpus/wiki") == key("/data/shared/./corpus/wiki/"))
+        #expect(key("/data/shared/corpus/wiki") != key("/data/shared/corpus/wikitext"))
+        #expect(key("/data/shared/corpus/wiki") != key("/data/shared/corpus/wiki", tokens: 2000))
+        #expect(key("/data/shared/corpus/wiki") != key("/data/shared/corpus/wiki", lr: 5e-4))
+        #expect(key("/data/shared/corpus/wiki") != key(nil))
+    }
+}
