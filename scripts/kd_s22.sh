@@ -6,7 +6,11 @@
 #                               (session 21 on the 2M-token student: 57.40 / 53.79 for seeds 42 / 43)
 #   scripts/kd_s22.sh lane-b    MRPC with 4 copies (3 epochs), then STS-B with 4 copies and its
 #                               "-cont" (prediction terms alone, lr 1e-4, 2 epochs)
-# Session 22 ran the two lanes side by side, one thread each.
+#   scripts/kd_s22.sh lane-c    ratio 8 with r21q1's recipe: the pooler at rank 8, the position embedding
+#                               at rank 16, the word embedding frequency-weighted at rank 56 (r8e: 48,
+#                               plain) with r8e's encoder shapes (r8q); 2M-token stage 1, then RTE with
+#                               4 augmented copies (3 epochs), seeds 42 and 43
+# Session 22 ran the lanes side by side, one thread each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -24,11 +28,19 @@ lane_b() {
   cont r21q1-8m stsb 4 2
 }
 
+lane_c() {
+  stage1_2m r8q --attention 192x192 --ffn 8x4 --embedding-rank 56 --position-embedding-rank 16 --pooler-rank 8 --frequency-weighted
+  export GROUP=50 S1=general SUFFIX=-s2
+  aug r8q rte 4 3
+  SEED=43 aug r8q rte 4 3
+}
+
 main() {
   case "${1:-}" in
     lane-a) lane_a ;;
     lane-b) lane_b ;;
-    *) echo "usage: $0 lane-a|lane-b" >&2; exit 2 ;;
+    lane-c) lane_c ;;
+    *) echo "usage: $0 lane-a|lane-b|lane-c" >&2; exit 2 ;;
   esac
 }
 
