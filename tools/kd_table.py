@@ -17,7 +17,8 @@ runs/kd/r21b-rec/, named r21b-rec/<run>, on the r21b one; the embedding as its r
 scripts/kd_embrank.sh: runs/kd/r8e-s2/ and runs/kd/r21e-s2/, named r8e/<run> and r21e/<run>;
 session 20, r8e after the 8M-token stage 1: runs/kd/r8e-8m/, named r8e-8m/<run>; session 21,
 ratio 21 with the pooler at rank 8, scripts/kd_s21.sh: runs/kd/r21q1-s2/ and runs/kd/r21q2-s2/,
-named r21q1/<run> and r21q2/<run>), naming the run. The plot shows those
+named r21q1/<run> and r21q2/<run>; session 22, scripts/kd_s22.sh: runs/kd/r21q1-8m/ and
+runs/kd/r8q-s2/, named r21q1-8m/<run> and r8q/<run>), naming the run. The plot shows those
 best runs as bars and the standard recipe as outlines.
 
 A third table (when runs/kd/r8-8m exists, scripts/kd_long_stage1.sh) sets the standard stage-2
@@ -123,10 +124,12 @@ for plan in ["r8", "r21"]:
         # Session 19: ratio 21 with the position embedding factored (scripts/kd_s19.sh lane-c, "r21p/<run>").
         # Session 20: r8e with the 8M-token stage 1 (scripts/kd_s20.sh, "r8e-8m/<run>").
         # Session 21: ratio 21 with the pooler at rank 8 (scripts/kd_s21.sh, "r21q1/<run>", "r21q2/<run>").
+        # Session 22 (scripts/kd_s22.sh): r21q1 after its 8M-token stage 1 ("r21q1-8m/<run>"), and
+        # ratio 8 with r21q1's recipe (r8q, "r8q/<run>").
         folders = [(runs / plan, ""), (runs / f"{plan}-8m", "8m/")] + (
             [(runs / "r21b-8m", "r21b/"), (runs / "r21b-rec", "r21b-rec/"), (runs / "r21e-s2", "r21e/"), (runs / "r21p-s2", "r21p/"),
-             (runs / "r21q1-s2", "r21q1/"), (runs / "r21q2-s2", "r21q2/")] if plan == "r21"
-            else [(runs / "r8-s18", "s18/"), (runs / "r8e-s2", "r8e/"), (runs / "r8e-8m", "r8e-8m/")])
+             (runs / "r21q1-s2", "r21q1/"), (runs / "r21q2-s2", "r21q2/"), (runs / "r21q1-8m", "r21q1-8m/")] if plan == "r21"
+            else [(runs / "r8-s18", "s18/"), (runs / "r8e-s2", "r8e/"), (runs / "r8e-8m", "r8e-8m/"), (runs / "r8q-s2", "r8q/")])
         for folder, prefix in folders:
             for d, m in task_runs(folder, t):
                 if not d.name.endswith(ABLATIONS) and (best is None or m[MAIN[t]] > best[1][MAIN[t]]):
@@ -208,7 +211,9 @@ for key, folder, title in [("s18", runs / "r8-s18", "ratio 8, 2M-token stage 1 (
                            ("r21e", runs / "r21e-s2", "ratio 21, embedding as its rank-12 SVD (r21e), 2M-token stage 1"),
                            ("r21q1", runs / "r21q1-s2", "ratio 21, pooler rank 8, attention A 192×96 (r21q1, session 21), 2M-token stage 1"),
                            ("r21q2", runs / "r21q2-s2", "ratio 21, pooler rank 8, FFN A 4×4 (r21q2, session 21), 2M-token stage 1"),
-                           ("r8f", runs / "r8f-s2", "ratio 8, r8e with the frequency-weighted embedding (r8f, session 21), 2M-token stage 1")]:
+                           ("r8f", runs / "r8f-s2", "ratio 8, r8e with the frequency-weighted embedding (r8f, session 21), 2M-token stage 1"),
+                           ("r21q1_8m", runs / "r21q1-8m", "ratio 21, r21q1 after the 8M-token stage 1 (session 22)"),
+                           ("r8q", runs / "r8q-s2", "ratio 8, pooler rank 8, position rank 16, weighted rank-56 embedding (r8q, session 22), 2M-token stage 1")]:
     rows = []
     for t in TASKS:
         tm = results["teachers"].get(t)
