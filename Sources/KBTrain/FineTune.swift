@@ -56,6 +56,10 @@ public struct FineTuneConfig: Codable, Sendable {
     /// runs before session 20). Task data only: general distillation packs its sequences to one
     /// length and ignores it (`lengthGroups`). Dev evaluation always sorts by length.
     public var groupByLength: Int = FineTuneConfig.defaultGroupByLength
+    /// Also evaluate on dev every this many optimizer steps within an epoch (each epoch's end is
+    /// evaluated anyway), keeping the best model: for small dev sets whose score peaks between
+    /// epoch ends (RTE's distillation runs peak in their first epoch). nil: epoch ends only.
+    public var evalEvery: Int? = nil
     public static let defaultGroupByLength = 50
     /// The grouping the run uses: `groupByLength` for a task, none for general distillation.
     var lengthGroups: Int { corpusDir == nil && groupByLength > 1 ? groupByLength : 0 }
@@ -73,6 +77,7 @@ public struct FineTuneConfig: Codable, Sendable {
             + (corpusDir.map { "|corpus=\(URL(fileURLWithPath: $0).standardizedFileURL.path)|\(generalTokens)|\(validationFraction)" } ?? "")
             + (augment > 0 ? "|augment=\(augment)" : "")
             + (lengthGroups > 0 ? "|group-by-length=\(lengthGroups)" : "")
+            + (evalEvery.map { "|eval-every=\($0)" } ?? "")
     }
 }
 
@@ -81,7 +86,7 @@ public enum TrainEvent {
     case note(String)
     case step(step: Int, total: Int, epoch: Int, loss: Float, lr: Float, examplesPerSecond: Double, etaSeconds: Double,
               terms: [(String, Float)])
-    case evaluation(epoch: Int, step: Int, metrics: [(String, Double)], best: Bool)
+    case evaluation(epoch: Int, step: Int, metrics: [(String, Double)], best: Bool, endOfEpoch: Bool)
     case checkpoint(step: Int)
 }
 
@@ -319,6 +324,9 @@ public final class FineTuner {
                 try log.append("{\"step\": \(state.step), \"epoch\": \(state.epoch + 1), \"loss\": \(lossSum), \"lr\": \(lr), \"grad_norm\": \(norm), \"examples_per_s\": \(rate)\(termJSON)}")
                 onEvent(.step(step: state.step, total: total, epoch: state.epoch + 1, loss: lossSum, lr: lr, examplesPerSecond: rate,
                               etaSeconds: eta, terms: termSums))
+                if let e = c.evalEvery, state.step % e == 0, state.batchInEpoch < batches.count, state.step < total {
+                    try evaluateAndKeepBest(&state, endOfEpoch: false, onEvent: onEvent)
+                }
                 if c.saveEvery > 0 && state.step % c.saveEvery == 0 { try save() }
                 if let k = c.debugKillAtStep, state.step == k { log.flush(); kill(getpid(), SIGKILL) }
             }
@@ -347,7 +355,9 @@ public final class FineTuner {
         return DistillTerms(intermediate: intermediate, prediction: true, supervised: true)
     }
 
-    func evaluateAndKeepBest(_ state: inout TrainState, onEvent: (TrainEvent) -> Void) throws {
+    /// Evaluates on dev (or the held-out corpus), records it in the history and keeps the model
+    /// when it is the best so far. `endOfEpoch` false: a mid-epoch evaluation (`evalEvery`).
+    func evaluateAndKeepBest(_ state: inout TrainState, endOfEpoch: Bool = true, onEvent: (TrainEvent) -> Void) throws {
         let metrics: [(String, Double)]
         if let task {
             metrics = try Evaluator.evaluate(model, task: task, data: dev, padId: tokenizer.padId)
@@ -370,7 +380,7 @@ public final class FineTuner {
             let d = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
             try AtomicFile.write(d, to: config.outDir + "/eval_results.json")
         }
-        onEvent(.evaluation(epoch: state.epoch + 1, step: state.step, metrics: metrics, best: best))
+        onEvent(.evaluation(epoch: state.epoch + 1, step: state.step, metrics: metrics, best: best, endOfEpoch: endOfEpoch))
     }
 }
 

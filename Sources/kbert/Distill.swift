@@ -40,6 +40,7 @@ struct Distill: ParsableCommand {
     @Option(help: "Batches of similar length: after the shuffle, examples are sorted by length within runs of N batches, and the batches shuffled (0: plain shuffled batches, the runs before session 20; --stage general packs sequences to one length and ignores it; GLUE training sets pad to 1.5-3x their tokens in random batches, ~1.04x at 50: 1.4-2.4x the examples per second).") var groupByLength: Int = FineTuneConfig.defaultGroupByLength
     @Option(help: "Stop after this many steps.") var maxSteps: Int?
     @Option(help: "Checkpoint every N steps.") var saveEvery: Int = 200
+    @Option(help: "Also evaluate every N steps within an epoch (dev, or the held-out corpus slice), keeping the best student (default: at each epoch end only).") var evalEvery: Int?
     @Option(help: .hidden) var debugKillAtStep: Int?
     @OptionGroup(title: "Distillation terms") var weights: DistillWeightOptions
     @Flag(help: "Continue from OUT/checkpoint.") var resume = false
@@ -67,6 +68,7 @@ struct Distill: ParsableCommand {
         }
         c.epochs = epochs; c.lr = lr ?? (stage == "general" ? 5e-4 : 3e-4); c.batchSize = batchSize; c.maxLength = maxLength; c.warmup = warmup
         c.seed = seed; c.maxSteps = maxSteps; c.saveEvery = saveEvery; c.debugKillAtStep = debugKillAtStep
+        c.evalEvery = try validEvalEvery(evalEvery)
         c.groupByLength = groupByLength
         c.distillWeights = weights.weights
         if augment != 0 {

@@ -46,6 +46,7 @@ struct FineTune: ParsableCommand {
     @Option(help: "Batches per optimizer step.") var gradAccum: Int = 1
     @Option(help: "Stop after this many optimizer steps.") var maxSteps: Int?
     @Option(help: "Checkpoint every N steps (and at each epoch end).") var saveEvery: Int = 200
+    @Option(help: "Also evaluate on dev every N steps within an epoch, keeping the best model (default: at each epoch end only).") var evalEvery: Int?
     @Flag(help: "Continue from OUT/checkpoint.") var resume = false
     @Option(help: .hidden) var debugKillAtStep: Int?
     @OptionGroup var threads: ThreadOptions
@@ -57,6 +58,7 @@ struct FineTune: ParsableCommand {
         c.weightDecay = weightDecay; c.seed = seed; c.gradAccum = gradAccum; c.maxSteps = maxSteps
         c.groupByLength = groupByLength
         c.saveEvery = saveEvery; c.debugKillAtStep = debugKillAtStep
+        c.evalEvery = try validEvalEvery(evalEvery)
         let printer = EventPrinter()
         let tuner = try FineTuner(c, onEvent: printer.handle)
         try tuner.run(resume: resume, onEvent: printer.handle)
@@ -65,6 +67,12 @@ struct FineTune: ParsableCommand {
             print(String(decoding: d, as: UTF8.self))
         }
     }
+}
+
+/// `--eval-every N`: a positive step count.
+func validEvalEvery(_ n: Int?) throws -> Int? {
+    if let n, n <= 0 { throw ValidationError("--eval-every is a positive step count") }
+    return n
 }
 
 /// Prints training events: notes on their own line, steps as one redrawn progress line.
@@ -85,10 +93,11 @@ final class EventPrinter {
             let line = String(format: "\rstep %d/%d | epoch %d | loss %.4f%@ | lr %.2e | %.1f ex/s | ETA %@   ",
                               step, total, epoch, loss, t.isEmpty ? "" : " (\(t.dropFirst()))", lr, rate, formatDuration(eta))
             err.write(Data(line.utf8)); onLine = true
-        case let .evaluation(epoch, step, metrics, best):
+        case let .evaluation(epoch, step, metrics, best, endOfEpoch):
             endLine()
             let m = metrics.map { String(format: "%@ %.4f", $0.0, $0.1) }.joined(separator: ", ")
-            err.write(Data("dev after epoch \(epoch) (step \(step)): \(m)\(best ? "  [best, saved]" : "")\n".utf8))
+            let when = endOfEpoch ? "after epoch \(epoch) (step \(step))" : "at step \(step) (epoch \(epoch))"
+            err.write(Data("dev \(when): \(m)\(best ? "  [best, saved]" : "")\n".utf8))
         case .checkpoint:
             break
         }

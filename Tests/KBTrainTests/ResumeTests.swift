@@ -121,6 +121,51 @@ func writeTinyWiki(_ dir: String) throws {
     }
 }
 
+extension ResumeTests {
+    /// `--eval-every N` evaluates within epochs too (here steps 4, 8 | 12, 16, 20 besides the epoch
+    /// ends 11 and 22), keeps the best of all of them, leaves the training itself unchanged (same
+    /// final weights as a run without it), and a run killed and resumed keeps the same choice.
+    @Test func evalEveryKeepsTheBestOfEveryEvaluation() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, glue, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let common = ["finetune", "--model", model, "--task", "sst2", "--data", glue, "--epochs", "2", "--batch-size", "4",
+                      "--lr", "1e-3", "--save-every", "3", "--seed", "7", "--threads", "1", "--max-length", "16"]
+        let plain = try runKbert(bin, common + ["--out", root + "/plain"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let e = try runKbert(bin, common + ["--out", root + "/every", "--eval-every", "4"])
+        #expect(e.status == 0, "\(e.stderr)")
+        let mid = e.stderr.split(separator: "\n").filter { $0.hasPrefix("dev at step") }
+        #expect(mid.map { $0.split(separator: " ")[3] } == ["4", "8", "12", "16", "20"], "\(e.stderr)")
+        #expect(e.stderr.split(separator: "\n").filter { $0.hasPrefix("dev after epoch") }.count == 2)
+        let wp = FileManager.default.contents(atPath: try latestCheckpointWeights(root + "/plain"))
+        let we = FileManager.default.contents(atPath: try latestCheckpointWeights(root + "/every"))
+        #expect(wp != nil && wp == we, "evaluating changed the training")
+        // The kept model is the best of the seven evaluations (the first to reach it).
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/every/checkpoint/state.json"))) as! [String: Any]
+        let history = state["history"] as! [[String: Double]]
+        #expect(history.map { Int($0["step"]!) } == [4, 8, 11, 12, 16, 20, 22])
+        let best = history.max { $0["accuracy"]! < $1["accuracy"]! || ($0["accuracy"]! == $1["accuracy"]! && $0["step"]! > $1["step"]!) }!
+        let kept = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/every/eval_results.json"))) as! [String: Any]
+        #expect((kept["step"] as! NSNumber).intValue == Int(best["step"]!))
+        #expect(((kept["metrics"] as! [String: Double])["accuracy"]!) == best["accuracy"]!)
+        // Killed after step 8 (checkpoint at step 6), resumed: the same kept model and weights.
+        let killed = try runKbert(bin, common + ["--out", root + "/b", "--eval-every", "4", "--debug-kill-at-step", "8"])
+        #expect(killed.signaled && killed.status == 9)
+        let b = try runKbert(bin, common + ["--out", root + "/b", "--eval-every", "4", "--resume"])
+        #expect(b.status == 0, "\(b.stderr)")
+        for f in ["model.safetensors", "eval_results.json"] {
+            let da = FileManager.default.contents(atPath: root + "/every/" + f), db = FileManager.default.contents(atPath: root + "/b/" + f)
+            #expect(da != nil && da == db, "\(f) differs")
+        }
+        // Resuming with another --eval-every is refused; 0 is rejected.
+        let other = try runKbert(bin, common + ["--out", root + "/b", "--eval-every", "5", "--resume"])
+        #expect(other.status != 0 && other.stderr.contains("other settings"))
+        let zero = try runKbert(bin, common + ["--out", root + "/z", "--eval-every", "0"])
+        #expect(zero.status != 0 && zero.stderr.contains("--eval-every"))
+    }
+}
+
 @Suite(.serialized) struct EvaluateCommandTests {
     /// `kbert evaluate --split test` writes GLUE submission lines (index, label name).
     @Test func testSplitWritesSubmission() throws {
