@@ -10,7 +10,11 @@
 #                               at rank 16, the word embedding frequency-weighted at rank 56 (r8e: 48,
 #                               plain) with r8e's encoder shapes (r8q); 2M-token stage 1, then RTE with
 #                               4 augmented copies (3 epochs), seeds 42 and 43
-# Session 22 ran the lanes side by side, one thread each.
+#   scripts/kd_s22.sh lane-d    lane-a's seeds 43 and 44 with dev every 50 steps too (--eval-every 50;
+#                               the epoch-end scores stay in each run's history)
+#   scripts/kd_s22.sh lane-e    lane-c's RTE runs with --eval-every 50
+# Session 22 ran lanes a, b, c side by side, one thread each, then replaced the rest of a and c
+# (after their first run and stage 1) by d and e.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -35,12 +39,25 @@ lane_c() {
   SEED=43 aug r8q rte 4 3
 }
 
+lane_d() {
+  export GROUP=50 S1=general-8m SUFFIX=-8m EVAL=50
+  SEED=43 aug r21q1 rte 4 3
+  SEED=44 aug r21q1 rte 4 3
+}
+lane_e() {
+  export GROUP=50 S1=general SUFFIX=-s2 EVAL=50
+  aug r8q rte 4 3
+  SEED=43 aug r8q rte 4 3
+}
+
 main() {
   case "${1:-}" in
     lane-a) lane_a ;;
     lane-b) lane_b ;;
     lane-c) lane_c ;;
-    *) echo "usage: $0 lane-a|lane-b|lane-c" >&2; exit 2 ;;
+    lane-d) lane_d ;;
+    lane-e) lane_e ;;
+    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e" >&2; exit 2 ;;
   esac
 }
 
