@@ -13,8 +13,10 @@
 #   scripts/kd_s22.sh lane-d    lane-a's seeds 43 and 44 with dev every 50 steps too (--eval-every 50;
 #                               the epoch-end scores stay in each run's history)
 #   scripts/kd_s22.sh lane-e    lane-c's RTE runs with --eval-every 50
+#   scripts/kd_s22.sh lane-f    lane-b after its MRPC run: MRPC's "-cont" (prediction terms alone, lr
+#                               1e-4, 2 epochs), then lane-b's STS-B runs
 # Session 22 ran lanes a, b, c side by side, one thread each, then replaced the rest of a and c
-# (after their first run and stage 1) by d and e.
+# (after their first run and stage 1) by d and e, and b after its first run by f.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -50,6 +52,13 @@ lane_e() {
   SEED=43 aug r8q rte 4 3
 }
 
+lane_f() {
+  export GROUP=50 S1=general-8m SUFFIX=-8m
+  cont r21q1-8m mrpc 4 2
+  aug r21q1 stsb 4 3
+  cont r21q1-8m stsb 4 2
+}
+
 main() {
   case "${1:-}" in
     lane-a) lane_a ;;
@@ -57,7 +66,8 @@ main() {
     lane-c) lane_c ;;
     lane-d) lane_d ;;
     lane-e) lane_e ;;
-    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e" >&2; exit 2 ;;
+    lane-f) lane_f ;;
+    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e|lane-f" >&2; exit 2 ;;
   esac
 }
 
