@@ -71,9 +71,32 @@ def majority_baseline(task):
         return 0.0       # a constant prediction has MCC 0
     return sum(1 for y in dv if y == top) / len(dv)
 
-def metrics(d):
+def metrics(d, main=None):
+    """A run's dev metrics as every table here selects them: its best epoch end. A run with
+    `--eval-every` (session 22) also evaluated within epochs and kept the best of all those
+    evaluations; given the task's main metric, its epoch-end rows are read back from the
+    checkpoint's history (the last row of each epoch) and the best of them (the first, on a tie,
+    as the trainer keeps it) is returned, so that it is selected as every other run is (the best of
+    every evaluation: `any_eval_best`)."""
     f = pathlib.Path(d) / "eval_results.json"
-    return json.loads(f.read_text())["metrics"] if f.exists() else None
+    if not f.exists():
+        return None
+    kept = json.loads(f.read_text())["metrics"]
+    h = history(d)
+    if main is None or h is None or len({r["epoch"] for r in h}) == len(h):
+        return kept
+    ends = [max((r for r in h if r["epoch"] == e), key=lambda r: r["step"]) for e in sorted({r["epoch"] for r in h})]
+    best = max(ends, key=lambda r: (r[main], -r["step"]))
+    return {k: v for k, v in best.items() if k in kept}
+
+def history(d):
+    f = pathlib.Path(d) / "checkpoint" / "state.json"
+    return json.loads(f.read_text()).get("history") if f.exists() else None
+
+def any_eval_best(d, main):
+    """The best main metric over every evaluation of a run (epoch ends and `--eval-every` ones)."""
+    h = history(d)
+    return max(r[main] for r in h) if h else None
 
 def inspect(d):
     try:
@@ -107,7 +130,7 @@ def task_runs(folder, t):
     if not folder.is_dir():
         return []
     return [(d, m) for d in sorted(folder.iterdir())
-            if d.is_dir() and (d.name == t or d.name.startswith(t + "-")) and (m := metrics(d))]
+            if d.is_dir() and (d.name == t or d.name.startswith(t + "-")) and (m := metrics(d, MAIN[t]))]
 
 # Best stage-2 recipe per plan and task (any run folder of the task with dev results).
 ABLATIONS = ("-no-stage1", "-no-kd")
@@ -220,12 +243,14 @@ for key, folder, title in [("s18", runs / "r8-s18", "ratio 8, 2M-token stage 1 (
         if not tm:
             continue
         for d, m in task_runs(folder, t):
-            rows.append((t, d.name, m, m[MAIN[t]] / tm[MAIN[t]] * 100 if tm[MAIN[t]] else float("nan")))
+            rows.append((t, d.name, m, m[MAIN[t]] / tm[MAIN[t]] * 100 if tm[MAIN[t]] else float("nan"),
+                         any_eval_best(d, MAIN[t]) if "-ev" in d.name else None))
     if rows:
-        results[key] = {name: {"metrics": m, "retention_percent": r} for _, name, m, r in rows}
-        print(f"\n| {title}: run | task (metric) | teacher | score | retained |\n|---|---|---|---|---|")
-        for t, name, m, r in rows:
-            print(f"| `{name}` | {NAMES[t]} ({MAIN[t]}) | {pct(results['teachers'][t][MAIN[t]])} | {pct(m[MAIN[t]])} | {r:.1f}% |")
+        results[key] = {name: {"metrics": m, "retention_percent": r, **({"any_evaluation_best": a} if a is not None else {})}
+                        for _, name, m, r, a in rows}
+        print(f"\n| {title}: run | task (metric) | teacher | score (best epoch end) | retained | best of every evaluation (--eval-every) |\n|---|---|---|---|---|---|")
+        for t, name, m, r, a in rows:
+            print(f"| `{name}` | {NAMES[t]} ({MAIN[t]}) | {pct(results['teachers'][t][MAIN[t]])} | {pct(m[MAIN[t]])} | {r:.1f}% | {pct(a) if a is not None else ''} |")
 
 (runs / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
 if not any(results.get("best", {}).values()):
