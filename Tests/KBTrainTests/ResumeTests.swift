@@ -72,6 +72,13 @@ func tinyTeacherAndStudent(_ bin: String, model: String, glue: String, root: Str
     #expect(cp.status == 0, "\(cp.stderr)")
 }
 
+/// Two epochs of SST-2 fine-tuning on the tiny setup, 11 steps each, a checkpoint every 3 steps
+/// (the resume tests' run; add --out and the options under test).
+func twoEpochFinetuneArgs(model: String, glue: String) -> [String] {
+    ["finetune", "--model", model, "--task", "sst2", "--data", glue, "--epochs", "2", "--batch-size", "4",
+     "--lr", "1e-3", "--save-every", "3", "--seed", "7", "--threads", "1", "--max-length", "16"]
+}
+
 /// The weights file of a run's latest checkpoint (OUT/checkpoint/model-<generation>.safetensors).
 func latestCheckpointWeights(_ out: String) throws -> String {
     let st = try String(contentsOfFile: out + "/checkpoint/state.json", encoding: .utf8)
@@ -94,8 +101,7 @@ func writeTinyWiki(_ dir: String) throws {
         guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
         let (model, glue, root) = try tinySetup()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let common = ["finetune", "--model", model, "--task", "sst2", "--data", glue, "--epochs", "2", "--batch-size", "4",
-                      "--lr", "1e-3", "--save-every", "3", "--seed", "7", "--threads", "1", "--max-length", "16"]
+        let common = twoEpochFinetuneArgs(model: model, glue: glue)
         let a = try runKbert(bin, common + ["--out", root + "/a"])
         #expect(a.status == 0, "uninterrupted run failed: \(a.stderr)")
         #expect(a.stderr.contains("starting a fresh head"), "a 3-way head on a 2-way task is replaced, with a note")
@@ -129,8 +135,7 @@ extension ResumeTests {
         guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
         let (model, glue, root) = try tinySetup()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let common = ["finetune", "--model", model, "--task", "sst2", "--data", glue, "--epochs", "2", "--batch-size", "4",
-                      "--lr", "1e-3", "--save-every", "3", "--seed", "7", "--threads", "1", "--max-length", "16"]
+        let common = twoEpochFinetuneArgs(model: model, glue: glue)
         let plain = try runKbert(bin, common + ["--out", root + "/plain"])
         #expect(plain.status == 0, "\(plain.stderr)")
         let e = try runKbert(bin, common + ["--out", root + "/every", "--eval-every", "4"])
