@@ -15,6 +15,9 @@
 #   scripts/kd_s22.sh lane-e    lane-c's RTE runs with --eval-every 50
 #   scripts/kd_s22.sh lane-f    lane-b after its MRPC run: MRPC's "-cont" (prediction terms alone, lr
 #                               1e-4, 2 epochs), then lane-b's STS-B runs
+#   scripts/kd_s22.sh lane-g    MRPC at ratio 21 with 8 copies for 4 epochs on r21q1-8m (the budget that
+#                               met MRPC at ratio 8; started at the end of session 22, resumes)
+#   scripts/kd_s22.sh lane-h    r8q's 8M-token stage 1 (started at the end of session 22, resumes)
 # Session 22 ran lanes a, b, c side by side, one thread each, then replaced the rest of a and c
 # (after their first run and stage 1) by d and e, and b after its first run by f.
 set -euo pipefail
@@ -59,6 +62,9 @@ lane_f() {
   cont r21q1-8m stsb 4 2
 }
 
+lane_g() { GROUP=50 S1=general-8m SUFFIX=-8m aug r21q1 mrpc 8 4; }
+lane_h() { STAGE1_THREADS=1 stage1_8m r8q; }
+
 main() {
   case "${1:-}" in
     lane-a) lane_a ;;
@@ -67,7 +73,9 @@ main() {
     lane-d) lane_d ;;
     lane-e) lane_e ;;
     lane-f) lane_f ;;
-    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e|lane-f" >&2; exit 2 ;;
+    lane-g) lane_g ;;
+    lane-h) lane_h ;;
+    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e|lane-f|lane-g|lane-h" >&2; exit 2 ;;
   esac
 }
 
