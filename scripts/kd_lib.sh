@@ -81,3 +81,12 @@ stage1_8m() {  # plan
     --lr 3e-4 --warmup 0.02 --batch-size 32 --max-length 64 --threads ${STAGE1_THREADS:-2} --save-every 100 --resume \
     2>> $R/$p/general-8m.log && touch $R/$p/general-8m/DONE
 }
+
+# The lane dispatcher of the session scripts: `run_lane lane-x` runs the sourcing script's function
+# lane_x; anything else prints the lanes it defines and fails.
+run_lane() {
+  local f=${1:-}; f=${f//-/_}
+  if [[ $f == lane_* ]] && declare -F "$f" > /dev/null; then "$f"; return; fi
+  echo "usage: $0 $(declare -F | awk '$3 ~ /^lane_/ {sub("_", "-", $3); print $3}' | paste -sd'|')" >&2
+  return 2
+}

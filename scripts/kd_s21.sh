@@ -66,22 +66,6 @@ lane_e() { GROUP=50 cont r8e-8m rte 4 2; }
 lane_c() { r21q r21q1 192x96 8x4; }
 lane_d() { r21q r21q2 192x48 4x4; }
 
-main() {
-  case "${1:-}" in
-    lane-a) lane_a ;;
-    lane-b) lane_b ;;
-    lane-c) lane_c ;;
-    lane-d) lane_d ;;
-    lane-e) lane_e ;;
-    lane-f) lane_f ;;
-    lane-g) lane_g ;;
-    lane-h) lane_h ;;
-    lane-i) lane_i ;;
-    lane-j) lane_j ;;
-    lane-k) lane_k ;;
-    lane-l) lane_l ;;
-    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e|lane-f|lane-g|lane-h|lane-i|lane-j|lane-k|lane-l" >&2; exit 2 ;;
-  esac
-}
+main() { run_lane "$@"; }
 
 main "$@"; exit

@@ -65,18 +65,6 @@ lane_f() {
 lane_g() { GROUP=50 S1=general-8m SUFFIX=-8m aug r21q1 mrpc 8 4; }
 lane_h() { STAGE1_THREADS=1 stage1_8m r8q; }
 
-main() {
-  case "${1:-}" in
-    lane-a) lane_a ;;
-    lane-b) lane_b ;;
-    lane-c) lane_c ;;
-    lane-d) lane_d ;;
-    lane-e) lane_e ;;
-    lane-f) lane_f ;;
-    lane-g) lane_g ;;
-    lane-h) lane_h ;;
-    *) echo "usage: $0 lane-a|lane-b|lane-c|lane-d|lane-e|lane-f|lane-g|lane-h" >&2; exit 2 ;;
-  esac
-}
+main() { run_lane "$@"; }
 
 main "$@"; exit

@@ -94,9 +94,10 @@ def history(d):
     return json.loads(f.read_text()).get("history") if f.exists() else None
 
 def any_eval_best(d, main):
-    """The best main metric over every evaluation of a run (epoch ends and `--eval-every` ones)."""
+    """The best main metric over every evaluation of a run that also evaluated within epochs
+    (`--eval-every`: more history rows than epochs); None for any other run."""
     h = history(d)
-    return max(r[main] for r in h) if h else None
+    return max(r[main] for r in h) if h and len({r["epoch"] for r in h}) < len(h) else None
 
 def inspect(d):
     try:
@@ -244,7 +245,7 @@ for key, folder, title in [("s18", runs / "r8-s18", "ratio 8, 2M-token stage 1 (
             continue
         for d, m in task_runs(folder, t):
             rows.append((t, d.name, m, m[MAIN[t]] / tm[MAIN[t]] * 100 if tm[MAIN[t]] else float("nan"),
-                         any_eval_best(d, MAIN[t]) if "-ev" in d.name else None))
+                         any_eval_best(d, MAIN[t])))
     if rows:
         results[key] = {name: {"metrics": m, "retention_percent": r, **({"any_evaluation_best": a} if a is not None else {})}
                         for _, name, m, r, a in rows}

@@ -68,16 +68,33 @@ public struct FineTuneConfig: Codable, Sendable {
         self.task = task; self.modelDir = modelDir; self.dataDir = dataDir; self.outDir = outDir
     }
 
-    /// What must match for `--resume` to continue a run. The corpus is compared as a standardized
-    /// path, so `KBERT_DATA=/work/shared/data` and the fallback `../shared/data` resume each other.
+    /// What must match for `--resume` to continue a run. Folders are compared as normalized
+    /// paths (`normalizedPath`), so `KBERT_DATA=/work/shared/data` and the fallback
+    /// `../shared/data` (or `runs/x` and `./runs/x/`) resume each other.
     var resumeKey: String {
-        "\(task)|\(modelDir)|\(epochs)|\(lr)|\(batchSize)|\(maxLength)|\(warmup)|\(weightDecay)|\(seed)|\(maxSteps ?? -1)|\(gradAccum)|\(clipNorm)"
-            + (teacherDir.map { "|teacher=\($0)|\(schedule)|\(distillWeights)" } ?? "")
+        let path = FineTuneConfig.normalizedPath
+        return "\(task)|\(path(modelDir))|\(epochs)|\(lr)|\(batchSize)|\(maxLength)|\(warmup)|\(weightDecay)|\(seed)|\(maxSteps ?? -1)|\(gradAccum)|\(clipNorm)"
+            + (teacherDir.map { "|teacher=\(path($0))|\(schedule)|\(distillWeights)" } ?? "")
             + (predictionLR.map { "|prediction-lr=\($0)" } ?? "")
-            + (corpusDir.map { "|corpus=\(URL(fileURLWithPath: $0).standardizedFileURL.path)|\(generalTokens)|\(validationFraction)" } ?? "")
+            + (corpusDir.map { "|corpus=\(path($0))|\(generalTokens)|\(validationFraction)" } ?? "")
             + (augment > 0 ? "|augment=\(augment)" : "")
             + (lengthGroups > 0 ? "|group-by-length=\(lengthGroups)" : "")
             + (evalEvery.map { "|eval-every=\($0)" } ?? "")
+    }
+
+    /// `p` without "." components, repeated or trailing slashes, and with each "name/.." pair
+    /// removed, lexically (the file system is not read, and a relative path stays relative, so the
+    /// keys of existing checkpoints, written with the paths as given, still match).
+    static func normalizedPath(_ p: String) -> String {
+        let absolute = p.hasPrefix("/")
+        var parts: [Substring] = []
+        for c in p.split(separator: "/") where c != "." {
+            if c == "..", let last = parts.last, last != ".." { parts.removeLast(); continue }
+            if c == "..", absolute { continue }   // "/.." is "/"
+            parts.append(c)
+        }
+        let joined = parts.joined(separator: "/")
+        return absolute ? "/" + joined : (joined.isEmpty ? "." : joined)
     }
 }
 
@@ -120,6 +137,7 @@ public final class FineTuner {
         guard config.batchSize > 0, config.epochs > 0, config.gradAccum > 0, config.maxLength > 2 else {
             throw TrainError.setup("batch size, epochs and grad-accum must be positive, max length above 2")
         }
+        if let e = config.evalEvery, e <= 0 { throw TrainError.setup("--eval-every must be a positive step count (got \(e))") }
         let general = config.corpusDir != nil
         guard !general || config.teacherDir != nil else { throw TrainError.setup("general distillation needs a teacher") }
         let task: GlueTask? = general ? nil : try GlueTask(name: config.task)

@@ -68,7 +68,7 @@ struct Distill: ParsableCommand {
         }
         c.epochs = epochs; c.lr = lr ?? (stage == "general" ? 5e-4 : 3e-4); c.batchSize = batchSize; c.maxLength = maxLength; c.warmup = warmup
         c.seed = seed; c.maxSteps = maxSteps; c.saveEvery = saveEvery; c.debugKillAtStep = debugKillAtStep
-        c.evalEvery = try validEvalEvery(evalEvery)
+        c.evalEvery = evalEvery
         c.groupByLength = groupByLength
         c.distillWeights = weights.weights
         if augment != 0 {

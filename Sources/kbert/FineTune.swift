@@ -58,7 +58,7 @@ struct FineTune: ParsableCommand {
         c.weightDecay = weightDecay; c.seed = seed; c.gradAccum = gradAccum; c.maxSteps = maxSteps
         c.groupByLength = groupByLength
         c.saveEvery = saveEvery; c.debugKillAtStep = debugKillAtStep
-        c.evalEvery = try validEvalEvery(evalEvery)
+        c.evalEvery = evalEvery
         let printer = EventPrinter()
         let tuner = try FineTuner(c, onEvent: printer.handle)
         try tuner.run(resume: resume, onEvent: printer.handle)
@@ -67,12 +67,6 @@ struct FineTune: ParsableCommand {
             print(String(decoding: d, as: UTF8.self))
         }
     }
-}
-
-/// `--eval-every N`: a positive step count.
-func validEvalEvery(_ n: Int?) throws -> Int? {
-    if let n, n <= 0 { throw ValidationError("--eval-every is a positive step count") }
-    return n
 }
 
 /// Prints training events: notes on their own line, steps as one redrawn progress line.

@@ -116,7 +116,7 @@ func lossAndGrads(_ model: BertModel, _ input: BertInput, _ labels: [Int], clsOn
 }
 
 @Suite struct ResumeKeyTests {
-    /// `--resume` compares the corpus as a standardized path: a run started with
+    /// `--resume` compares folders as normalized paths: a run started with
     /// `KBERT_DATA=/work/shared/data` resumes under the fallback `../shared/data` spelling (a
     /// stage-1 run of session 21 could not), while other corpora and settings still refuse.
     @Test func corpusPathSpellings() {
@@ -131,5 +131,17 @@ func lossAndGrads(_ model: BertModel, _ input: BertInput, _ labels: [Int], clsOn
         #expect(key("/data/shared/corpus/wiki") != key("/data/shared/corpus/wiki", tokens: 2000))
         #expect(key("/data/shared/corpus/wiki") != key("/data/shared/corpus/wiki", lr: 5e-4))
         #expect(key("/data/shared/corpus/wiki") != key(nil))
+        // The student and teacher folders the same way; a relative path stays relative.
+        func folders(_ model: String, _ teacher: String) -> String {
+            var c = FineTuneConfig(task: "rte", modelDir: model, dataDir: "d", outDir: "o")
+            c.teacherDir = teacher
+            return c.resumeKey
+        }
+        #expect(folders("runs/kd/s", "runs/t") == folders("./runs/kd/s/", "runs/x/../t"))
+        #expect(folders("runs/kd/s", "runs/t") != folders("runs/kd/s2", "runs/t"))
+        #expect(folders("runs/kd/s", "runs/t").hasPrefix("rte|runs/kd/s|"))
+        #expect(FineTuneConfig.normalizedPath("../shared/./data//glue/") == "../shared/data/glue")
+        #expect(FineTuneConfig.normalizedPath("/a/../../b") == "/b")
+        #expect(FineTuneConfig.normalizedPath("./") == ".")
     }
 }
