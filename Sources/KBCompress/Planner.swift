@@ -128,3 +128,70 @@ public enum Planner {
         return Result(plan: b.plan, ratio: b.ratio, error: b.score)
     }
 }
+
+// MARK: - The measured recipes, and the word embedding filling a budget
+
+extension Planner {
+    /// The student's parameter count for `plan` on `teacher`: every factored matrix's dense size
+    /// replaced by its factors' (biases, LayerNorms, heads unchanged).
+    public static func parameterCount(_ plan: CompressionPlan, teacher: BertModel) throws(CompressionError) -> Int {
+        var n = teacher.parameterCount
+        for (_, s) in try plan.specs(for: teacher.config) { n += s.parameters - s.shape.rows * s.shape.cols }
+        return n
+    }
+
+    /// `plan` with the word embedding as its rank-K SVD at the largest K whose student still
+    /// reaches `targetRatio` (the encoder, position embedding and pooler as planned; K ≤ H, and
+    /// K·(V + H) below the dense V·H).
+    /// Throws when even K = 1 misses the target. The same student is then one rank short of
+    /// missing it: the embedding takes whatever the rest of the plan leaves.
+    public static func fillEmbedding(_ plan: CompressionPlan, teacher: BertModel, targetRatio: Double) throws(CompressionError) -> (plan: CompressionPlan, ratio: Double) {
+        guard targetRatio > 1 else { throw .plan("--ratio must be above 1") }
+        guard plan.embedding == nil else { throw .plan("the plan fixes the word embedding (n = \(plan.embedding!)); filling the budget needs it open") }
+        let c = teacher.config, total = Double(teacher.parameterCount)
+        var p = plan
+        p.embeddingRank = nil
+        let rest = try parameterCount(p, teacher: teacher) - c.vocabSize * c.hiddenSize
+        let budget = Int((total / targetRatio).rounded(.down))
+        let perRank = c.vocabSize + c.hiddenSize
+        // At most the rank below the dense matrix's size (K·(V + H) < V·H): a fill above it would
+        // store more than the dense embedding.
+        let cap = max(1, min(c.hiddenSize, (c.vocabSize * c.hiddenSize - 1) / perRank))
+        let k = min((budget - rest) / perRank, cap)
+        guard budget - rest >= perRank, k >= 1 else {
+            throw .plan(String(format: "ratio %g allows %d parameters, but the plan without the word embedding already has %d (the embedding at rank 1 adds %d): lighten the encoder", targetRatio, budget, rest, perRank))
+        }
+        p.embeddingRank = k
+        return (p, total / Double(try parameterCount(p, teacher: teacher)))
+    }
+
+    /// The recipes measured best on MiniLM (README, sessions 19–22), stated by factor sides so they
+    /// apply to any width, with the word embedding filling the budget (`fillEmbedding`) up to the
+    /// preset's ratio or `targetRatio`:
+    /// - tuned8 (r8q): attention A (H/2)×(H/2), i.e. B 2×2 (rank ≤ H); FFN W1 A 8×4, i.e. B (I/8)×(H/4)
+    ///   (rank ≤ H); position embedding at rank 16; pooler at rank 8.
+    /// - tuned21 (r21q1): the same with attention A (H/2)×(H/4), i.e. B 2×4 (rank ≤ H/2).
+    /// On MiniLM they are the students of the README's ratio-8 and ratio-21 rows: tuned21 is
+    /// r21q1 exactly (word embedding rank 11, 1,056,446 parameters, 21.50×); tuned8 is r8q's shapes
+    /// with rank 54 (r8q: 56, 7.86×). Those runs also fitted the embedding `--frequency-weighted`.
+    public static let tunedPresets = ["tuned8": 8.0, "tuned21": 21.0]
+
+    public static func tuned(_ name: String, teacher: BertModel, targetRatio: Double? = nil, rank: Int = 1) throws(CompressionError) -> (plan: CompressionPlan, ratio: Double) {
+        var (plan, own) = try tunedShapes(name, teacher: teacher)
+        plan.rank = rank
+        return try fillEmbedding(plan, teacher: teacher, targetRatio: targetRatio ?? own)
+    }
+
+    /// A tuned preset before its word embedding is filled in (left dense), with the preset's ratio.
+    public static func tunedShapes(_ name: String, teacher: BertModel) throws(CompressionError) -> (plan: CompressionPlan, ratio: Double) {
+        guard let own = tunedPresets[name.lowercased()] else {
+            throw .plan("unknown preset '\(name)' (\(tunedPresets.keys.sorted().joined(separator: ", ")))")
+        }
+        let c = teacher.config, H = c.hiddenSize, I = c.intermediateSize
+        guard H % 4 == 0, I % 8 == 0 else { throw .plan("preset \(name) needs the hidden size divisible by 4 and the intermediate size by 8 (\(H), \(I))") }
+        let attention = name.lowercased() == "tuned8" ? (H / 2, H / 2) : (H / 2, H / 4)
+        let plan = CompressionPlan(attention: attention, ffn: (8, 4), positionEmbeddingRank: min(16, H, c.maxPositionEmbeddings),
+                                   poolerRank: teacher.pooler != nil ? min(8, H) : nil)
+        return (plan, own)
+    }
+}

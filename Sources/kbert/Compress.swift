@@ -52,8 +52,8 @@ struct Compress: ParsableCommand {
 
 /// How to choose the factor shapes: a preset, a target ratio (planned), or explicit shapes.
 struct PlanOptions: ParsableArguments {
-    @Option(help: "Preset: kb8 or kb21 (the paper's shapes on BERT-base).") var preset: String?
-    @Option(help: "Target compression factor for the whole model; shapes are planned automatically.") var ratio: Double?
+    @Option(help: "Preset: kb8 or kb21 (the paper's shapes on BERT-base), or tuned8 / tuned21 (the best measured recipes on MiniLM: attention B 2x2 / 2x4, FFN A 8x4, position rank 16, pooler rank 8, the word embedding's rank filling ratio 8 / 21 or --ratio).") var preset: String?
+    @Option(help: "Target compression factor for the whole model: alone, shapes are planned automatically; with --attention/--ffn or a tuned preset, the word embedding's rank fills what the rest leaves.") var ratio: Double?
     @Option(help: "A's shape for Q, K, V and O, as M1xN1.") var attention: String?
     @Option(help: "A's shape for the first FFN matrix, as M1xN1 (the second uses it swapped).") var ffn: String?
     @Option(help: "Embedding: B^E is 1xN.") var embedding: Int?
@@ -66,29 +66,52 @@ struct PlanOptions: ParsableArguments {
 
     func resolve(teacher: BertModel) throws -> CompressionPlan {
         var plan: CompressionPlan
-        if paperEmbedding && ratio == nil { throw ValidationError("--paper-embedding applies to a planned compression (--ratio)") }
+        var fillTarget: Double? = nil    // the word embedding's rank fills the budget up to this ratio
+        let encoderShapes = attention != nil || ffn != nil
+        if paperEmbedding && (ratio == nil || preset != nil || encoderShapes) {
+            throw ValidationError("--paper-embedding applies to a planned compression (--ratio without --preset or shapes)")
+        }
         if let preset {
-            plan = try CompressionPlan.preset(preset, config: teacher.config)
+            guard !encoderShapes && embedding == nil else { throw ValidationError("give --preset or explicit shapes (--attention, --ffn, --embedding), not both") }
+            if let own = Planner.tunedPresets[preset.lowercased()] {
+                plan = try Planner.tunedShapes(preset, teacher: teacher).plan
+                if embeddingRank == nil { fillTarget = ratio ?? own }
+                else if ratio != nil { throw ValidationError("--preset \(preset) with --ratio fills the word embedding's rank itself: drop --embedding-rank or --ratio") }
+            } else {
+                if ratio != nil { throw ValidationError("--preset \(preset) has fixed shapes; --ratio goes with the tuned presets (\(Planner.tunedPresets.keys.sorted().joined(separator: ", "))) or with --attention/--ffn, the word embedding filling the budget") }
+                plan = try CompressionPlan.preset(preset, config: teacher.config)
+            }
+        } else if let ratio, encoderShapes {
+            guard embedding == nil && embeddingRank == nil else {
+                throw ValidationError("with --ratio and --attention/--ffn the word embedding's rank fills the budget: drop --embedding/--embedding-rank, or --ratio")
+            }
+            plan = CompressionPlan(attention: try attention.map(parseShape), ffn: try ffn.map(parseShape))
+            fillTarget = ratio
         } else if let ratio {
             let planned = try Planner.plan(teacher: teacher, targetRatio: ratio, rank: rank, embeddingForm: paperEmbedding ? .paper : .svd,
                                            positionRank: positionEmbeddingRank, poolerRank: poolerRank)
             plan = planned.plan
             FileHandle.standardError.write(Data("planned for ratio \(ratio): \(plan.summary) (compression \(String(format: "%.2f", planned.ratio))x)\n".utf8))
-        } else if attention != nil || ffn != nil || embedding != nil || embeddingRank != nil || poolerRank != nil {
+        } else if encoderShapes || embedding != nil || embeddingRank != nil || poolerRank != nil {
             plan = CompressionPlan(attention: try attention.map(parseShape), ffn: try ffn.map(parseShape), embedding: embedding)
         } else {
             throw ValidationError("give --preset, --ratio, or explicit shapes (--attention, --ffn, --embedding)")
         }
         plan.rank = rank
-        plan.positionEmbedding = positionEmbedding
-        plan.poolerRank = poolerRank
-        if let positionEmbeddingRank {
-            guard positionEmbedding == nil else { throw ValidationError("give --position-embedding or --position-embedding-rank, not both") }
+        if positionEmbedding != nil || positionEmbeddingRank != nil {
+            guard positionEmbedding == nil || positionEmbeddingRank == nil else { throw ValidationError("give --position-embedding or --position-embedding-rank, not both") }
+            plan.positionEmbedding = positionEmbedding
             plan.positionEmbeddingRank = positionEmbeddingRank
         }
+        if let poolerRank { plan.poolerRank = poolerRank }
         if let embeddingRank {
             guard embedding == nil else { throw ValidationError("give --embedding or --embedding-rank, not both") }
             plan.embedding = nil; plan.embeddingRank = embeddingRank
+        }
+        if let target = fillTarget {
+            let filled = try Planner.fillEmbedding(plan, teacher: teacher, targetRatio: target)
+            plan = filled.plan
+            FileHandle.standardError.write(Data("word embedding at the rank that fills ratio \(target): \(plan.summary) (compression \(String(format: "%.2f", filled.ratio))x)\n".utf8))
         }
         return plan
     }

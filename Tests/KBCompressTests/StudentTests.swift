@@ -361,6 +361,68 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         #expect(throws: CompressionError.self) { _ = try CompressionPlan(poolerRank: 0).specs(for: c) }
     }
 
+    /// `fillEmbedding` gives the word embedding the largest rank whose student reaches the target
+    /// (counted by compressing the model, not by the planner's arithmetic); one rank more misses it.
+    @Test(arguments: [1.5, 3.5, 4.0, 5.0])   // at 1.5 the rank is capped below the dense size (24 = ⌊(99·32 − 1)/131⌋)
+    func fillEmbeddingTakesTheLargestRankThatReachesTheTarget(target: Double) throws {
+        let teacher = try BertModel.load(folder: tinyCls)   // hidden 32, intermediate 37, vocab 99
+        let c = teacher.config
+        let base = CompressionPlan(attention: (8, 4), ffn: (1, 4), positionEmbeddingRank: 2, poolerRank: 2)
+        func ratio(_ k: Int) throws -> Double {
+            var p = base
+            p.embeddingRank = k
+            let (s, _) = try Compressor.compress(teacher, specs: try p.specs(for: c))
+            #expect(try Planner.parameterCount(p, teacher: teacher) == s.parameterCount)
+            return Double(teacher.parameterCount) / Double(s.parameterCount)
+        }
+        let f = try Planner.fillEmbedding(base, teacher: teacher, targetRatio: target)
+        let k = try #require(f.plan.embeddingRank)
+        #expect(f.plan.attention! == (8, 4) && f.plan.ffn! == (1, 4) && f.plan.positionEmbeddingRank == 2 && f.plan.poolerRank == 2)
+        let cf = try ratio(k)
+        #expect(cf >= target && abs(cf - f.ratio) < 1e-9)
+        let cap = (c.vocabSize * c.hiddenSize - 1) / (c.vocabSize + c.hiddenSize)
+        #expect(k <= cap && (k == cap) == (target == 1.5), "rank \(k)")
+        let next = k < cap ? try ratio(k + 1) : 0
+        #expect(next < target, "rank \(k + 1) also reaches \(target)")
+    }
+
+    @Test func fillEmbeddingRefusesWhatItCannotFill() throws {
+        let teacher = try BertModel.load(folder: tinyCls)
+        let base = CompressionPlan(attention: (8, 4), ffn: (1, 4))
+        #expect(throws: CompressionError.self) { try Planner.fillEmbedding(base, teacher: teacher, targetRatio: 50) }   // the encoder alone is over
+        #expect(throws: CompressionError.self) { try Planner.fillEmbedding(base, teacher: teacher, targetRatio: 1) }
+        var fixed = base
+        fixed.embedding = 4
+        #expect(throws: CompressionError.self) { try Planner.fillEmbedding(fixed, teacher: teacher, targetRatio: 2) }
+        // The tuned presets need H % 4 and I % 8 (tiny's intermediate size is 37).
+        #expect(throws: CompressionError.self) { try Planner.tuned("tuned8", teacher: teacher) }
+        #expect(throws: CompressionError.self) { try Planner.tuned("tuned99", teacher: try BertModel.load(folder: tinyCls)) }
+    }
+
+    /// On MiniLM's configuration (random weights: only the counts matter) the tuned presets are the
+    /// measured students: tuned21 is r21q1 to the parameter (word embedding rank 11, 1,056,446
+    /// parameters as `kbert compress` reported for runs/kd/r21q1), tuned8 r8q's shapes with the
+    /// rank that reaches 8 (54; r8q's 56 gave 7.86x).
+    @Test func tunedPresetsAreTheMeasuredStudents() throws {
+        var c = BertConfig()
+        c.hiddenSize = 384; c.numHiddenLayers = 6; c.intermediateSize = 1536
+        let teacher = BertModel(config: c)
+        #expect(teacher.parameterCount == 22_713_216)
+        let t21 = try Planner.tuned("tuned21", teacher: teacher)
+        #expect(t21.plan.attention! == (192, 96) && t21.plan.ffn! == (8, 4) && t21.plan.embeddingRank == 11
+                && t21.plan.positionEmbeddingRank == 16 && t21.plan.poolerRank == 8)
+        #expect(try Planner.parameterCount(t21.plan, teacher: teacher) == 1_056_446)
+        let t8 = try Planner.tuned("TUNED8", teacher: teacher)
+        #expect(t8.plan.attention! == (192, 192) && t8.plan.ffn! == (8, 4) && t8.plan.embeddingRank == 54)
+        #expect(t8.ratio >= 8 && t8.ratio < 8.1)
+        var r8q = t8.plan
+        r8q.embeddingRank = 56
+        #expect(try Planner.parameterCount(r8q, teacher: teacher) == 2_889_488)
+        // Another target moves only the embedding.
+        let t25 = try Planner.tuned("tuned21", teacher: teacher, targetRatio: 25)
+        #expect(t25.plan.attention! == (192, 96) && t25.plan.embeddingRank! < 11 && t25.ratio >= 25)
+    }
+
     @Test func unreachableTargetsFail() throws {
         let teacher = try BertModel.load(folder: tinyCls)
         #expect(throws: CompressionError.self) { try Planner.plan(teacher: teacher, targetRatio: 1000) }

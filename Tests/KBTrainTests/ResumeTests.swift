@@ -395,6 +395,33 @@ extension DistillCommandTests {
         #expect(missing.status != 0)
         #expect(missing.stderr.contains(root + "/nowhere"), "\(missing.stderr)")
     }
+
+    /// `compress --ratio R` with explicit encoder shapes: the word embedding takes the largest
+    /// rank that reaches R (stated on stderr; the student's factor reaches R); combinations that
+    /// would silently ignore an option are refused with a message naming it.
+    @Test func ratioWithEncoderShapesFillsTheEmbedding() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, _, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let cp = try runKbert(bin, ["compress", "--model", model, "--out", root + "/s", "--attention", "8x4", "--ffn", "1x4",
+                                    "--pooler-rank", "2", "--ratio", "3", "--json", "--threads", "1"])
+        #expect(cp.status == 0, "\(cp.stderr)")
+        #expect(cp.stderr.contains("fills ratio 3.0: attention A 8x4, ffn A 1x4, embedding rank 14, pooler rank 2"), "\(cp.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(cp.stdout.utf8)) as? [String: Any], "\(cp.stdout)")
+        let cf = try #require(report["compression_factor"] as? Double)
+        #expect(cf >= 3 && cf < 3.1, "\(cf)")
+        let layers = try #require(report["layers"] as? [[String: Any]])
+        #expect(layers.contains { $0["name"] as? String == "embeddings.word_embeddings" } && layers.contains { $0["name"] as? String == "pooler.dense" })
+        for (args, message) in [(["--preset", "kb8", "--ratio", "2"], "fixed shapes"),
+                                (["--attention", "8x4", "--ratio", "2", "--embedding-rank", "2"], "fills the budget"),
+                                (["--preset", "tuned8", "--attention", "8x4"], "not both"),
+                                (["--preset", "tuned8"], "intermediate size by 8"),
+                                (["--attention", "8x4", "--ratio", "50"], "lighten the encoder")] {
+            let bad = try runKbert(bin, ["compress", "--model", model, "--out", root + "/bad"] + args)
+            #expect(bad.status != 0 && bad.stderr.contains(message), "\(args): \(bad.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: root + "/bad"))
+    }
 }
 
 @Suite(.serialized) struct PipelineCommandTests {
