@@ -2,6 +2,8 @@
 # Session 21: the demo's pipeline (SST-2, ratio 8, 300k stage-1 tokens, 600 stage-2 steps) with and
 # without --frequency-weighted, reusing the demo's teacher (out/demo/pipeline/teacher, from
 # `make demo`), one thread each, one after the other: out/demo-ab/{plain,weighted}/results.json.
+# Session 23: also the tuned8 preset (r8q's recipe, the word embedding's rank filling ratio 8),
+# out/demo-ab/tuned8.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K=${KBERT:-.build/release/kbert}
@@ -18,7 +20,8 @@ main() {
   mkdir -p out/demo-ab
   run plain
   run weighted --frequency-weighted
-  for n in plain weighted; do
+  run tuned8 --preset tuned8
+  for n in plain weighted tuned8; do
     python3 -c "import json,sys; r=json.load(open('out/demo-ab/$n/results.json')); print('$n', r['plan'], 'student', r['student']['metrics'], 'retained %.2f%%' % r['retention_percent'])"
   done
 }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Session 23: after session 22's last two runs (scripts/kd_s22.sh lane-g: MRPC at ratio 21 with
+# 8 copies for 4 epochs on r21q1-8m; lane-h: r8q's 8M-token stage 1). Every run checkpoints and
+# resumes; re-running skips finished runs.
+#   scripts/kd_s23.sh lane-a    RTE at ratio 8 on r8q after its 8M-token stage 1 (runs/kd/r8q-8m/),
+#                               4 augmented copies, 3 epochs two-phase, seed 42 then seed 44
+#   scripts/kd_s23.sh lane-b    the same with seed 43
+#   scripts/kd_s23.sh lane-c    MRPC at ratio 21: lane-g's 8-copy student trained on with the prediction
+#                               terms alone (the "-cont" recipe: lr 1e-4, 2 epochs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/kd_lib.sh
+
+lane_a() {
+  export GROUP=50 S1=general-8m SUFFIX=-8m
+  aug r8q rte 4 3
+  SEED=44 aug r8q rte 4 3
+}
+lane_b() { GROUP=50 S1=general-8m SUFFIX=-8m SEED=43 aug r8q rte 4 3; }
+lane_c() { GROUP=50 cont r21q1-8m mrpc 8 2; }
+
+main() { run_lane "$@"; }
+
+main "$@"; exit
