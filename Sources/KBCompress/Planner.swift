@@ -170,28 +170,39 @@ extension Planner {
     /// preset's ratio or `targetRatio`:
     /// - tuned8 (r8q): attention A (H/2)×(H/2), i.e. B 2×2 (rank ≤ H); FFN W1 A 8×4, i.e. B (I/8)×(H/4)
     ///   (rank ≤ H); position embedding at rank 16; pooler at rank 8.
-    /// - tuned21 (r21q1): the same with attention A (H/2)×(H/4), i.e. B 2×4 (rank ≤ H/2).
+    /// - tuned21 (r21q1): the same with attention B 2×4 (rank ≤ H/2).
     /// On MiniLM they are the students of the README's ratio-8 and ratio-21 rows: tuned21 is
     /// r21q1 exactly (word embedding rank 11, 1,056,446 parameters, 21.50×); tuned8 is r8q's shapes
     /// with rank 54 (r8q: 56, 7.86×). Those runs also fitted the embedding `--frequency-weighted`.
+    /// A model whose encoder is a larger share of it than MiniLM's (BERT-base: 78% against 47%)
+    /// would have no budget left for the word embedding, so while the filled rank is below H/48
+    /// the attention's B grows (2×2 → 2×4 → 4×4 → 4×8 → 8×8, each step halving the attention's
+    /// parameters): BERT-base gets B 2×2 at ratio 8 and B 4×4 at ratio 21. Unmeasured beyond MiniLM.
     public static let tunedPresets = ["tuned8": 8.0, "tuned21": 21.0]
 
-    public static func tuned(_ name: String, teacher: BertModel, targetRatio: Double? = nil, rank: Int = 1) throws(CompressionError) -> (plan: CompressionPlan, ratio: Double) {
-        var (plan, own) = try tunedShapes(name, teacher: teacher)
-        plan.rank = rank
-        return try fillEmbedding(plan, teacher: teacher, targetRatio: targetRatio ?? own)
-    }
-
-    /// A tuned preset before its word embedding is filled in (left dense), with the preset's ratio.
-    public static func tunedShapes(_ name: String, teacher: BertModel) throws(CompressionError) -> (plan: CompressionPlan, ratio: Double) {
+    /// A tuned preset's plan. `positionRank` / `poolerRank` replace the preset's 16 / 8 (nil: the
+    /// preset's), `positionEmbedding` factors the position embedding in the paper's form instead.
+    public static func tuned(_ name: String, teacher: BertModel, targetRatio: Double? = nil, rank: Int = 1,
+                             positionRank: Int? = nil, positionEmbedding: Int? = nil, poolerRank: Int? = nil) throws(CompressionError) -> (plan: CompressionPlan, ratio: Double) {
         guard let own = tunedPresets[name.lowercased()] else {
             throw .plan("unknown preset '\(name)' (\(tunedPresets.keys.sorted().joined(separator: ", ")))")
         }
         let c = teacher.config, H = c.hiddenSize, I = c.intermediateSize
-        guard H % 4 == 0, I % 8 == 0 else { throw .plan("preset \(name) needs the hidden size divisible by 4 and the intermediate size by 8 (\(H), \(I))") }
-        let attention = name.lowercased() == "tuned8" ? (H / 2, H / 2) : (H / 2, H / 4)
-        let plan = CompressionPlan(attention: attention, ffn: (8, 4), positionEmbeddingRank: min(16, H, c.maxPositionEmbeddings),
-                                   poolerRank: teacher.pooler != nil ? min(8, H) : nil)
-        return (plan, own)
+        guard H % 8 == 0, I % 8 == 0 else { throw .plan("preset \(name) needs the hidden and intermediate sizes divisible by 8 (\(H), \(I))") }
+        var b = name.lowercased() == "tuned8" ? (2, 2) : (2, 4)
+        var last: CompressionError? = nil
+        while b.0 * b.1 <= 64 && H % b.0 == 0 && H % b.1 == 0 {
+            var plan = CompressionPlan(attention: (H / b.0, H / b.1), ffn: (8, 4), rank: rank)
+            plan.positionEmbeddingRank = positionEmbedding != nil ? nil : (positionRank ?? min(16, H, c.maxPositionEmbeddings))
+            plan.positionEmbedding = positionEmbedding
+            plan.poolerRank = poolerRank ?? (teacher.pooler != nil ? min(8, H) : nil)
+            do {
+                let f = try fillEmbedding(plan, teacher: teacher, targetRatio: targetRatio ?? own)
+                if f.plan.embeddingRank! >= max(1, H / 48) { return f }
+                last = .plan("preset \(name): the word embedding would get rank \(f.plan.embeddingRank!) only")
+            } catch { last = error }
+            b = b.0 == b.1 ? (b.0, b.1 * 2) : (b.0 * 2, b.1)
+        }
+        throw last ?? .plan("preset \(name): no attention shape fits")
     }
 }

@@ -21,7 +21,7 @@ struct Bench: ParsableCommand {
     @Option(help: "What to time: forward | train (forward + backward + AdamW) | distill (teacher forward + student forward/backward on every distillation term + AdamW) | gemm | tokenize.") var mode: Mode = .forward
     @Option(help: "Student folder (distill mode; else --preset gives a random-weight student of the teacher's config).") var student: String?
     @Option(help: "A config.json to benchmark with seeded random weights (forward mode).") var config: String?
-    @Option(help: "With --config: benchmark a random-weight student of this preset (kb8, kb21).") var preset: String?
+    @Option(help: "With --config: benchmark a random-weight student of this preset (kb8, kb21, tuned8, tuned21).") var preset: String?
     @Option(help: "Batch size (forward mode).") var batch: Int = 1
     @Option(help: "Sequence length (forward mode).") var seq: Int = 128
     @Option(help: "GEMM rows (tokens).") var m: Int = 512
@@ -66,7 +66,7 @@ struct Bench: ParsableCommand {
         guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
         var m = try loadModel(model: model, config: config)
         if let preset {
-            let specs = try CompressionPlan.preset(preset, config: m.config).specs(for: m.config)
+            let specs = try presetPlan(preset, teacher: m).specs(for: m.config)
             var cfg = m.config
             cfg.kronecker = specs
             m = BertModel(config: cfg, pooler: m.pooler != nil, head: m.head, kronecker: specs)
@@ -156,7 +156,7 @@ struct Bench: ParsableCommand {
         var s = try withTwoWayHead({ () throws -> BertModel in
             if let student { return try BertModel.load(folder: student) }
             guard let preset else { throw ValidationError("distill mode needs --student DIR or --preset") }
-            let specs = try CompressionPlan.preset(preset, config: tc).specs(for: tc)
+            let specs = try presetPlan(preset, teacher: teacher).specs(for: tc)
             var sbase = BertModel(config: tc.with(kronecker: specs), pooler: true, kronecker: specs)
             sbase.initializeRandomly(seed: 4)
             return sbase

@@ -50,6 +50,13 @@ struct Compress: ParsableCommand {
     }
 }
 
+/// A preset's plan for `teacher`: the paper's (kb8, kb21) or a tuned one, its word embedding filling
+/// the preset's ratio (tuned8, tuned21).
+func presetPlan(_ name: String, teacher: BertModel) throws -> CompressionPlan {
+    if Planner.tunedPresets[name.lowercased()] != nil { return try Planner.tuned(name, teacher: teacher).plan }
+    return try CompressionPlan.preset(name, config: teacher.config)
+}
+
 /// How to choose the factor shapes: a preset, a target ratio (planned), or explicit shapes.
 struct PlanOptions: ParsableArguments {
     @Option(help: "Preset: kb8 or kb21 (the paper's shapes on BERT-base), or tuned8 / tuned21 (the best measured recipes on MiniLM: attention B 2x2 / 2x4, FFN A 8x4, position rank 16, pooler rank 8, the word embedding's rank filling ratio 8 / 21 or --ratio).") var preset: String?
@@ -73,10 +80,13 @@ struct PlanOptions: ParsableArguments {
         }
         if let preset {
             guard !encoderShapes && embedding == nil else { throw ValidationError("give --preset or explicit shapes (--attention, --ffn, --embedding), not both") }
-            if let own = Planner.tunedPresets[preset.lowercased()] {
-                plan = try Planner.tunedShapes(preset, teacher: teacher).plan
-                if embeddingRank == nil { fillTarget = ratio ?? own }
-                else if ratio != nil { throw ValidationError("--preset \(preset) with --ratio fills the word embedding's rank itself: drop --embedding-rank or --ratio") }
+            if Planner.tunedPresets[preset.lowercased()] != nil {
+                guard embeddingRank == nil else { throw ValidationError("--preset \(preset) fills the word embedding's rank itself: drop --embedding-rank (or give --attention/--ffn with --embedding-rank)") }
+                guard positionEmbedding == nil || positionEmbeddingRank == nil else { throw ValidationError("give --position-embedding or --position-embedding-rank, not both") }
+                let tuned = try Planner.tuned(preset, teacher: teacher, targetRatio: ratio, rank: rank,
+                                              positionRank: positionEmbeddingRank, positionEmbedding: positionEmbedding, poolerRank: poolerRank)
+                FileHandle.standardError.write(Data("preset \(preset): \(tuned.plan.summary) (compression \(String(format: "%.2f", tuned.ratio))x)\n".utf8))
+                return tuned.plan
             } else {
                 if ratio != nil { throw ValidationError("--preset \(preset) has fixed shapes; --ratio goes with the tuned presets (\(Planner.tunedPresets.keys.sorted().joined(separator: ", "))) or with --attention/--ffn, the word embedding filling the budget") }
                 plan = try CompressionPlan.preset(preset, config: teacher.config)

@@ -16,7 +16,7 @@ struct Inspect: ParsableCommand {
     @Option(help: "Hugging Face BERT folder.") var model: String?
     @Option(help: "A config.json to inspect without weights.") var config: String?
     @Option(help: "Dense teacher of a compressed student: adds each factored matrix's relative error.") var teacher: String?
-    @Option(help: "Preview a preset (kb8, kb21) on --config or --model without writing anything.") var preset: String?
+    @Option(help: "Preview a preset (kb8, kb21, tuned8, tuned21) on --config or --model without writing anything.") var preset: String?
     @Option(help: "Sequence length for the FLOP count.") var seq: Int = 128
     @Flag(help: "Print JSON.") var json = false
 
@@ -26,7 +26,7 @@ struct Inspect: ParsableCommand {
         else if let config { m = BertModel(config: try BertConfig(file: config)) }
         else { throw ValidationError("give --model DIR or --config FILE") }
         if let preset {
-            let specs = try CompressionPlan.preset(preset, config: m.config).specs(for: m.config)
+            let specs = try presetPlan(preset, teacher: m).specs(for: m.config)
             var cfg = m.config
             cfg.kronecker = specs
             m = BertModel(config: cfg, pooler: m.pooler != nil, head: m.head, kronecker: specs)

@@ -394,7 +394,7 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         var fixed = base
         fixed.embedding = 4
         #expect(throws: CompressionError.self) { try Planner.fillEmbedding(fixed, teacher: teacher, targetRatio: 2) }
-        // The tuned presets need H % 4 and I % 8 (tiny's intermediate size is 37).
+        // The tuned presets need H % 8 and I % 8 (tiny's intermediate size is 37).
         #expect(throws: CompressionError.self) { try Planner.tuned("tuned8", teacher: teacher) }
         #expect(throws: CompressionError.self) { try Planner.tuned("tuned99", teacher: try BertModel.load(folder: tinyCls)) }
     }
@@ -418,9 +418,24 @@ let tinyCls = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-c
         var r8q = t8.plan
         r8q.embeddingRank = 56
         #expect(try Planner.parameterCount(r8q, teacher: teacher) == 2_889_488)
-        // Another target moves only the embedding.
-        let t25 = try Planner.tuned("tuned21", teacher: teacher, targetRatio: 25)
-        #expect(t25.plan.attention! == (192, 96) && t25.plan.embeddingRank! < 11 && t25.ratio >= 25)
+        // Another target moves only the embedding while its rank stays at H/48 or more.
+        let t23 = try Planner.tuned("tuned21", teacher: teacher, targetRatio: 23)
+        #expect(t23.plan.attention! == (192, 96) && t23.plan.embeddingRank! < 11 && t23.plan.embeddingRank! >= 8 && t23.ratio >= 23)
+        // Overrides of the position embedding and the pooler are filled around.
+        let plain = try Planner.tuned("tuned21", teacher: teacher, positionRank: 32, poolerRank: 4)
+        #expect(plain.plan.positionEmbeddingRank == 32 && plain.plan.poolerRank == 4 && plain.ratio >= 21)
+    }
+
+    /// BERT-base's encoder is 78% of it (MiniLM's 47%): at ratio 21 MiniLM's attention (B 2×4)
+    /// leaves the word embedding nothing, so the preset's attention B grows to 4×4; at ratio 8 it
+    /// keeps B 2×2. Each reaches its ratio with the embedding at rank ≥ H/48 = 16.
+    @Test func tunedPresetsAdaptToBertBase() throws {
+        let teacher = BertModel(config: .bertBase)
+        let t21 = try Planner.tuned("tuned21", teacher: teacher)
+        #expect(t21.plan.attention! == (192, 192) && t21.plan.ffn! == (8, 4) && t21.plan.embeddingRank! >= 16 && t21.ratio >= 21 && t21.ratio < 21.2)
+        let t8 = try Planner.tuned("tuned8", teacher: teacher)
+        #expect(t8.plan.attention! == (384, 384) && t8.plan.embeddingRank! > 100 && t8.ratio >= 8 && t8.ratio < 8.05)
+        #expect(throws: CompressionError.self) { try Planner.tuned("tuned21", teacher: teacher, targetRatio: 200) }
     }
 
     @Test func unreachableTargetsFail() throws {

@@ -415,7 +415,7 @@ extension DistillCommandTests {
         for (args, message) in [(["--preset", "kb8", "--ratio", "2"], "fixed shapes"),
                                 (["--attention", "8x4", "--ratio", "2", "--embedding-rank", "2"], "fills the budget"),
                                 (["--preset", "tuned8", "--attention", "8x4"], "not both"),
-                                (["--preset", "tuned8"], "intermediate size by 8"),
+                                (["--preset", "tuned8"], "divisible by 8"),
                                 (["--attention", "8x4", "--ratio", "50"], "lighten the encoder")] {
             let bad = try runKbert(bin, ["compress", "--model", model, "--out", root + "/bad"] + args)
             #expect(bad.status != 0 && bad.stderr.contains(message), "\(args): \(bad.stderr)")
