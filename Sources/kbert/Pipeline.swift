@@ -42,6 +42,7 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Teacher learning rate.") var teacherLr: Float = 5e-5
     @Option(help: "Stage-1 learning rate.") var generalLr: Float = 5e-4
     @Option(help: "Stage-1 warm-up fraction or steps.") var generalWarmup: Double = 0.05
+    @Option(help: "Stage-1 tokens per packed sequence (default: --max-length; the full runs used 64).") var generalMaxLength: Int?
     @Option(help: "Stage-2 learning rate.") var lr: Float = 3e-4
     @Option(help: "Stage 2: label-free variants per training example (masked / replaced words), taught by the teacher alone.") var augment: Int = 0
     @Option(help: "Stage-2 schedule: two-phase (intermediate terms, then prediction terms) or joint (the paper's).") var schedule: String = "two-phase"
@@ -91,7 +92,7 @@ struct Pipeline: ParsableCommand {
             c.teacherDir = model
             c.corpusDir = defaultCorpusDir(corpus)
             c.generalTokens = generalTokens; c.epochs = generalEpochs; c.lr = generalLr; c.warmup = generalWarmup
-            c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed; c.distillWeights = weights.weights
+            c.batchSize = batchSize; c.maxLength = generalMaxLength ?? maxLength; c.seed = seed; c.distillWeights = weights.weights
             try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
             generalDir = out + "/student-general"
         }

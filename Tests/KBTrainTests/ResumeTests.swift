@@ -434,9 +434,17 @@ extension DistillCommandTests {
         try writeTinyWiki(root + "/wiki")
         let p = try runKbert(bin, ["pipeline", "--model", model, "--task", "sst2", "--data", glue, "--corpus", root + "/wiki",
                                    "--out", root + "/pipe", "--ratio", "2", "--general-tokens", "400", "--teacher-epochs", "1",
-                                   "--epochs", "1", "--polish-epochs", "1", "--batch-size", "8", "--max-length", "16", "--threads", "1"])
+                                   "--epochs", "1", "--polish-epochs", "1", "--batch-size", "8", "--max-length", "16", "--general-max-length", "12",
+                                   "--threads", "1"])
         #expect(p.status == 0, "\(p.stderr)")
         #expect(p.stderr.contains("stage 2, polish"), "\(p.stderr)")
+        // Stage 1 packed its sequences at --general-max-length (batch 8 × 12 in its resume key), stage 2 at --max-length.
+        let key = { (d: String) throws -> String in
+            let st = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/pipe/\(d)/checkpoint/state.json"))) as! [String: Any]
+            return st["configHash"] as! String
+        }
+        let k1 = try key("student-general"), k2 = try key("student")
+        #expect(k1.contains("|8|12|") && k2.contains("|8|16|"), "\(k1) / \(k2)")
         let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/pipe/results.json"))) as! [String: Any]
         #expect((results["compression_factor"] as! Double) >= 2)
         #expect(results["retention_percent"] != nil && results["speedup"] != nil)
