@@ -12,6 +12,8 @@
 #                               distilled from the best ratio-8 STS-B student (r8e-8m/stsb-aug8, dev
 #                               85.38 against the dense teacher's 84.99) instead of the dense teacher,
 #                               4 copies, 3 epochs (as r21q1-8m/stsb-aug4: 64.22), then its "-cont"
+#   scripts/kd_s23.sh lane-f    STS-B at ratio 21 with 8 copies for 4 epochs on r21q1-8m (the recipe that
+#                               met STS-B at ratio 8), then its "-cont"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -20,6 +22,11 @@ lane_a() { GROUP=50 S1=general-8m SUFFIX=-8m aug r8q rte 4 3; }
 lane_b() { GROUP=50 S1=general-8m SUFFIX=-8m SEED=43 aug r8q rte 4 3; }
 lane_e() { GROUP=50 S1=general-8m SUFFIX=-8m SEED=44 aug r8q rte 4 3; }
 lane_c() { GROUP=50 cont r21q1-8m mrpc 8 2; }
+lane_f() {
+  export GROUP=50
+  S1=general-8m SUFFIX=-8m aug r21q1 stsb 8 4
+  cont r21q1-8m stsb 8 2
+}
 lane_d() {
   export GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8
   S1=general-8m SUFFIX=-8m TAG=-ta aug r21q1 stsb 4 3
