@@ -95,6 +95,14 @@ public struct BertOutput: Sendable {
     public var hiddenStates: [Tensor]?
     /// L tensors [B, NH, T, T]: Q·Kᵀ/√HD before the mask and softmax.
     public var attentionScores: [Tensor]?
+
+    public init(lastHiddenState: Tensor, pooled: Tensor? = nil, logits: Tensor? = nil, hiddenStates: [Tensor]? = nil, attentionScores: [Tensor]? = nil) {
+        self.lastHiddenState = lastHiddenState
+        self.pooled = pooled
+        self.logits = logits
+        self.hiddenStates = hiddenStates
+        self.attentionScores = attentionScores
+    }
 }
 
 /// A BERT encoder with optional pooler and head; parameters in one `ParameterStore`.

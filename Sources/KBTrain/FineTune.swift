@@ -51,6 +51,11 @@ public struct FineTuneConfig: Codable, Sendable {
     /// Task distillation: label-free variants per training example (`Augmenter`), taught by the
     /// teacher alone; 0 = the training set as it is.
     public var augment: Int = 0
+    /// Task distillation: steps whose terms read only the teacher's logits (the prediction phase,
+    /// a run of the prediction terms alone) take them from `TeacherLogitCache`, computed once per
+    /// example, instead of a teacher pass per step. Same values either way (a test checks the
+    /// trained weights are byte-equal), so not part of the resume key.
+    public var cacheTeacherLogits = true
     /// Training batches of similar length (`TaskDataset.batches`): examples sorted by length
     /// within runs of this many batches after the shuffle; 0 or 1 = plain shuffled batches (the
     /// runs before session 20). Task data only: general distillation packs its sequences to one
@@ -282,6 +287,7 @@ public final class FineTuner {
         let stepAtStart = state.step
         var grads = [Float](repeating: 0, count: model.params.count)
         var seen = 0
+        var logitCache = teacher != nil && task != nil && c.cacheTeacherLogits ? TeacherLogitCache(data: train, chunkSize: c.batchSize) : nil
         while state.epoch < c.epochs && state.step < total {
             let batches = train.batches(batchSize: c.batchSize, epoch: state.epoch, seed: c.seed, shuffle: true, groupByLength: c.lengthGroups)
             while state.batchInEpoch < batches.count && state.step < total {
@@ -302,7 +308,9 @@ public final class FineTuner {
                         // terms alone need only the logits, i.e. the last layer's [CLS] rows.
                         let terms = distillTerms(step: state.step, total: total)
                         let all = terms.intermediate ? ForwardOptions(hiddenStates: true, attentionScores: true) : ForwardOptions(clsOnly: true)
-                        let tOut = try teacher.forward(input, options: all)
+                        let tOut = !terms.intermediate && logitCache != nil
+                            ? try logitCache!.output(for: idx, teacher: teacher, data: train, padId: tokenizer.padId)
+                            : try teacher.forward(input, options: all)
                         let (out, cache) = try model.forwardTrain(input, options: all, dropout: &drop)
                         state.dropoutRNG = drop!.rng
                         let r = DistillStep.compute(teacher: tOut, student: out, input: input, heads: model.config.numAttentionHeads,
@@ -356,6 +364,9 @@ public final class FineTuner {
             try save()
         }
         log.flush()
+        if let cache = logitCache, cache.teacherPasses > 0 {
+            onEvent(.note("teacher logits for the prediction terms: \(cache.teacherPasses) teacher passes over fixed chunks of \(c.batchSize) examples, read back at every later step"))
+        }
         return state.history
     }
 

@@ -145,3 +145,41 @@ func lossAndGrads(_ model: BertModel, _ input: BertInput, _ labels: [Int], clsOn
         #expect(FineTuneConfig.normalizedPath("./") == ".")
     }
 }
+
+@Suite(.serialized) struct TeacherLogitCacheTests {
+    /// Task distillation with the teacher's logits cached for the prediction terms trains the
+    /// student of a run with a teacher pass every step, up to float rounding: the cache computes
+    /// an example's logits in a fixed chunk instead of its training batch, and the teacher's
+    /// logits move in the last bits with the batch's padded length (~2e-8 on the tiny model).
+    /// Checked for the two-phase schedule (the cache serves its second half) and the prediction
+    /// terms alone (all of it), with augmented copies and batches grouped by length. A killed
+    /// and resumed run reads the same chunks, so it stays byte-equal to an uninterrupted one
+    /// (`predictionPhaseRestartsAndResumes`).
+    @Test(arguments: ["two-phase", "joint"])
+    func cachedLogitsTrainTheSameStudent(schedule: String) throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, glue, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try tinyTeacherAndStudent(bin, model: model, glue: glue, root: root)
+        var weights: [[Float]] = [], dev: [Double] = []
+        for cached in [true, false] {
+            var c = FineTuneConfig(task: "sst2", modelDir: root + "/student", dataDir: glue, outDir: root + "/s-\(cached)")
+            c.teacherDir = root + "/teacher"; c.schedule = schedule; c.epochs = 3; c.batchSize = 4; c.maxLength = 16
+            c.augment = 2; c.groupByLength = 3; c.lr = 1e-3; c.cacheTeacherLogits = cached
+            if schedule == "joint" { c.distillWeights.embedding = 0; c.distillWeights.attention = 0; c.distillWeights.hidden = 0 }
+            var notes: [String] = []
+            let history = try FineTuner(c).run(resume: false) { if case let .note(n) = $0 { notes.append(n) } }
+            #expect(notes.contains { $0.hasPrefix("teacher logits for the prediction terms") } == cached, "\(notes)")
+            dev.append(history.last?["accuracy"] ?? -1)
+            let dir = root + "/s-\(cached)/checkpoint"
+            let file = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix("model-") })
+            let st = try SafeTensorsFile(path: dir + "/" + file)
+            weights.append(try st.names.sorted().flatMap { try st.floatTensor($0).data })
+        }
+        #expect(weights[0].count == weights[1].count && weights[0].count > 1000)
+        let scale = weights[1].map { abs($0) }.max()!
+        let worst = zip(weights[0], weights[1]).map { abs($0 - $1) }.max()!
+        #expect(worst < 1e-4 * scale, "max |Δ| \(worst) against max |w| \(scale)")
+        #expect(dev[0] == dev[1] && dev[0] >= 0, "\(dev)")
+    }
+}
