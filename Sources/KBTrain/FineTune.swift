@@ -53,8 +53,9 @@ public struct FineTuneConfig: Codable, Sendable {
     public var augment: Int = 0
     /// Task distillation: steps whose terms read only the teacher's logits (the prediction phase,
     /// a run of the prediction terms alone) take them from `TeacherLogitCache`, computed once per
-    /// example, instead of a teacher pass per step. Same values either way (a test checks the
-    /// trained weights are byte-equal), so not part of the resume key.
+    /// example, instead of a teacher pass per step, when those steps are an epoch or more. The
+    /// same values up to float rounding (the teacher's logits of an example move in the last bits
+    /// with its batch's padded length), and deterministic across a resume.
     public var cacheTeacherLogits = true
     /// Training batches of similar length (`TaskDataset.batches`): examples sorted by length
     /// within runs of this many batches after the shuffle; 0 or 1 = plain shuffled batches (the
@@ -287,7 +288,12 @@ public final class FineTuner {
         let stepAtStart = state.step
         var grads = [Float](repeating: 0, count: model.params.count)
         var seen = 0
-        var logitCache = teacher != nil && task != nil && c.cacheTeacherLogits ? TeacherLogitCache(data: train, chunkSize: c.batchSize) : nil
+        // The cache pays when the steps that read only logits cover every example at least once
+        // (then one chunked pass costs no more teacher work than a pass per step, and every later
+        // read is free); on fewer steps (a prediction phase shorter than an epoch, as the demo's)
+        // the chunks would cost more teacher rows than the steps they serve.
+        let logitsOnlySteps = teacher != nil && task != nil ? (0..<total).filter { !distillTerms(step: $0, total: total).intermediate }.count : 0
+        var logitCache = c.cacheTeacherLogits && logitsOnlySteps >= updatesPerEpoch ? TeacherLogitCache(data: train, chunkSize: c.batchSize) : nil
         while state.epoch < c.epochs && state.step < total {
             let batches = train.batches(batchSize: c.batchSize, epoch: state.epoch, seed: c.seed, shuffle: true, groupByLength: c.lengthGroups)
             while state.batchInEpoch < batches.count && state.step < total {
