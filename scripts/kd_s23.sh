@@ -14,6 +14,7 @@
 #                               4 copies, 3 epochs (as r21q1-8m/stsb-aug4: 64.22), then its "-cont"
 #   scripts/kd_s23.sh lane-f    STS-B at ratio 21 with 8 copies for 4 epochs on r21q1-8m (the recipe that
 #                               met STS-B at ratio 8), then its "-cont"
+#   scripts/kd_s23.sh lane-h    lane-d's teacher assistant with 8 copies for 4 epochs, then its "-cont"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -31,6 +32,11 @@ lane_d() {
   export GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8
   S1=general-8m SUFFIX=-8m TAG=-ta aug r21q1 stsb 4 3
   IN=stsb-aug4-ta cont r21q1-8m stsb 4 2
+}
+lane_h() {
+  export GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8
+  S1=general-8m SUFFIX=-8m TAG=-ta aug r21q1 stsb 8 4
+  IN=stsb-aug8-ta cont r21q1-8m stsb 8 2
 }
 
 main() { run_lane "$@"; }
