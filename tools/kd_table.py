@@ -25,7 +25,7 @@ A third table (when runs/kd/r8-8m exists, scripts/kd_long_stage1.sh) sets the st
 recipe on the 2M-token ratio-8 stage-1 student against the same recipe on the 8M-token one, and
 a fourth (when runs/kd/r21b-8m exists, scripts/kd_r21b.sh) the two ratio-21 plans of one size.
 """
-import argparse, json, os, pathlib, re, subprocess
+import argparse, json, math, os, pathlib, re, subprocess
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ap = argparse.ArgumentParser()
@@ -140,6 +140,13 @@ def seed_group(name):
 
 def pct(x): return f"{x * 100:.2f}"
 
+def down(x, places):
+    """x truncated (not rounded) to `places` decimals, so that no retention is shown reaching a
+    goal it misses (95.95% is 95.9%, not 96.0%)."""
+    f = 10 ** places
+    v = math.floor(x * f + 1e-9) / f
+    return f"{v:.{places}f}"
+
 # Best stage-2 recipe per plan and task (any run folder of the task with dev results).
 ABLATIONS = ("-no-stage1", "-no-kd")
 for plan in ["r8", "r21"]:
@@ -156,11 +163,13 @@ for plan in ["r8", "r21"]:
         # Session 20: r8e with the 8M-token stage 1 (scripts/kd_s20.sh, "r8e-8m/<run>").
         # Session 21: ratio 21 with the pooler at rank 8 (scripts/kd_s21.sh, "r21q1/<run>", "r21q2/<run>").
         # Session 22 (scripts/kd_s22.sh): r21q1 after its 8M-token stage 1 ("r21q1-8m/<run>"), and
-        # ratio 8 with r21q1's recipe (r8q, "r8q/<run>").
+        # ratio 8 with r21q1's recipe (r8q, "r8q/<run>"). Session 23 (scripts/kd_s23.sh): r8q after
+        # its 8M-token stage 1 ("r8q-8m/<run>"); runs from a teacher assistant end in "-ta".
         folders = [(runs / plan, ""), (runs / f"{plan}-8m", "8m/")] + (
             [(runs / "r21b-8m", "r21b/"), (runs / "r21b-rec", "r21b-rec/"), (runs / "r21e-s2", "r21e/"), (runs / "r21p-s2", "r21p/"),
              (runs / "r21q1-s2", "r21q1/"), (runs / "r21q2-s2", "r21q2/"), (runs / "r21q1-8m", "r21q1-8m/")] if plan == "r21"
-            else [(runs / "r8-s18", "s18/"), (runs / "r8e-s2", "r8e/"), (runs / "r8e-8m", "r8e-8m/"), (runs / "r8q-s2", "r8q/")])
+            else [(runs / "r8-s18", "s18/"), (runs / "r8e-s2", "r8e/"), (runs / "r8e-8m", "r8e-8m/"), (runs / "r8q-s2", "r8q/"),
+                  (runs / "r8q-8m", "r8q-8m/")])
         for folder, prefix in folders:
             # A recipe run with several seeds (<run>, <run>-seedN, either with -evN) counts as the
             # mean of its seeds (session 23; the README's ratio-21 RTE claim is such a mean).
@@ -237,7 +246,7 @@ if results.get("best"):
         cells = [f"{NAMES[t]} ({MAIN[t]})"]
         for plan in ["r8", "r21"]:
             b = results["best"].get(plan, {}).get(t)
-            cells += [f"`{b['run']}` (teacher {pct(b['teacher'])})", pct(b["metrics"][MAIN[t]]), f"{b['retention_percent']:.1f}%"] if b else ["-", "-", "-"]
+            cells += [f"`{b['run']}` (teacher {pct(b['teacher'])})", pct(b["metrics"][MAIN[t]]), f"{down(b['retention_percent'], 1)}%"] if b else ["-", "-", "-"]
         cells.append("≥ 85% / -" if t == "cola" else "≥ 99% / ≥ 96%")
         print("| " + " | ".join(cells) + " |")
 
@@ -315,7 +324,7 @@ for i, t in enumerate(TASKS):
         if b:
             r = b["retention_percent"]
             svg.append(f'<rect x="{x:.1f}" y="{y(r):.1f}" width="{bw-2:.1f}" height="{y(lo)-y(r):.1f}" fill="{colors[plan]}"/>')
-            svg.append(f'<text x="{x+bw/2-1:.1f}" y="{y(r)-3:.1f}" text-anchor="middle" font-size="9">{r:.0f}</text>')
+            svg.append(f'<text x="{x+bw/2-1:.1f}" y="{y(r)-3:.1f}" text-anchor="middle" font-size="9">{down(r, 0)}</text>')
         s = standard.get(plan, {}).get(t)
         if s:
             r = s["retention_percent"]
