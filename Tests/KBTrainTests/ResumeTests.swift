@@ -439,10 +439,11 @@ extension DistillCommandTests {
         #expect(p.status == 0, "\(p.stderr)")
         #expect(p.stderr.contains("stage 2, polish"), "\(p.stderr)")
         // Stage 1 packed its sequences at --general-max-length (batch 8 × 12 in its resume key), stage 2 at --max-length.
-        let key = { (d: String) throws -> String in
-            let st = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/pipe/\(d)/checkpoint/state.json"))) as! [String: Any]
+        let key2 = { (dir: String) throws -> String in
+            let st = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoint/state.json"))) as! [String: Any]
             return st["configHash"] as! String
         }
+        let key = { (d: String) throws -> String in try key2(root + "/pipe/" + d) }
         let k1 = try key("student-general"), k2 = try key("student")
         #expect(k1.contains("|8|12|") && k2.contains("|8|16|"), "\(k1) / \(k2)")
         let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/pipe/results.json"))) as! [String: Any]
@@ -461,5 +462,15 @@ extension DistillCommandTests {
         let student = results["student"] as! [String: Any]
         #expect((student["metrics"] as! [String: Double])["accuracy"]! == cands.map(score).max()!)
         #expect(cands.contains { $0["dir"] as! String == student["dir"] as! String })
+        // --assistant: stage 2 distills from that model (here the first run's compressed student)
+        // while the table still compares with the teacher.
+        let a = try runKbert(bin, ["pipeline", "--model", model, "--task", "sst2", "--data", glue, "--out", root + "/pipe2",
+                                   "--ratio", "2", "--teacher", root + "/pipe/teacher", "--general-student", root + "/pipe/student-general",
+                                   "--assistant", root + "/pipe/student", "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--threads", "1"])
+        #expect(a.status == 0 && a.stderr.contains("from the assistant \(root)/pipe/student"), "\(a.stderr)")
+        let k3 = try key2(root + "/pipe2/student")
+        #expect(k3.contains("teacher=\(root)/pipe/student|"), "\(k3)")
+        let r2 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/pipe2/results.json"))) as! [String: Any]
+        #expect(r2["assistant"] as? String == root + "/pipe/student" && (r2["teacher"] as! [String: Any])["dir"] as? String == root + "/pipe/teacher")
     }
 }
