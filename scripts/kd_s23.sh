@@ -15,6 +15,8 @@
 #   scripts/kd_s23.sh lane-f    STS-B at ratio 21 with 8 copies for 4 epochs on r21q1-8m (the recipe that
 #                               met STS-B at ratio 8), then its "-cont"
 #   scripts/kd_s23.sh lane-h    lane-d's teacher assistant with 8 copies for 4 epochs, then its "-cont"
+#   scripts/kd_s23.sh lane-i    MRPC at ratio 8 on r8q-8m with 8 copies for 4 epochs: a ratio-8 MRPC student
+#                               on the tuned8 family, and the assistant for MRPC at ratio 21
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -38,6 +40,7 @@ lane_h() {
   S1=general-8m SUFFIX=-8m TAG=-ta aug r21q1 stsb 8 4
   IN=stsb-aug8-ta cont r21q1-8m stsb 8 2
 }
+lane_i() { GROUP=50 S1=general-8m SUFFIX=-8m aug r8q mrpc 8 4; }
 
 main() { run_lane "$@"; }
 
