@@ -138,6 +138,12 @@ def seed_group(name):
     """The recipe a run belongs to: its name without -seedN and -evN."""
     return re.sub(r"-ev\d+", "", re.sub(r"-seed\d+", "", name))
 
+def seed_of(name):
+    """A run's seed: -seedN in its name, else the default 42 (so <run> and <run>-ev50, one seed
+    with and without --eval-every, count once)."""
+    m = re.search(r"-seed(\d+)", name)
+    return int(m.group(1)) if m else 42
+
 def pct(x): return f"{x * 100:.2f}"
 
 def down(x, places):
@@ -176,8 +182,9 @@ for plan in ["r8", "r21"]:
             groups = {}
             for d, m in task_runs(folder, t):
                 if not d.name.endswith(ABLATIONS):
-                    groups.setdefault(seed_group(d.name), []).append((d.name, m))
-            for key, members in groups.items():
+                    groups.setdefault(seed_group(d.name), {}).setdefault(seed_of(d.name), (d.name, m))
+            for key, by_seed in groups.items():
+                members = list(by_seed.values())
                 m = {k: sum(x[1][k] for x in members) / len(members) for k in members[0][1]}
                 name = prefix + (members[0][0] if len(members) == 1 else
                                  f"{key}, mean of {len(members)} seeds ({' / '.join(pct(x[1][MAIN[t]]) for x in sorted(members))})")

@@ -180,6 +180,13 @@ extension Planner {
     /// parameters): BERT-base gets B 2×2 at ratio 8 and B 4×4 at ratio 21. Unmeasured beyond MiniLM.
     public static let tunedPresets = ["tuned8": 8.0, "tuned21": 21.0]
 
+    /// A preset's plan for `teacher`: the paper's (kb8, kb21: `CompressionPlan.preset`) or a tuned
+    /// one at its own ratio.
+    public static func preset(_ name: String, teacher: BertModel) throws(CompressionError) -> CompressionPlan {
+        if tunedPresets[name.lowercased()] != nil { return try tuned(name, teacher: teacher).plan }
+        return try CompressionPlan.preset(name, config: teacher.config)
+    }
+
     /// A tuned preset's plan. `positionRank` / `poolerRank` replace the preset's 16 / 8 (nil: the
     /// preset's), `positionEmbedding` factors the position embedding in the paper's form instead.
     public static func tuned(_ name: String, teacher: BertModel, targetRatio: Double? = nil, rank: Int = 1,

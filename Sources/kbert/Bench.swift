@@ -66,7 +66,7 @@ struct Bench: ParsableCommand {
         guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
         var m = try loadModel(model: model, config: config)
         if let preset {
-            let specs = try presetPlan(preset, teacher: m).specs(for: m.config)
+            let specs = try Planner.preset(preset, teacher: m).specs(for: m.config)
             var cfg = m.config
             cfg.kronecker = specs
             m = BertModel(config: cfg, pooler: m.pooler != nil, head: m.head, kronecker: specs)
@@ -156,7 +156,7 @@ struct Bench: ParsableCommand {
         var s = try withTwoWayHead({ () throws -> BertModel in
             if let student { return try BertModel.load(folder: student) }
             guard let preset else { throw ValidationError("distill mode needs --student DIR or --preset") }
-            let specs = try presetPlan(preset, teacher: teacher).specs(for: tc)
+            let specs = try Planner.preset(preset, teacher: teacher).specs(for: tc)
             var sbase = BertModel(config: tc.with(kronecker: specs), pooler: true, kronecker: specs)
             sbase.initializeRandomly(seed: 4)
             return sbase

@@ -50,13 +50,6 @@ struct Compress: ParsableCommand {
     }
 }
 
-/// A preset's plan for `teacher`: the paper's (kb8, kb21) or a tuned one, its word embedding filling
-/// the preset's ratio (tuned8, tuned21).
-func presetPlan(_ name: String, teacher: BertModel) throws -> CompressionPlan {
-    if Planner.tunedPresets[name.lowercased()] != nil { return try Planner.tuned(name, teacher: teacher).plan }
-    return try CompressionPlan.preset(name, config: teacher.config)
-}
-
 /// How to choose the factor shapes: a preset, a target ratio (planned), or explicit shapes.
 struct PlanOptions: ParsableArguments {
     @Option(help: "Preset: kb8 or kb21 (the paper's shapes on BERT-base), or tuned8 / tuned21 (the best measured recipes on MiniLM: attention B 2x2 / 2x4, FFN A 8x4, position rank 16, pooler rank 8, the word embedding's rank filling ratio 8 / 21 or --ratio).") var preset: String?

@@ -26,7 +26,7 @@ struct Inspect: ParsableCommand {
         else if let config { m = BertModel(config: try BertConfig(file: config)) }
         else { throw ValidationError("give --model DIR or --config FILE") }
         if let preset {
-            let specs = try presetPlan(preset, teacher: m).specs(for: m.config)
+            let specs = try Planner.preset(preset, teacher: m).specs(for: m.config)
             var cfg = m.config
             cfg.kronecker = specs
             m = BertModel(config: cfg, pooler: m.pooler != nil, head: m.head, kronecker: specs)

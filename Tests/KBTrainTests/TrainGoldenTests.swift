@@ -4,6 +4,8 @@ import KBBert
 import KBLayers
 import KBSafeTensors
 import KBTensor
+import KBData
+import KBTokenizer
 @testable import KBTrain
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -176,6 +178,16 @@ func lossAndGrads(_ model: BertModel, _ input: BertInput, _ labels: [Int], clsOn
             let st = try SafeTensorsFile(path: dir + "/" + file)
             weights.append(try st.names.sorted().flatMap { try st.floatTensor($0).data })
         }
+        // The cached logits themselves: every example's equals a teacher pass over a batch of its own.
+        let teacher = try BertModel.load(folder: root + "/teacher")
+        let tok = try BertTokenizer(folder: root + "/teacher")
+        let train = try TaskDataset(examples: try GlueTask(name: "sst2").read(root: glue, split: .train), tokenizer: tok, maxLength: 16)
+        var cache = TeacherLogitCache(data: train, chunkSize: 4)
+        let idx = [5, 0, 17, 3, 41]
+        let cached = try cache.output(for: idx, teacher: teacher, data: train, padId: tok.padId).logits!
+        let t = train.tokens(idx)
+        let direct = try teacher.forward(BertInput(ids: t.ids, typeIds: t.types, padId: tok.padId)).logits!
+        #expect(cached.shape == direct.shape && cached.maxAbsDiff(direct) < 1e-6 && cache.teacherPasses <= idx.count)
         #expect(weights[0].count == weights[1].count && weights[0].count > 1000)
         let scale = weights[1].map { abs($0) }.max()!
         let worst = zip(weights[0], weights[1]).map { abs($0 - $1) }.max()!
