@@ -228,7 +228,7 @@ for t in TASKS:
     cells = [f"{NAMES[t]} ({MAIN[t]})", pct(base), pct(tm[MAIN[t]]) if tm else "-"]
     for plan in ["r8", "r21"]:
         s = results["students"].get(plan, {}).get(t)
-        cells += [pct(s["metrics"][MAIN[t]]), f"{s['retention_percent']:.1f}%"] if s else ["-", "-"]
+        cells += [pct(s["metrics"][MAIN[t]]), f"{down(s['retention_percent'], 1)}%"] if s else ["-", "-"]
     cells.append(f"{PAPER['r8'][t]}% / {PAPER['r21'][t]}%")
     print("| " + " | ".join(cells) + " |")
 print()
@@ -269,7 +269,7 @@ def compare(key, folder_a, label_a, folder_b, label_b):
         tm, a, b = results["teachers"].get(t), metrics(folder_a / t), second[t]
         if not (tm and b):
             continue
-        r = lambda m: f"{m[MAIN[t]] / tm[MAIN[t]] * 100:.1f}%" if m and tm[MAIN[t]] else "-"
+        r = lambda m: f"{down(m[MAIN[t]] / tm[MAIN[t]] * 100, 1)}%" if m and tm[MAIN[t]] else "-"
         print(f"| {NAMES[t]} ({MAIN[t]}) | {pct(tm[MAIN[t]])} | {pct(a[MAIN[t]]) if a else '-'} | {r(a)} | {pct(b[MAIN[t]])} | {r(b)} |")
 
 
@@ -303,7 +303,7 @@ for key, folder, title in [("s18", runs / "r8-s18", "ratio 8, 2M-token stage 1 (
                         for _, name, m, r, a in rows}
         print(f"\n| {title}: run | task (metric) | teacher | score (best epoch end) | retained | best of every evaluation (--eval-every) |\n|---|---|---|---|---|---|")
         for t, name, m, r, a in rows:
-            print(f"| `{name}` | {NAMES[t]} ({MAIN[t]}) | {pct(results['teachers'][t][MAIN[t]])} | {pct(m[MAIN[t]])} | {r:.1f}% | {pct(a) if a is not None else ''} |")
+            print(f"| `{name}` | {NAMES[t]} ({MAIN[t]}) | {pct(results['teachers'][t][MAIN[t]])} | {pct(m[MAIN[t]])} | {down(r, 1)}% | {pct(a) if a is not None else ''} |")
 
 (runs / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
 if not any(results.get("best", {}).values()):
