@@ -18,7 +18,10 @@ struct Pipeline: ParsableCommand {
         OUT/student (stage 2, the classifier copied from the teacher), with --polish-epochs N also
         OUT/student-polish (N more epochs of the prediction terms alone at --polish-lr: the full
         runs' "-cont" recipe; the better of the two on dev is the one reported; with --assistant
-        both distill from that model instead of the teacher), then a results
+        both distill from that model instead of the teacher; with --assistant-preset P or
+        --assistant-ratio R the pipeline first makes that model itself, a student of plan P / ratio
+        R trained the same way into OUT/assistant-init, -general, OUT/assistant and -polish, the
+        better of the last two on dev serving as the assistant), then a results
         table, also written as OUT/results.json: dev metric and retention, parameters and
         compression factor, file sizes, measured forward speed-up (1×128, the chosen threads).
         """)
@@ -31,6 +34,8 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Reuse a fine-tuned teacher instead of fine-tuning one.") var teacher: String?
     @Option(help: "Reuse a stage-1 student instead of running stage 1.") var generalStudent: String?
     @Option(help: "Stage 2 (and the polish phase) distills from this fine-tuned model instead of the teacher: a teacher assistant, e.g. a ratio-8 student of the task for a ratio-21 one (session 23: STS-B at ratio 21 kept 92.3% against 86.1% from the dense teacher); the table still compares with the teacher.") var assistant: String?
+    @Option(help: "Make the teacher assistant first: a student compressed with this preset (e.g. tuned8 for a tuned21 student), trained by the same stages from the teacher, then used as --assistant.") var assistantPreset: String?
+    @Option(help: "As --assistant-preset, with the assistant's shapes planned for this compression factor.") var assistantRatio: Double?
     @Option(help: "GLUE root.") var data: String?
     @Option(help: "WikiExtractor folder for stage 1.") var corpus: String?
     @Option(help: "Content tokens for stage 1 (0 skips it).") var generalTokens: Int = 1_000_000
@@ -63,6 +68,9 @@ struct Pipeline: ParsableCommand {
         if let p = predictionLr, !(p > 0 && schedule == "two-phase") {
             throw ValidationError("--prediction-lr is a positive rate, for --schedule two-phase")
         }
+        guard [assistant != nil, assistantPreset != nil, assistantRatio != nil].filter({ $0 }).count <= 1 else {
+            throw ValidationError("give one of --assistant DIR, --assistant-preset P, --assistant-ratio R")
+        }
         let t = try GlueTask(name: task)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let printer = EventPrinter()
@@ -76,58 +84,44 @@ struct Pipeline: ParsableCommand {
             c.maxLength = maxLength; c.seed = seed; c.groupByLength = groupByLength
             try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
         }
-        // 2. Compress the pre-trained model.
-        stage("compress \(model) -> \(out)/student-init")
+        // 2–4. The assistant (when the pipeline makes it), then the student: compress the
+        // pre-trained model, stage 1, stage 2 (the classifier and pooler come from the model it
+        // distills from: FineTuner copies them), optionally the polish phase.
         let pre = try BertModel.load(folder: model)
         let plan = try planOptions.resolve(teacher: pre)
-        let specs = try plan.specs(for: pre.config)
-        let (initStudent, report) = try Compressor.compress(pre, specs: specs, rowWeights: try weighting.rowWeights(model: model, specs: specs))
-        try initStudent.save(folder: out + "/student-init")
-        try copyTokenizerFiles(from: model, to: out + "/student-init")
-        FileHandle.standardError.write(Data("plan: \(plan.summary); mean relative error \(String(format: "%.3f", report.map(\.relativeError).reduce(0, +) / Double(max(report.count, 1))))\n".utf8))
-        // 3. Stage 1.
-        var generalDir = out + "/student-init"
-        if let g = generalStudent { generalDir = g }
-        else if generalTokens > 0 {
-            stage("stage 1: general distillation on \(generalTokens) tokens -> \(out)/student-general")
-            var c = FineTuneConfig(task: "general", modelDir: out + "/student-init", dataDir: "", outDir: out + "/student-general")
-            c.teacherDir = model
-            c.corpusDir = defaultCorpusDir(corpus)
-            c.generalTokens = generalTokens; c.epochs = generalEpochs; c.lr = generalLr; c.warmup = generalWarmup
-            c.batchSize = batchSize; c.maxLength = generalMaxLength ?? maxLength; c.seed = seed; c.distillWeights = weights.weights
-            try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
-            generalDir = out + "/student-general"
+        let assistantPlan = try assistantPlanOptions()?.resolve(teacher: pre)
+        let dev = { () throws -> (data: TaskDataset, padId: Int32) in
+            let tok = try BertTokenizer(folder: teacherDir)
+            return (try TaskDataset(examples: t.read(root: defaultGlueRoot(data), split: .dev), tokenizer: tok, maxLength: maxLength), tok.padId)
         }
-        // 4. Stage 2: the classifier (and pooler) come from the fine-tuned teacher (FineTuner copies them).
-        stage("stage 2: task distillation\(assistant.map { " from the assistant \($0)" } ?? "") -> \(out)/student")
-        var c = FineTuneConfig(task: task, modelDir: generalDir, dataDir: defaultGlueRoot(data), outDir: out + "/student")
-        c.teacherDir = assistant ?? teacherDir; c.schedule = schedule; c.predictionLR = predictionLr
-        c.epochs = epochs; c.maxSteps = steps; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed
-        c.distillWeights = weights.weights; c.augment = augment; c.groupByLength = groupByLength
-        try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
-        // 4b. Optional polish: the prediction terms alone, from the stage-2 student.
-        var candidates = [out + "/student"]
-        if polishEpochs > 0 {
-            stage("stage 2, polish: prediction terms alone for \(polishEpochs) epoch(s) -> \(out)/student-polish")
-            var pc = c
-            pc.modelDir = out + "/student"; pc.outDir = out + "/student-polish"
-            pc.schedule = "joint"; pc.epochs = polishEpochs; pc.lr = polishLr
-            pc.distillWeights.embedding = 0; pc.distillWeights.attention = 0; pc.distillWeights.hidden = 0
-            try FineTuner(pc, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
-            candidates.append(out + "/student-polish")
+        var stage2Teacher = assistant ?? teacherDir
+        if let assistantPlan {
+            let made = try train(plan: assistantPlan, pre: pre, name: "assistant", general: nil,
+                                 stage2Teacher: teacherDir, printer: printer, stage: stage)
+            let d = try dev()
+            var scores: [(dir: String, score: Double)] = []
+            for dir in made {
+                var m = try BertModel.load(folder: dir)
+                m.packForInference()
+                let v = try Evaluator.evaluate(m, task: t, data: d.data, padId: d.padId)[0].1
+                scores.append((dir, v))
+                FileHandle.standardError.write(Data("assistant candidate \(dir): dev \(String(format: "%.2f", v * 100))\n".utf8))
+            }
+            stage2Teacher = scores.dropFirst().reduce(scores[0]) { $1.score > $0.score ? $1 : $0 }.dir
         }
+        let candidates = try train(plan: plan, pre: pre, name: "student", general: generalStudent,
+                                   stage2Teacher: stage2Teacher, printer: printer, stage: stage)
         printer.finish()
         // 5. Evaluate and compare (with a polish phase, the better student on dev is reported).
-        let tok = try BertTokenizer(folder: teacherDir)
-        let dev = try TaskDataset(examples: t.read(root: defaultGlueRoot(data), split: .dev), tokenizer: tok, maxLength: maxLength)
+        let (devData, padId) = try dev()
         var tm = try BertModel.load(folder: teacherDir)
         tm.packForInference()
-        let tMetrics = try Evaluator.evaluate(tm, task: t, data: dev, padId: tok.padId)
+        let tMetrics = try Evaluator.evaluate(tm, task: t, data: devData, padId: padId)
         var scored: [(dir: String, model: BertModel, metrics: [(String, Double)])] = []
         for d in candidates {
             var m = try BertModel.load(folder: d)
             m.packForInference()
-            scored.append((d, m, try Evaluator.evaluate(m, task: t, data: dev, padId: tok.padId)))
+            scored.append((d, m, try Evaluator.evaluate(m, task: t, data: devData, padId: padId)))
         }
         let chosen = scored.dropFirst().reduce(scored[0]) { $1.metrics[0].1 > $0.metrics[0].1 ? $1 : $0 }
         if scored.count > 1 {
@@ -151,7 +145,7 @@ struct Pipeline: ParsableCommand {
         print("")
         for r in rows { print(pad(r[0], 24) + pad(r[1], 16, right: true) + pad(r[2], 16, right: true) + "   " + r[3]) }
         let json: [String: Any] = [
-            "task": t.rawValue, "plan": plan.summary, "assistant": assistant ?? NSNull(),
+            "task": t.rawValue, "plan": plan.summary, "assistant": stage2Teacher == teacherDir ? NSNull() as Any : stage2Teacher as Any,
             "teacher": ["dir": teacherDir, "metrics": Dictionary(uniqueKeysWithValues: tMetrics), "parameters": tm.parameterCount,
                         "file_bytes": size(teacherDir), "flops": tm.encoderLinearFLOPs(), "latency_ms": tMs],
             "student": ["dir": studentDir, "metrics": Dictionary(uniqueKeysWithValues: sMetrics), "parameters": sm.parameterCount,
@@ -163,6 +157,58 @@ struct Pipeline: ParsableCommand {
         ]
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: out + "/results.json")
         print("\nwrote \(out)/results.json")
+    }
+
+    /// The assistant's plan options when the pipeline is to make it (--assistant-preset / -ratio).
+    func assistantPlanOptions() throws -> PlanOptions? {
+        if let p = assistantPreset { return try PlanOptions.parse(["--preset", p]) }
+        if let r = assistantRatio { return try PlanOptions.parse(["--ratio", String(r)]) }
+        return nil
+    }
+
+    /// One student through the pipeline's stages: OUT/NAME-init (the nearest Kronecker product of
+    /// --model under `plan`), OUT/NAME-general (stage 1 from --model, unless `general` is given or
+    /// --general-tokens is 0), OUT/NAME (stage 2 from `stage2Teacher`), OUT/NAME-polish with
+    /// --polish-epochs. Returns the candidate folders: stage 2's, then the polish phase's.
+    func train(plan: CompressionPlan, pre: BertModel, name: String, general: String?, stage2Teacher: String,
+               printer: EventPrinter, stage: (String) -> Void) throws -> [String] {
+        let teacherDir = teacher ?? out + "/teacher"
+        let initDir = "\(out)/\(name)-init", dir = "\(out)/\(name)"
+        stage("compress \(model) -> \(initDir)")
+        let specs = try plan.specs(for: pre.config)
+        let (initStudent, report) = try Compressor.compress(pre, specs: specs, rowWeights: try weighting.rowWeights(model: model, specs: specs))
+        try initStudent.save(folder: initDir)
+        try copyTokenizerFiles(from: model, to: initDir)
+        FileHandle.standardError.write(Data("plan: \(plan.summary); mean relative error \(String(format: "%.3f", report.map(\.relativeError).reduce(0, +) / Double(max(report.count, 1))))\n".utf8))
+        // Stage 1.
+        var generalDir = initDir
+        if let g = general { generalDir = g }
+        else if generalTokens > 0 {
+            stage("stage 1: general distillation on \(generalTokens) tokens -> \(dir)-general")
+            var c = FineTuneConfig(task: "general", modelDir: initDir, dataDir: "", outDir: dir + "-general")
+            c.teacherDir = model
+            c.corpusDir = defaultCorpusDir(corpus)
+            c.generalTokens = generalTokens; c.epochs = generalEpochs; c.lr = generalLr; c.warmup = generalWarmup
+            c.batchSize = batchSize; c.maxLength = generalMaxLength ?? maxLength; c.seed = seed; c.distillWeights = weights.weights
+            try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
+            generalDir = dir + "-general"
+        }
+        // Stage 2: the classifier (and pooler) come from the model it distills from.
+        stage("stage 2: task distillation\(stage2Teacher != teacherDir ? " from the assistant \(stage2Teacher)" : "") -> \(dir)")
+        var c = FineTuneConfig(task: task, modelDir: generalDir, dataDir: defaultGlueRoot(data), outDir: dir)
+        c.teacherDir = stage2Teacher; c.schedule = schedule; c.predictionLR = predictionLr
+        c.epochs = epochs; c.maxSteps = steps; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed
+        c.distillWeights = weights.weights; c.augment = augment; c.groupByLength = groupByLength
+        try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
+        // Optional polish: the prediction terms alone, from the stage-2 student.
+        guard polishEpochs > 0 else { return [dir] }
+        stage("stage 2, polish: prediction terms alone for \(polishEpochs) epoch(s) -> \(dir)-polish")
+        var pc = c
+        pc.modelDir = dir; pc.outDir = dir + "-polish"
+        pc.schedule = "joint"; pc.epochs = polishEpochs; pc.lr = polishLr
+        pc.distillWeights.embedding = 0; pc.distillWeights.attention = 0; pc.distillWeights.hidden = 0
+        try FineTuner(pc, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
+        return [dir, dir + "-polish"]
     }
 
     /// Median forward latency at 1×128 (or the model's maximum length) over 10 runs after 2 warm-ups.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import KBTestSupport
 import KBSafeTensors
+import KBBert
 
 /// The `kbert` binary built next to this test bundle.
 func kbertBinary() -> String? {
@@ -472,5 +473,26 @@ extension DistillCommandTests {
         #expect(k3.contains("teacher=\(root)/pipe/student|"), "\(k3)")
         let r2 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/pipe2/results.json"))) as! [String: Any]
         #expect(r2["assistant"] as? String == root + "/pipe/student" && (r2["teacher"] as! [String: Any])["dir"] as? String == root + "/pipe/teacher")
+        // --assistant-ratio: the pipeline makes the assistant itself (its own compression, stage 1
+        // and stage 2 from the teacher), then distills the student from it.
+        let m = try runKbert(bin, ["pipeline", "--model", model, "--task", "sst2", "--data", glue, "--corpus", root + "/wiki",
+                                   "--out", root + "/pipe3", "--ratio", "3", "--assistant-ratio", "1.5", "--teacher", root + "/pipe/teacher",
+                                   "--general-tokens", "400", "--general-max-length", "12", "--epochs", "1", "--batch-size", "8",
+                                   "--max-length", "16", "--threads", "1"])
+        #expect(m.status == 0 && m.stderr.contains("from the assistant \(root)/pipe3/assistant"), "\(m.stderr)")
+        for d in ["assistant-init", "assistant-general", "assistant", "student-init", "student-general", "student"] {
+            #expect(FileManager.default.fileExists(atPath: root + "/pipe3/\(d)/model.safetensors"), "\(d)")
+        }
+        #expect(try key2(root + "/pipe3/assistant").contains("teacher=\(root)/pipe/teacher|"))
+        #expect(try key2(root + "/pipe3/student").contains("teacher=\(root)/pipe3/assistant|"))
+        let r3 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/pipe3/results.json"))) as! [String: Any]
+        #expect(r3["assistant"] as? String == root + "/pipe3/assistant")
+        let ap = try BertModel.load(folder: root + "/pipe3/assistant").parameterCount
+        let sp = try BertModel.load(folder: root + "/pipe3/student").parameterCount
+        #expect(ap > sp, "the assistant (ratio 1.5) is larger than the student (ratio 3): \(ap) vs \(sp)")
+        // One assistant at a time.
+        let both = try runKbert(bin, ["pipeline", "--model", model, "--task", "sst2", "--data", glue, "--out", root + "/pipe4",
+                                      "--ratio", "2", "--assistant", root + "/pipe/student", "--assistant-preset", "kb8"])
+        #expect(both.status != 0 && both.stderr.contains("give one of --assistant DIR"), "\(both.stderr)")
     }
 }
