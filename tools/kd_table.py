@@ -289,7 +289,8 @@ for key, folder, title in [("s18", runs / "r8-s18", "ratio 8, 2M-token stage 1 (
                            ("r21q2", runs / "r21q2-s2", "ratio 21, pooler rank 8, FFN A 4×4 (r21q2, session 21), 2M-token stage 1"),
                            ("r8f", runs / "r8f-s2", "ratio 8, r8e with the frequency-weighted embedding (r8f, session 21), 2M-token stage 1"),
                            ("r21q1_8m", runs / "r21q1-8m", "ratio 21, r21q1 after the 8M-token stage 1 (session 22)"),
-                           ("r8q", runs / "r8q-s2", "ratio 8, pooler rank 8, position rank 16, weighted rank-56 embedding (r8q, session 22), 2M-token stage 1")]:
+                           ("r8q", runs / "r8q-s2", "ratio 8, pooler rank 8, position rank 16, weighted rank-56 embedding (r8q, session 22), 2M-token stage 1"),
+                           ("r8q_8m", runs / "r8q-8m", "ratio 8, r8q after its 8M-token stage 1 (sessions 23–24)")]:
     rows = []
     for t in TASKS:
         tm = results["teachers"].get(t)
