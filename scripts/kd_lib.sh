@@ -33,7 +33,8 @@ std_stage2() {
 # general-8m from scripts/kd_long_stage1.sh, whose runs go to runs/kd/<plan>-8m/); SEED=N adds
 # --seed N (augmentation, shuffling, dropout) and names the run <task>-aug<n>-seedN; EVAL=N adds
 # --eval-every N (dev also every N steps within epochs) and the suffix -evN; TEACHER=DIR distills
-# from another teacher than runs/finetune/TASK (a teacher assistant), TAG=-x suffixes the run's name
+# from another teacher than runs/finetune/TASK (a teacher assistant), TAG=-x suffixes the run's name;
+# THREADS=N runs it on N threads (default 1)
 aug() {
   local p=$1 t=$2 n=$3 e=$4 s1=${S1:-general}
   local out=$R/$1${SUFFIX:-}/$2-aug$3${SEED:+-seed$SEED}${EVAL:+-ev$EVAL}${TAG:-}
@@ -41,7 +42,7 @@ aug() {
   [ -f $R/$p/$s1/model.safetensors ] || { echo "no stage-1 student $R/$p/$s1" >&2; return 1; }
   mkdir -p $(dirname $out)
   $K distill --stage task --task $t --teacher ${TEACHER:-runs/finetune/$t} --student $R/$p/$s1 --out $out --augment $n --epochs $e \
-    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads 1 --save-every 200 --resume \
+    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads ${THREADS:-1} --save-every 200 --resume \
     --group-by-length ${GROUP:-0} ${SEED:+--seed $SEED} ${EVAL:+--eval-every $EVAL} 2>> $out.log \
     && touch $out/DONE || echo "augmented stage 2 $p $t failed (see $out.log)" >&2
 }
