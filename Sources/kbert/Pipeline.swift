@@ -32,7 +32,7 @@ struct Pipeline: ParsableCommand {
     @OptionGroup(title: "Compression plan (as in `kbert compress`)") var planOptions: PlanOptions
     @OptionGroup var weighting: EmbeddingWeightOptions
     @Option(help: "Reuse a fine-tuned teacher instead of fine-tuning one.") var teacher: String?
-    @Option(help: "Reuse a stage-1 student instead of running stage 1.") var generalStudent: String?
+    @Option(help: "Reuse a stage-1 student instead of running stage 1 (the student's; an assistant made with --assistant-preset/-ratio runs its own).") var generalStudent: String?
     @Option(help: "Stage 2 (and the polish phase) distills from this fine-tuned model instead of the teacher: a teacher assistant, e.g. a ratio-8 student of the task for a ratio-21 one (session 23: STS-B at ratio 21 kept 92.3% against 86.1% from the dense teacher); the table still compares with the teacher.") var assistant: String?
     @Option(help: "Make the teacher assistant first: a student compressed with this preset (e.g. tuned8 for a tuned21 student), trained by the same stages from the teacher, then used as --assistant.") var assistantPreset: String?
     @Option(help: "As --assistant-preset, with the assistant's shapes planned for this compression factor.") var assistantRatio: Double?
