@@ -76,7 +76,6 @@ struct Pipeline: ParsableCommand {
         let printer = EventPrinter()
         func stage(_ s: String) { printer.endLine(); FileHandle.standardError.write(Data("\n== \(s)\n".utf8)) }
         // 1. Teacher.
-        let teacherDir = teacher ?? out + "/teacher"
         if teacher == nil {
             stage("fine-tune the teacher -> \(teacherDir)")
             var c = FineTuneConfig(task: task, modelDir: model, dataDir: defaultGlueRoot(data), outDir: teacherDir)
@@ -90,40 +89,37 @@ struct Pipeline: ParsableCommand {
         let pre = try BertModel.load(folder: model)
         let plan = try planOptions.resolve(teacher: pre)
         let assistantPlan = try assistantPlanOptions()?.resolve(teacher: pre)
-        let dev = { () throws -> (data: TaskDataset, padId: Int32) in
-            let tok = try BertTokenizer(folder: teacherDir)
-            return (try TaskDataset(examples: t.read(root: defaultGlueRoot(data), split: .dev), tokenizer: tok, maxLength: maxLength), tok.padId)
+        let tok = try BertTokenizer(folder: teacherDir)
+        let devData = try TaskDataset(examples: t.read(root: defaultGlueRoot(data), split: .dev), tokenizer: tok, maxLength: maxLength)
+        let padId = tok.padId
+        /// Every candidate scored on dev, and the best by the task's main metric (the first candidate on ties).
+        func scoreOnDev(_ dirs: [String]) throws -> (all: [Scored], best: Scored) {
+            var all: [Scored] = []
+            for d in dirs {
+                var m = try BertModel.load(folder: d)
+                m.packForInference()
+                all.append((d, m, try Evaluator.evaluate(m, task: t, data: devData, padId: padId)))
+            }
+            return (all, all.dropFirst().reduce(all[0]) { $1.metrics[0].1 > $0.metrics[0].1 ? $1 : $0 })
         }
         var stage2Teacher = assistant ?? teacherDir
         if let assistantPlan {
             let made = try train(plan: assistantPlan, pre: pre, name: "assistant", general: nil,
                                  stage2Teacher: teacherDir, printer: printer, stage: stage)
-            let d = try dev()
-            var scores: [(dir: String, score: Double)] = []
-            for dir in made {
-                var m = try BertModel.load(folder: dir)
-                m.packForInference()
-                let v = try Evaluator.evaluate(m, task: t, data: d.data, padId: d.padId)[0].1
-                scores.append((dir, v))
-                FileHandle.standardError.write(Data("assistant candidate \(dir): dev \(String(format: "%.2f", v * 100))\n".utf8))
+            let scored = try scoreOnDev(made)
+            for s in scored.all {
+                FileHandle.standardError.write(Data("assistant candidate \(s.dir): dev \(String(format: "%.2f", s.metrics[0].1 * 100))\n".utf8))
             }
-            stage2Teacher = scores.dropFirst().reduce(scores[0]) { $1.score > $0.score ? $1 : $0 }.dir
+            stage2Teacher = scored.best.dir
         }
         let candidates = try train(plan: plan, pre: pre, name: "student", general: generalStudent,
                                    stage2Teacher: stage2Teacher, printer: printer, stage: stage)
         printer.finish()
         // 5. Evaluate and compare (with a polish phase, the better student on dev is reported).
-        let (devData, padId) = try dev()
         var tm = try BertModel.load(folder: teacherDir)
         tm.packForInference()
         let tMetrics = try Evaluator.evaluate(tm, task: t, data: devData, padId: padId)
-        var scored: [(dir: String, model: BertModel, metrics: [(String, Double)])] = []
-        for d in candidates {
-            var m = try BertModel.load(folder: d)
-            m.packForInference()
-            scored.append((d, m, try Evaluator.evaluate(m, task: t, data: devData, padId: padId)))
-        }
-        let chosen = scored.dropFirst().reduce(scored[0]) { $1.metrics[0].1 > $0.metrics[0].1 ? $1 : $0 }
+        let (scored, chosen) = try scoreOnDev(candidates)
         if scored.count > 1 {
             for s in scored {
                 print("\(s.dir): dev \(s.metrics[0].0) \(String(format: "%.2f", s.metrics[0].1 * 100))\(s.dir == chosen.dir ? "  (reported)" : "")")
@@ -159,6 +155,11 @@ struct Pipeline: ParsableCommand {
         print("\nwrote \(out)/results.json")
     }
 
+    /// The fine-tuned teacher: --teacher, or the one the pipeline fine-tunes.
+    var teacherDir: String { teacher ?? out + "/teacher" }
+
+    typealias Scored = (dir: String, model: BertModel, metrics: [(String, Double)])
+
     /// The assistant's plan options when the pipeline is to make it (--assistant-preset / -ratio).
     func assistantPlanOptions() throws -> PlanOptions? {
         if let p = assistantPreset { return try PlanOptions.parse(["--preset", p]) }
@@ -172,7 +173,6 @@ struct Pipeline: ParsableCommand {
     /// --polish-epochs. Returns the candidate folders: stage 2's, then the polish phase's.
     func train(plan: CompressionPlan, pre: BertModel, name: String, general: String?, stage2Teacher: String,
                printer: EventPrinter, stage: (String) -> Void) throws -> [String] {
-        let teacherDir = teacher ?? out + "/teacher"
         let initDir = "\(out)/\(name)-init", dir = "\(out)/\(name)"
         stage("compress \(model) -> \(initDir)")
         let specs = try plan.specs(for: pre.config)
