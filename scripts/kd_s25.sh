@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Session 25: the ratio-21 student's stage 1 made longer (STS-B at ratio 21 plateaued at ~80 with
+# every stage-2 recipe on the 8M-token student: session 24). Every run checkpoints and resumes;
+# re-running skips finished runs.
+#   scripts/kd_s25.sh lane-a   r21q1's 8M-token stage-1 student trained on for 8M more tokens
+#                              (lr 2e-4, 2% warm-up, two threads): runs/kd/r21q1/general-16m; then
+#                              STS-B at ratio 21 from the teacher assistant (r8e-8m/stsb-aug8),
+#                              16 copies, 3 epochs (session 24's best epoch), seed 42
+#   scripts/kd_s25.sh lane-b   the same STS-B run with seed 43 (waits for lane-a's stage 1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/kd_lib.sh
+
+stage1_16m() {  # plan
+  local p=$1
+  [ -f $R/$p/general-16m/DONE ] && return 0
+  [ -f $R/$p/general-8m/DONE ] || { echo "no 8M-token stage-1 student $R/$p/general-8m" >&2; return 1; }
+  $K distill --stage general --teacher $M --student $R/$p/general-8m --out $R/$p/general-16m --general-tokens 8000000 \
+    --epochs 1 --lr 2e-4 --warmup 0.02 --batch-size 32 --max-length 64 --threads ${STAGE1_THREADS:-2} --save-every 100 \
+    --resume 2>> $R/$p/general-16m.log && touch $R/$p/general-16m/DONE
+}
+lane_a() {
+  stage1_16m r21q1
+  export GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8
+  S1=general-16m SUFFIX=-16m TAG=-ta aug r21q1 stsb 16 3
+}
+lane_b() {
+  while [ ! -f $R/r21q1/general-16m/DONE ]; do sleep 60; done
+  export GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8
+  S1=general-16m SUFFIX=-16m TAG=-ta SEED=43 aug r21q1 stsb 16 3
+}
+
+main() { run_lane "$@"; }
+
+main "$@"; exit
