@@ -49,3 +49,30 @@ for step in range(10):
 out["losses"] = torch.tensor(losses, dtype=torch.float32)
 save_file({k: v.contiguous() for k, v in out.items()}, str(OUT / "train_golden.safetensors"))
 print("losses", [round(x, 6) for x in losses])
+
+# Extractive QA (tiny-qa): ∂L/∂θ of the span loss, (CE(start) + CE(end)) / 2 with each softmax over
+# the sequence's real tokens (padded positions masked out; HF's BertForQuestionAnswering leaves them
+# in its softmax, kbert's Loss.spanCrossEntropy does not), float64, dropout off.
+#   -> Tests/KBTrainTests/Fixtures/qa_train_golden.safetensors: grad.<param>, starts, ends, loss
+from transformers import BertForQuestionAnswering
+qa = BertForQuestionAnswering.from_pretrained(str(FIX / "tiny-qa"), attn_implementation="eager")
+qa.train()
+qa.double()
+for m in qa.modules():
+    if isinstance(m, torch.nn.Dropout):
+        m.p = 0.0
+lengths = mask.sum(1)
+starts = torch.tensor([1, int(lengths[1]) - 2, 0])
+ends = torch.tensor([3, int(lengths[1]) - 1, 0])
+o = qa(input_ids=ids, token_type_ids=types, attention_mask=mask)
+neg = torch.finfo(torch.float64).min
+sl = o.start_logits.masked_fill(mask == 0, neg)
+el = o.end_logits.masked_fill(mask == 0, neg)
+qloss = (torch.nn.functional.cross_entropy(sl, starts) + torch.nn.functional.cross_entropy(el, ends)) / 2
+qloss.backward()
+qout = {"starts": starts.to(torch.int32), "ends": ends.to(torch.int32), "loss": torch.tensor([qloss.item()], dtype=torch.float32)}
+for name, p in qa.named_parameters():
+    if p.grad is not None:
+        qout["grad." + name.removeprefix("bert.")] = p.grad.detach().float().clone()
+save_file({k: v.contiguous() for k, v in qout.items()}, str(OUT / "qa_train_golden.safetensors"))
+print("qa loss", qloss.item(), "lengths", lengths.tolist())

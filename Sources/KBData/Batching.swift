@@ -27,6 +27,16 @@ public struct TaskDataset: Sendable {
         }
     }
 
+    /// Question-answering windows (`QAFeaturizer`): each with its answer span as the label; the
+    /// example ids are the windows' example indices.
+    public init(features: [QAFeature]) {
+        examples = features.map { Example(id: String($0.example), textA: "", textB: nil, label: nil, score: nil, span: AnswerSpan(start: $0.start, end: $0.end)) }
+        encodings = features.map {
+            Encoding(ids: $0.ids, typeIds: $0.typeIds, attentionMask: [Int32](repeating: 1, count: $0.ids.count),
+                     offsets: $0.offsets.map { $0 ?? Offset(0, 0) }, sequenceIds: $0.typeIds.map { Int8($0) })
+        }
+    }
+
     public var count: Int { examples.count }
 
     /// Example indices of each batch for one epoch.

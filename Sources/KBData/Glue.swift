@@ -30,6 +30,15 @@ public struct Example: Sendable, Equatable {
     public var label: Int?
     /// Target for regression (STS-B).
     public var score: Float?
+    /// Extractive question answering (one window of a SQuAD question, `QAFeature`): the answer's
+    /// first and last token in the window, (0, 0) when the window does not hold it.
+    public var span: AnswerSpan? = nil
+}
+
+/// The answer's first and last token in a question-answering input.
+public struct AnswerSpan: Sendable, Equatable {
+    public var start: Int, end: Int
+    public init(start: Int, end: Int) { self.start = start; self.end = end }
 }
 
 public enum Split: String, Sendable, CaseIterable { case train, dev, test }

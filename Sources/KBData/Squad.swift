@@ -97,6 +97,27 @@ public struct SquadDataset: Sendable {
     }
 }
 
+/// The SQuAD tasks: their names on the command line and their files in a SQuAD folder.
+public enum SquadTask: String, Sendable, CaseIterable {
+    case v1 = "squad", v2 = "squad-v2"
+
+    /// squad, squad1, squad-v1.1, …; squad2, squad-v2, squad_v2.0, …; nil for anything else.
+    public init?(name: String) {
+        let n = name.lowercased().replacingOccurrences(of: "-", with: "").replacingOccurrences(of: "_", with: "")
+        switch n {
+        case "squad", "squad1", "squadv1", "squad11", "squadv11", "squad1.1", "squadv1.1": self = .v1
+        case "squad2", "squadv2", "squad20", "squadv20", "squad2.0", "squadv2.0": self = .v2
+        default: return nil
+        }
+    }
+
+    /// The file of a split (the official names): train-v1.1.json, dev-v1.1.json, train-v2.0.json,
+    /// dev-v2.0.json. SQuAD has no public test set.
+    public func fileName(_ split: Split) -> String {
+        "\(split == .train ? "train" : "dev")-\(self == .v1 ? "v1.1" : "v2.0").json"
+    }
+}
+
 // MARK: - Model inputs
 
 /// One window of one example: `[CLS] question [SEP] context window [SEP]`.

@@ -55,4 +55,32 @@ public enum Loss {
         }
         return (Float(total / Double(B)), grad)
     }
+
+    /// Extractive question answering: logits [B, T, 2] (start, end per token) against the answer's
+    /// first and last token: (CE(start) + CE(end)) / 2, each a mean over the batch of
+    /// −log softmax over the sequence's real tokens (`mask` [B·T], 1 = real; padding takes no
+    /// probability, so the loss does not depend on how far a batch is padded; Hugging Face's
+    /// `BertForQuestionAnswering` includes padded positions in its softmax).
+    public static func spanCrossEntropy(logits: [Float], mask: [Int32], starts: [Int], ends: [Int]) -> (loss: Float, grad: [Float]) {
+        let B = starts.count
+        precondition(B == ends.count && B > 0 && mask.count % B == 0 && logits.count == 2 * mask.count)
+        let T = mask.count / B
+        var grad = [Float](repeating: 0, count: logits.count)
+        var total = 0.0
+        for b in 0..<B {
+            for (k, y) in [starts[b], ends[b]].enumerated() {
+                precondition(y >= 0 && y < T && mask[b * T + y] != 0, "answer position \(y) is not a real token of sequence \(b)")
+                var m = -Double.infinity
+                for t in 0..<T where mask[b * T + t] != 0 { m = max(m, Double(logits[(b * T + t) * 2 + k])) }
+                var s = 0.0
+                for t in 0..<T where mask[b * T + t] != 0 { s += Foundation.exp(Double(logits[(b * T + t) * 2 + k]) - m) }
+                total += -(Double(logits[(b * T + y) * 2 + k]) - m - Foundation.log(s)) / 2
+                for t in 0..<T where mask[b * T + t] != 0 {
+                    let p = Foundation.exp(Double(logits[(b * T + t) * 2 + k]) - m) / s
+                    grad[(b * T + t) * 2 + k] = Float((p - (t == y ? 1 : 0)) / Double(2 * B))
+                }
+            }
+        }
+        return (Float(total / Double(B)), grad)
+    }
 }

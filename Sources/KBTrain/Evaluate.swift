@@ -30,4 +30,40 @@ public enum Evaluator {
         let p = try predict(model, data, batchSize: batchSize, padId: padId)
         return Metrics.evaluate(task: task, predictions: p.classes, scores: p.scores, examples: data.examples)
     }
+
+    /// Start and end logits of every question-answering window, each over the window's own
+    /// tokens (batches of similar length; padding never reaches the answer extraction).
+    public static func spanLogits(_ model: BertModel, features: [QAFeature], batchSize: Int = 32, padId: Int32 = 0) throws -> [(start: [Float], end: [Float])] {
+        guard model.head == .questionAnswering else { throw ModelError.invalidInput("the model has no question-answering head (qa_outputs)") }
+        let order = features.indices.sorted { features[$0].ids.count < features[$1].ids.count }
+        var out = [(start: [Float], end: [Float])](repeating: ([], []), count: features.count)
+        for from in stride(from: 0, to: order.count, by: batchSize) {
+            let idx = Array(order[from..<min(order.count, from + batchSize)])
+            let input = BertInput(ids: idx.map { features[$0].ids }, typeIds: idx.map { features[$0].typeIds }, padId: padId)
+            let res = try model.forward(input, options: ForwardOptions())
+            guard let lg = res.logits else { throw ModelError.invalidInput("the model returned no span logits") }
+            let T = input.seqLen
+            for (row, i) in idx.enumerated() {
+                let n = features[i].ids.count
+                out[i] = ((0..<n).map { lg.data[(row * T + $0) * 2] }, (0..<n).map { lg.data[(row * T + $0) * 2 + 1] })
+            }
+        }
+        return out
+    }
+
+    /// Answers for every question of `data` from its windows (`features`, made from
+    /// `data.examples` in order) and their scores by the official metric of the file's version.
+    public static func evaluateSquad(_ model: BertModel, data: SquadDataset, features: [QAFeature], batchSize: Int = 32,
+                                     padId: Int32 = 0, nBest: Int = 20, maxAnswerLength: Int = 30) throws -> (scores: SquadScores, predictions: [String: String]) {
+        let logits = try spanLogits(model, features: features, batchSize: batchSize, padId: padId)
+        var byExample = [[Int]](repeating: [], count: data.examples.count)
+        for (i, f) in features.enumerated() { byExample[f.example].append(i) }
+        var predictions: [String: String] = [:]
+        for (k, e) in data.examples.enumerated() {
+            let windows = byExample[k].map { (offsets: features[$0].offsets, start: logits[$0].start, end: logits[$0].end) }
+            predictions[e.id] = QAAnswer.extract(context: e.context, features: windows, version2: data.isVersion2,
+                                                 nBest: nBest, maxAnswerLength: maxAnswerLength)
+        }
+        return (SquadMetrics.evaluate(data, predictions: predictions), predictions)
+    }
 }

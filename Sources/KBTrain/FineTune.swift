@@ -67,6 +67,8 @@ public struct FineTuneConfig: Codable, Sendable {
     /// epoch ends (RTE's distillation runs peak in their first epoch). nil: epoch ends only.
     public var evalEvery: Int? = nil
     public static let defaultGroupByLength = 50
+    /// SQuAD: context tokens shared by consecutive windows of a long context (`QAFeaturizer`).
+    public var docStride: Int = 128
     /// The grouping the run uses: `groupByLength` for a task, none for general distillation.
     var lengthGroups: Int { corpusDir == nil && groupByLength > 1 ? groupByLength : 0 }
 
@@ -86,6 +88,7 @@ public struct FineTuneConfig: Codable, Sendable {
             + (augment > 0 ? "|augment=\(augment)" : "")
             + (lengthGroups > 0 ? "|group-by-length=\(lengthGroups)" : "")
             + (evalEvery.map { "|eval-every=\($0)" } ?? "")
+            + (SquadTask(name: task) != nil && corpusDir == nil ? "|doc-stride=\(docStride)" : "")
     }
 
     /// `p` without "." components, repeated or trailing slashes, and with each "name/.." pair
@@ -124,13 +127,17 @@ public enum TrainError: Error, CustomStringConvertible {
     }
 }
 
-/// Fine-tunes a BERT folder on a GLUE task: AdamW, linear warm-up/decay, clipping, gradient
+/// Fine-tunes a BERT folder on a GLUE task or SQuAD (extractive question answering): AdamW, linear warm-up/decay, clipping, gradient
 /// accumulation, dev evaluation each epoch (the best model kept in HF layout in `outDir`),
 /// atomic checkpoints in `outDir/checkpoint` and exact resumption.
 public final class FineTuner {
     public let config: FineTuneConfig
-    /// The task; nil for general distillation.
+    /// The GLUE task; nil for SQuAD and general distillation.
     public let task: GlueTask?
+    /// SQuAD (a question-answering head trained on answer spans, scored by EM/F1 on dev).
+    public let squad: SquadTask?
+    /// SQuAD's dev questions and their windows, for the official metrics.
+    let squadDev: (data: SquadDataset, features: [QAFeature])?
     public private(set) var model: BertModel
     /// The teacher of task distillation, when distilling.
     let teacher: BertModel?
@@ -146,8 +153,13 @@ public final class FineTuner {
         if let e = config.evalEvery, e <= 0 { throw TrainError.setup("--eval-every must be a positive step count (got \(e))") }
         let general = config.corpusDir != nil
         guard !general || config.teacherDir != nil else { throw TrainError.setup("general distillation needs a teacher") }
-        let task: GlueTask? = general ? nil : try GlueTask(name: config.task)
+        let squad = general ? nil : SquadTask(name: config.task)
+        let task: GlueTask? = general || squad != nil ? nil : try GlueTask(name: config.task)
         self.task = task
+        self.squad = squad
+        if squad != nil && config.teacherDir != nil {
+            throw TrainError.setup("task distillation on SQuAD is not supported yet: fine-tune the question-answering model with kbert finetune")
+        }
         tokenizer = try BertTokenizer(folder: config.modelDir)
         var cfg = try BertConfig(file: config.modelDir + "/config.json")
         // The teacher first: in task distillation the student's missing head comes from it.
@@ -193,6 +205,16 @@ public final class FineTuner {
                 m.initializeRandomly(seed: config.seed &+ 1, only: ["pooler."])
             }
             model = m
+        } else if squad != nil {
+            let wpath = config.modelDir + "/model.safetensors"
+            guard FileManager.default.fileExists(atPath: wpath) else { throw ModelError.missingFile(path: wpath) }
+            let file = try SafeTensorsFile(path: wpath)
+            var m = try BertModel.load(config: cfg, weights: file, head: .questionAnswering, allowMissingHead: true)
+            if try BertWeights.inspect(file).head != .questionAnswering {
+                onEvent(.note("\(config.modelDir): no question-answering head (qa_outputs); starting a fresh one"))
+                m.initializeRandomly(seed: config.seed, only: ["qa_outputs."])
+            }
+            model = m
         } else {
             model = try BertModel.load(folder: config.modelDir)   // general: the student as it is, head untouched
         }
@@ -213,7 +235,17 @@ public final class FineTuner {
         guard config.augment >= 0, config.augment == 0 || (task != nil && teaching != nil) else {
             throw TrainError.setup("augmentation needs task distillation with a teacher term weighted (augmented examples have no labels)")
         }
-        if let task {
+        var squadDev: (data: SquadDataset, features: [QAFeature])? = nil
+        if let squad {
+            let trainSet = try SquadDataset.read(path: config.dataDir + "/" + squad.fileName(.train))
+            let devSet = try SquadDataset.read(path: config.dataDir + "/" + squad.fileName(.dev))
+            let fz = QAFeaturizer(maxLength: maxLen, docStride: config.docStride)
+            train = TaskDataset(features: try fz.features(trainSet.examples, tokenizer: tokenizer))
+            let devFeatures = try fz.features(devSet.examples, tokenizer: tokenizer)
+            dev = TaskDataset(features: devFeatures)
+            squadDev = (devSet, devFeatures)
+            onEvent(.note("\(squad.rawValue): \(trainSet.examples.count) train questions in \(train.count) windows / \(devSet.examples.count) dev questions in \(dev.count) windows of \(maxLen) tokens (stride \(config.docStride))"))
+        } else if let task {
             var examples = try task.read(root: config.dataDir, split: .train)
             let originals = examples.count
             if config.augment > 0 {
@@ -234,12 +266,17 @@ public final class FineTuner {
             dev = TaskDataset(sequences: Array(seqs.suffix(held)))
             onEvent(.note("corpus: \(docs.count) documents -> \(train.count) train / \(dev.count) held-out sequences of \(maxLen) tokens"))
         }
+        self.squadDev = squadDev
     }
 
     var checkpoint: Checkpoint { Checkpoint(dir: config.outDir + "/checkpoint") }
 
-    /// Loss and ∂L/∂logits for a batch.
-    func lossAndGrad(_ logits: Tensor, _ idx: [Int]) -> (Float, [Float]) {
+    /// Loss and ∂L/∂logits for a batch (`mask`: the batch's padding mask, for answer spans).
+    func lossAndGrad(_ logits: Tensor, _ idx: [Int], mask: [Int32]) -> (Float, [Float]) {
+        if squad != nil {
+            let spans = idx.map { train.examples[$0].span ?? AnswerSpan(start: 0, end: 0) }
+            return Loss.spanCrossEntropy(logits: logits.data, mask: mask, starts: spans.map(\.start), ends: spans.map(\.end))
+        }
         guard let task else { return (0, [Float](repeating: 0, count: logits.count)) }
         if task.isRegression {
             return Loss.mse(logits.data, idx.map { train.examples[$0].score ?? 0 })
@@ -333,7 +370,7 @@ public final class FineTuner {
                         // A classifier reads only the [CLS] rows of the last layer (ForwardOptions.clsOnly).
                         let (out, cache) = try model.forwardTrain(input, options: ForwardOptions(clsOnly: true), dropout: &drop)
                         state.dropoutRNG = drop!.rng
-                        var (loss, g) = lossAndGrad(out.logits!, idx)
+                        var (loss, g) = lossAndGrad(out.logits!, idx, mask: input.mask)
                         for k in g.indices { g[k] *= w }
                         lossSum += loss * w
                         grads.withUnsafeMutableBufferPointer { model.backward(cache, BertUpstream(logits: g), into: $0.baseAddress!) }
@@ -394,8 +431,13 @@ public final class FineTuner {
     /// when it is the best so far. `endOfEpoch` false: a mid-epoch evaluation (`evalEvery`).
     func evaluateAndKeepBest(_ state: inout TrainState, endOfEpoch: Bool = true, onEvent: (TrainEvent) -> Void) throws {
         let metrics: [(String, Double)]
+        var answers: [String: String]? = nil
         if let task {
             metrics = try Evaluator.evaluate(model, task: task, data: dev, padId: tokenizer.padId)
+        } else if let squadDev {
+            let r = try Evaluator.evaluateSquad(model, data: squadDev.data, features: squadDev.features, padId: tokenizer.padId)
+            metrics = r.scores.metrics
+            answers = r.predictions
         } else {
             // General distillation: the held-out intermediate loss, negated so that higher is better.
             metrics = [("neg_intermediate_loss", -(try heldOutLoss()))]
@@ -410,7 +452,12 @@ public final class FineTuner {
             state.bestEpoch = state.epoch + 1
             try model.save(folder: config.outDir)
             try copyTokenizerFiles(from: config.modelDir, to: config.outDir)
-            let summary: [String: Any] = ["task": task?.rawValue ?? "general", "epoch": state.epoch + 1, "step": state.step,
+            if let answers {
+                // The best model's dev answers, as the official scorer reads them.
+                let d = try JSONSerialization.data(withJSONObject: answers, options: [.sortedKeys])
+                try AtomicFile.write(d, to: config.outDir + "/predictions.json")
+            }
+            let summary: [String: Any] = ["task": task?.rawValue ?? squad?.rawValue ?? "general", "epoch": state.epoch + 1, "step": state.step,
                                           "metrics": Dictionary(uniqueKeysWithValues: metrics)]
             let d = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
             try AtomicFile.write(d, to: config.outDir + "/eval_results.json")

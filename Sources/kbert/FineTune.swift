@@ -13,6 +13,15 @@ func defaultGlueRoot(_ explicit: String?) -> String {
     return FileManager.default.currentDirectoryPath + "/../shared/data/glue"
 }
 
+/// The data folder of a task: --data, else the GLUE root, or for SQuAD $KBERT_DATA/squad, else
+/// ../shared/data/squad.
+func defaultDataRoot(_ explicit: String?, task: String) -> String {
+    guard SquadTask(name: task) != nil else { return defaultGlueRoot(explicit) }
+    if let explicit { return explicit }
+    if let env = ProcessInfo.processInfo.environment["KBERT_DATA"] { return env + "/squad" }
+    return FileManager.default.currentDirectoryPath + "/../shared/data/squad"
+}
+
 /// The corpus folder: --corpus, else $KBERT_DATA/corpus/wikipedia_en, else ../shared/data/corpus/wikipedia_en.
 func defaultCorpusDir(_ explicit: String?) -> String {
     if let explicit { return explicit }
@@ -23,22 +32,27 @@ func defaultCorpusDir(_ explicit: String?) -> String {
 struct FineTune: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "finetune",
-        abstract: "Fine-tune a BERT folder on a GLUE task; keep the best dev model in OUT (HF layout).",
+        abstract: "Fine-tune a BERT folder on a GLUE task or SQuAD; keep the best dev model in OUT (HF layout).",
         discussion: """
         Writes OUT/config.json, OUT/model.safetensors and the tokenizer files (best dev epoch),
         OUT/eval_results.json, OUT/log.jsonl (one JSON object per step) and OUT/checkpoint/
         (model, optimizer and RNG state, written atomically). --resume continues a killed run
         exactly where its last checkpoint left it.
+        SQuAD (--task squad or squad-v2; --data a folder with train-v1.1.json and dev-v1.1.json, or
+        the v2.0 files): contexts are cut into windows of --max-length tokens (default 384)
+        sharing --doc-stride tokens, as Hugging Face's run_qa.py; the head is qa_outputs; dev is
+        scored by the official EM/F1, and OUT/predictions.json holds the best model's answers.
         """)
 
     @Option(help: "Hugging Face BERT folder to start from.") var model: String
-    @Option(help: "Task: cola, sst2, mrpc, stsb, qqp, mnli, mnli-mm, qnli, rte, wnli.") var task: String
-    @Option(help: "GLUE root holding the task folders (default: $KBERT_DATA/glue or ../shared/data/glue).") var data: String?
+    @Option(help: "Task: cola, sst2, mrpc, stsb, qqp, mnli, mnli-mm, qnli, rte, wnli; squad, squad-v2.") var task: String
+    @Option(help: "GLUE root holding the task folders (default: $KBERT_DATA/glue or ../shared/data/glue); for SQuAD the folder of its JSON files (default: $KBERT_DATA/squad).") var data: String?
     @Option(help: "Output folder.") var out: String
     @Option(help: "Epochs.") var epochs: Int = 3
     @Option(help: "Peak learning rate.") var lr: Float = 2e-5
     @Option(help: "Examples per batch.") var batchSize: Int = 32
-    @Option(help: "Tokens per example (longer inputs are truncated longest_first).") var maxLength: Int = 128
+    @Option(help: "Tokens per example (longer inputs are truncated longest_first; SQuAD: per window). Default: 128, SQuAD 384.") var maxLength: Int?
+    @Option(help: "SQuAD: context tokens shared by consecutive windows.") var docStride: Int = 128
     @Option(help: "Warm-up: a fraction of the steps (< 1) or a step count.") var warmup: Double = 0.1
     @Option(help: "AdamW weight decay (not on biases and LayerNorm).") var weightDecay: Float = 0.01
     @Option(help: "Seed for the head, shuffling and dropout.") var seed: UInt64 = 42
@@ -53,8 +67,9 @@ struct FineTune: ParsableCommand {
 
     func run() throws {
         try threads.apply()
-        var c = FineTuneConfig(task: task, modelDir: model, dataDir: defaultGlueRoot(data), outDir: out)
-        c.epochs = epochs; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.warmup = warmup
+        var c = FineTuneConfig(task: task, modelDir: model, dataDir: defaultDataRoot(data, task: task), outDir: out)
+        c.epochs = epochs; c.lr = lr; c.batchSize = batchSize; c.warmup = warmup
+        c.maxLength = maxLength ?? (SquadTask(name: task) != nil ? 384 : 128); c.docStride = docStride
         c.weightDecay = weightDecay; c.seed = seed; c.gradAccum = gradAccum; c.maxSteps = maxSteps
         c.groupByLength = groupByLength
         c.saveEvery = saveEvery; c.debugKillAtStep = debugKillAtStep
@@ -102,19 +117,33 @@ final class EventPrinter {
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate a fine-tuned folder on a GLUE split; for test, write GLUE submission predictions.")
+        abstract: "Evaluate a fine-tuned folder on a GLUE split or SQuAD dev; for GLUE test, write submission predictions.",
+        discussion: """
+        SQuAD (--task squad or squad-v2): the model's answers to every dev question (windows of
+        --max-length tokens sharing --doc-stride, the best span of at most 30 tokens among the
+        20 best starts and ends, SQuAD 2.0's null answer when it scores higher) are written to
+        --output (default: predictions.json in the model folder) and scored by the official
+        scorer's rules: exact match and F1 in percent (v2.0 also HasAns / NoAns). With
+        --predictions FILE instead of --model, scores that file of {question id: answer}.
+        """)
 
-    @Option(help: "Fine-tuned BERT folder (with a classifier).") var model: String
-    @Option(help: "Task name.") var task: String
-    @Option(help: "dev or test.") var split: String = "dev"
-    @Option(help: "GLUE root (default: $KBERT_DATA/glue or ../shared/data/glue).") var data: String?
-    @Option(help: "Where to write test predictions (default: <SubmissionName>.tsv in the model folder).") var output: String?
-    @Option(help: "Tokens per example.") var maxLength: Int = 128
+    @Option(help: "Fine-tuned BERT folder (with a classifier, or qa_outputs for SQuAD).") var model: String?
+    @Option(help: "Task name (GLUE, or squad / squad-v2).") var task: String
+    @Option(help: "dev or test (SQuAD: dev).") var split: String = "dev"
+    @Option(help: "GLUE root (default: $KBERT_DATA/glue or ../shared/data/glue); for SQuAD the folder of its JSON files (default: $KBERT_DATA/squad).") var data: String?
+    @Option(help: "Where to write predictions (GLUE test: default <SubmissionName>.tsv in the model folder; SQuAD: default predictions.json there).") var output: String?
+    @Option(help: "SQuAD: score this predictions file ({question id: answer}) instead of running a model.") var predictions: String?
+    @Option(help: "Tokens per example (default 128; SQuAD: per window, default 384).") var maxLength: Int?
+    @Option(help: "SQuAD: context tokens shared by consecutive windows.") var docStride: Int = 128
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         try threads.apply()
+        if let squad = SquadTask(name: task) { return try runSquad(squad) }
+        guard predictions == nil else { throw ValidationError("--predictions scores SQuAD answers only") }
+        guard let model else { throw ValidationError("--model is required") }
+        let maxLength = self.maxLength ?? 128
         let t = try GlueTask(name: task)
         guard let sp = Split(rawValue: split), sp != .train else { throw ValidationError("--split must be dev or test") }
         let tok = try BertTokenizer(folder: model)
@@ -142,6 +171,48 @@ struct Evaluate: ParsableCommand {
             print("{" + metrics.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + ", \"examples\": \(ds.count)}")
         } else {
             print("\(t.rawValue) \(sp.rawValue) (\(ds.count) examples): " + metrics.map { String(format: "%@ %.4f", $0.0, $0.1) }.joined(separator: ", "))
+        }
+    }
+
+    func runSquad(_ squad: SquadTask) throws {
+        guard split == "dev" else { throw ValidationError("SQuAD has a dev split only (its test set is not public)") }
+        let path = defaultDataRoot(data, task: task) + "/" + squad.fileName(.dev)
+        let data = try SquadDataset.read(path: path)
+        let answers: [String: String]
+        switch (model, predictions) {
+        case let (nil, p?):
+            guard let d = FileManager.default.contents(atPath: p) else { throw CLIError("\(p): no such file") }
+            guard let obj = try? JSONSerialization.jsonObject(with: d), let a = obj as? [String: Any] else {
+                throw CLIError("\(p): not a JSON object of question id -> answer")
+            }
+            var out: [String: String] = [:]
+            for (k, v) in a {
+                guard let s = v as? String else { throw CLIError("\(p): the answer to '\(k)' is not a string") }
+                out[k] = s
+            }
+            answers = out
+        case let (m?, nil):
+            let tok = try BertTokenizer(folder: m)
+            var bert = try BertModel.load(folder: m)
+            guard bert.head == .questionAnswering else { throw CLIError("\(m): needs a question-answering head (qa_outputs) for SQuAD, found \(bert.head)") }
+            bert.packForInference()
+            let fz = QAFeaturizer(maxLength: min(maxLength ?? 384, bert.config.maxPositionEmbeddings), docStride: docStride)
+            let features = try fz.features(data.examples, tokenizer: tok)
+            FileHandle.standardError.write(Data("\(squad.rawValue) dev: \(data.examples.count) questions in \(features.count) windows\n".utf8))
+            answers = try Evaluator.evaluateSquad(bert, data: data, features: features, padId: tok.padId).predictions
+            let out = output ?? m + "/predictions.json"
+            let d = try JSONSerialization.data(withJSONObject: answers, options: [.sortedKeys])
+            try AtomicWrite.string(String(decoding: d, as: UTF8.self), to: out)
+            FileHandle.standardError.write(Data("wrote \(answers.count) answers to \(out)\n".utf8))
+        default:
+            throw ValidationError("SQuAD: give --model (run it) or --predictions (score a file), one of them")
+        }
+        let s = SquadMetrics.evaluate(data, predictions: answers)
+        if s.missing > 0 { FileHandle.standardError.write(Data("\(s.missing) questions have no answer in the predictions\n".utf8)) }
+        if json {
+            print("{" + s.metrics.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + ", \"total\": \(s.total), \"missing\": \(s.missing)}")
+        } else {
+            print("\(squad.rawValue) dev (\(s.total) questions): " + s.metrics.map { String(format: "%@ %.2f", $0.0, $0.1) }.joined(separator: ", "))
         }
     }
 }

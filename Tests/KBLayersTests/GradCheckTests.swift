@@ -272,5 +272,23 @@ func refSoftmaxRows(_ x: [Double], rows: Int, cols: Int) -> [Double] {
         let (l3, g3) = Loss.softCrossEntropy(student: f32(z), teacher: f32(t), classes: 4, temperature: Float(T))
         #expect(abs(Double(l3) - soft(z)) < 1e-5)
         expectClose(g3, numericGrad(z, soft), "soft cross-entropy")
+        // Span cross-entropy: B 2, T 5, the second sequence padded after 3 tokens.
+        let q = rng.array(2 * 5 * 2, 2), qmask: [Int32] = [1, 1, 1, 1, 1, 1, 1, 1, 0, 0]
+        let starts = [3, 1], ends = [4, 2]
+        func span(_ z: [Double]) -> Double {
+            var tot = 0.0
+            for b in 0..<2 {
+                for (k, y) in [starts[b], ends[b]].enumerated() {
+                    let real = (0..<5).filter { qmask[b * 5 + $0] != 0 }.map { z[(b * 5 + $0) * 2 + k] }
+                    let m = real.max()!
+                    tot += -(z[(b * 5 + y) * 2 + k] - m - Foundation.log(real.map { Foundation.exp($0 - m) }.reduce(0, +))) / 2
+                }
+            }
+            return tot / 2
+        }
+        let (l4, g4) = Loss.spanCrossEntropy(logits: f32(q), mask: qmask, starts: starts, ends: ends)
+        #expect(abs(Double(l4) - span(q)) < 1e-5)
+        expectClose(g4, numericGrad(q, span), "span cross-entropy")
+        #expect(g4[16...].allSatisfy { $0 == 0 })   // padded positions take no gradient
     }
 }

@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+import KBTestSupport
+import KBBert
+import KBData
+import KBLayers
+import KBSafeTensors
+import KBTensor
+@testable import KBTrain
+
+let tinyQA = repoRoot.appendingPathComponent("Tests/KBBertTests/Fixtures/tiny-qa").path
+
+/// A tiny SQuAD v1.1 folder over the tiny vocabulary (w0 … w93): each answer is the two words after
+/// the marker w0, in contexts of 20–40 words (longer than one window at --max-length 24).
+func tinySquad(_ dir: String, train: Int = 24, dev: Int = 8) throws {
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    func file(_ n: Int, _ salt: Int, _ prefix: String) throws -> Data {
+        var qas: [[String: Any]] = []
+        var paragraphs: [[String: Any]] = []
+        for i in 0..<n {
+            let len = 20 + (i * 7 + salt) % 21
+            var words = (0..<len).map { "w\(1 + ($0 * 11 + i * 5 + salt) % 93)" }
+            let at = (i * 13 + salt) % (len - 3)
+            words[at] = "w0"
+            let context = words.joined(separator: " ")
+            let before = words[0...at].joined(separator: " ").count + 1
+            let answer = words[(at + 1)...(at + 2)].joined(separator: " ")
+            qas = [["id": "\(prefix)\(i)", "question": "w\(1 + i % 9) w\(2 + i % 7)", "answers": [["text": answer, "answer_start": before]]]]
+            paragraphs.append(["context": context, "qas": qas])
+        }
+        return try JSONSerialization.data(withJSONObject: ["version": "1.1", "data": [["title": "t", "paragraphs": paragraphs]]])
+    }
+    try file(train, 1, "tr").write(to: URL(fileURLWithPath: dir + "/train-v1.1.json"))
+    try file(dev, 5, "dv").write(to: URL(fileURLWithPath: dir + "/dev-v1.1.json"))
+}
+
+@Suite(.serialized) struct SquadTrainTests {
+    /// ∂L/∂θ of the span loss for the tiny QA model equals PyTorch autograd's (padded positions
+    /// masked out of both softmaxes; tools/gen_train_golden.py).
+    @Test func spanLossGradientsEqualPyTorch() throws {
+        Threads.set(1)
+        let model = try BertModel.load(folder: tinyQA)
+        let g = try SafeTensorsFile(path: trainFixture("qa_train_golden.safetensors"))
+        let starts = try g.intTensor("starts").values.map { Int($0) }, ends = try g.intTensor("ends").values.map { Int($0) }
+        let input = try tinyBatch()
+        var drop: DropoutState? = nil
+        let (out, cache) = try model.forwardTrain(input, options: ForwardOptions(), dropout: &drop)
+        let (loss, dlogits) = Loss.spanCrossEntropy(logits: out.logits!.data, mask: input.mask, starts: starts, ends: ends)
+        #expect(abs(loss - (try g.floatTensor("loss").data[0])) < 1e-5)
+        var grads = [Float](repeating: 0, count: model.params.count)
+        grads.withUnsafeMutableBufferPointer { model.backward(cache, BertUpstream(logits: dlogits), into: $0.baseAddress!) }
+        var checked = 0
+        for (name, ref) in model.params.entries {
+            let expected = try g.floatTensor("grad." + name)
+            let ours = Array(grads[ref.offset..<(ref.offset + ref.count)])
+            let scale = expected.data.map { abs($0) }.max() ?? 0
+            let worst = zip(ours, expected.data).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-4 * scale + 1e-6, "\(name): max |Δ| \(worst), max |g| \(scale)")
+            checked += 1
+        }
+        #expect(checked == 39)
+    }
+
+    /// `kbert finetune --task squad` on the tiny model: windows, a fresh qa_outputs head on a
+    /// folder without one, EM/F1 on dev each epoch, the best model's answers in predictions.json,
+    /// which `kbert evaluate --task squad` reproduces (from the model and from the file); a run
+    /// killed and resumed ends with the same weights.
+    @Test func finetuneEvaluateAndResume() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, _, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let squad = root + "/squad"
+        try tinySquad(squad)
+        let common = ["finetune", "--model", model, "--task", "squad", "--data", squad, "--epochs", "2", "--batch-size", "4",
+                      "--lr", "1e-3", "--save-every", "3", "--seed", "7", "--threads", "1", "--max-length", "24", "--doc-stride", "8"]
+        let a = try runKbert(bin, common + ["--out", root + "/a"])
+        #expect(a.status == 0, "\(a.stderr)")
+        #expect(a.stderr.contains("no question-answering head"), "a classifier folder gets a fresh qa_outputs head")
+        #expect(a.stderr.contains("24 train questions in") && a.stderr.contains("f1 "))
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/a/eval_results.json"))) as! [String: Any]
+        let metrics = results["metrics"] as! [String: Double]
+        #expect(metrics["f1"] != nil && metrics["exact"] != nil && results["task"] as? String == "squad")
+        let preds = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/a/predictions.json"))) as! [String: String]
+        #expect(preds.count == 8)
+        let ev = try runKbert(bin, ["evaluate", "--model", root + "/a", "--task", "squad", "--data", squad, "--max-length", "24",
+                                    "--doc-stride", "8", "--output", root + "/p.json", "--json", "--threads", "1"])
+        #expect(ev.status == 0, "\(ev.stderr)")
+        let evj = try JSONSerialization.jsonObject(with: Data(ev.stdout.utf8)) as! [String: Double]
+        #expect(abs(evj["f1"]! - metrics["f1"]!) < 1e-9 && abs(evj["exact"]! - metrics["exact"]!) < 1e-9)
+        let again = try runKbert(bin, ["evaluate", "--task", "squad", "--data", squad, "--predictions", root + "/p.json", "--json"])
+        #expect(again.stdout == ev.stdout)
+        // Killed at step 7 (12 steps), resumed from the checkpoint of step 6: the same weights.
+        let killed = try runKbert(bin, common + ["--out", root + "/b", "--debug-kill-at-step", "7"])
+        #expect(killed.signaled)
+        let b = try runKbert(bin, common + ["--out", root + "/b", "--resume"])
+        #expect(b.status == 0 && b.stderr.contains("resumed from step 6"), "\(b.stderr)")
+        let wa = FileManager.default.contents(atPath: try latestCheckpointWeights(root + "/a"))
+        let wb = FileManager.default.contents(atPath: try latestCheckpointWeights(root + "/b"))
+        #expect(wa != nil && wa == wb, "final weights differ")
+        // Options that would change the windows do not resume the run.
+        let other = try runKbert(bin, common.map { $0 == "8" ? "6" : $0 } + ["--out", root + "/b", "--resume"])
+        #expect(other.status != 0 && other.stderr.contains("doc-stride=6"))
+        // A SQuAD teacher for distillation is refused with a clear message.
+        let d = try runKbert(bin, ["distill", "--stage", "task", "--task", "squad", "--teacher", root + "/a", "--student", root + "/a",
+                                   "--data", squad, "--out", root + "/d"])
+        #expect(d.status != 0 && d.stderr.contains("SQuAD"), "\(d.stderr)")
+    }
+}
