@@ -35,3 +35,17 @@ loss.backward()
 out.update({"logits.s": ls.detach().float(), "logits.t": lt.float(), "logits.loss": loss.detach().float().reshape(1), "logits.grad": ls.grad.float()})
 save_file({k: v.contiguous() for k, v in out.items()}, str(OUT))
 print("wrote", OUT)
+
+# Extractive QA's prediction term (drawn after the others: their values are unchanged):
+#   span logits [B, T, 2]: mean_b (CE_T(start) + CE_T(end)) / 2, each softmax over real tokens (T = 2)
+qs, qt = torch.randn(B, T, 2, dtype=torch.float64, requires_grad=True), torch.randn(B, T, 2, dtype=torch.float64)
+neg = torch.finfo(torch.float64).min
+ce = 0
+for k in range(2):
+    ls_k = (qs[:, :, k] / Tm).masked_fill(mask == 0, neg)
+    lt_k = (qt[:, :, k] / Tm).masked_fill(mask == 0, neg)
+    ce = ce + (-(torch.softmax(lt_k, -1) * torch.log_softmax(ls_k, -1)).sum(-1)).mean() / 2
+ce.backward()
+out.update({"span.s": qs.detach().float(), "span.t": qt.float(), "span.loss": ce.detach().float().reshape(1), "span.grad": qs.grad.float()})
+save_file({k: v.contiguous() for k, v in out.items()}, str(OUT))
+print("span loss", ce.item())

@@ -28,11 +28,14 @@ public struct DistillResult {
 /// (PAPER.md §3): the student keeps the teacher's depth and widths, so layer l maps to layer l.
 /// Both forward passes must be run with `hiddenStates` and `attentionScores`.
 /// `gradScale` multiplies every gradient as it is written (a batch's share of an accumulated group);
-/// `labeled` marks the rows the supervised term sees (nil: all).
+/// `labeled` marks the rows the supervised term sees (nil: all). Question answering (logits
+/// [B, T, 2]): the prediction term is `DistillLoss.spanLogits` and the supervised one
+/// `Loss.spanCrossEntropy` against `starts` / `ends`.
 public enum DistillStep {
     public static func compute(teacher t: BertOutput, student s: BertOutput, input: BertInput, heads NH: Int,
                                weights w: DistillWeights, terms: DistillTerms,
                                labels: [Int]? = nil, targets: [Float]? = nil, labeled: [Bool]? = nil,
+                               starts: [Int]? = nil, ends: [Int]? = nil,
                                gradScale: Float = 1) -> DistillResult {
         let B = input.batch, T = input.seqLen
         var up = BertUpstream()
@@ -61,11 +64,20 @@ public enum DistillStep {
         var dLogits: [Float]? = nil
         if terms.prediction, let tl = t.logits, let sl = s.logits {
             let C = sl.shape.last ?? 1
-            let r = DistillLoss.logits(student: sl.data, teacher: tl.data, classes: C, temperature: w.temperature)
+            let r = sl.shape.count == 3
+                ? DistillLoss.spanLogits(student: sl.data, teacher: tl.data, mask: input.mask, batch: B, temperature: w.temperature)
+                : DistillLoss.logits(student: sl.data, teacher: tl.data, classes: C, temperature: w.temperature)
             named.append(("logits", r.loss)); total += w.logits * r.loss
             dLogits = r.grad.map { $0 * w.logits * gradScale }
         }
-        if terms.supervised, let sl = s.logits {
+        if terms.supervised, let sl = s.logits, sl.shape.count == 3 {
+            if let starts, let ends {
+                let r = Loss.spanCrossEntropy(logits: sl.data, mask: input.mask, starts: starts, ends: ends)
+                named.append(("supervised", r.loss)); total += w.supervised * r.loss
+                let g = r.grad.map { $0 * w.supervised * gradScale }
+                dLogits = dLogits.map { zip($0, g).map { $0 + $1 } } ?? g
+            }
+        } else if terms.supervised, let sl = s.logits {
             let r = supervised(logits: sl.data, classes: sl.shape.last ?? 1, labels: labels, targets: targets, labeled: labeled)
             named.append(("supervised", r.loss)); total += w.supervised * r.loss
             let g = r.grad.map { $0 * w.supervised * gradScale }

@@ -157,8 +157,8 @@ public final class FineTuner {
         let task: GlueTask? = general || squad != nil ? nil : try GlueTask(name: config.task)
         self.task = task
         self.squad = squad
-        if squad != nil && config.teacherDir != nil {
-            throw TrainError.setup("task distillation on SQuAD is not supported yet: fine-tune the question-answering model with kbert finetune")
+        if squad != nil && config.augment > 0 {
+            throw TrainError.setup("--augment is for GLUE tasks (SQuAD's windows keep their answers' offsets)")
         }
         tokenizer = try BertTokenizer(folder: config.modelDir)
         var cfg = try BertConfig(file: config.modelDir + "/config.json")
@@ -169,6 +169,9 @@ public final class FineTuner {
             guard tm.config.numHiddenLayers == cfg.numHiddenLayers, tm.config.hiddenSize == cfg.hiddenSize,
                   tm.config.numAttentionHeads == cfg.numAttentionHeads else {
                 throw TrainError.setup("\(td): the teacher's layers / hidden size / heads differ from the student's")
+            }
+            if squad != nil, tm.head != .questionAnswering {
+                throw TrainError.setup("\(td): the teacher needs a question-answering head (qa_outputs) for SQuAD (found \(tm.head)); fine-tune it first")
             }
             if let task, tm.head != .classification(numLabels: task.numLabels) {
                 throw TrainError.setup("\(td): the teacher needs a \(task.numLabels)-way classifier for \(task.rawValue) (found \(tm.head)); fine-tune it first")
@@ -211,8 +214,15 @@ public final class FineTuner {
             let file = try SafeTensorsFile(path: wpath)
             var m = try BertModel.load(config: cfg, weights: file, head: .questionAnswering, allowMissingHead: true)
             if try BertWeights.inspect(file).head != .questionAnswering {
-                onEvent(.note("\(config.modelDir): no question-answering head (qa_outputs); starting a fresh one"))
-                m.initializeRandomly(seed: config.seed, only: ["qa_outputs."])
+                if let t {
+                    onEvent(.note("\(config.modelDir): no question-answering head (qa_outputs); copying it from the teacher \(config.teacherDir!)"))
+                    do { try Compressor.transfer(from: t, to: &m, prefixes: ["qa_outputs."]) } catch {
+                        throw TrainError.setup("\(config.teacherDir!): \(error)")
+                    }
+                } else {
+                    onEvent(.note("\(config.modelDir): no question-answering head (qa_outputs); starting a fresh one"))
+                    m.initializeRandomly(seed: config.seed, only: ["qa_outputs."])
+                }
             }
             model = m
         } else {
@@ -221,7 +231,7 @@ public final class FineTuner {
         var teaching: BertModel? = nil
         if let td = config.teacherDir {
             let w = config.distillWeights
-            if task != nil && w.embedding == 0 && w.attention == 0 && w.hidden == 0 && w.logits == 0 {
+            if (task != nil || squad != nil) && w.embedding == 0 && w.attention == 0 && w.hidden == 0 && w.logits == 0 {
                 // no distillation term is weighted: plain supervised training, no teacher pass
                 onEvent(.note("every distillation weight is 0: training on the labels only (the teacher \(td) only gave the head)"))
             } else {
@@ -293,7 +303,7 @@ public final class FineTuner {
         let batchesPerEpoch = (train.count + c.batchSize - 1) / c.batchSize
         let updatesPerEpoch = (batchesPerEpoch + c.gradAccum - 1) / c.gradAccum
         let total = c.maxSteps.map { min($0, c.epochs * updatesPerEpoch) } ?? c.epochs * updatesPerEpoch
-        let plan = PhasePlan(config: c, total: total, restart: teacher != nil && task != nil && c.distillWeights.hasIntermediate)
+        let plan = PhasePlan(config: c, total: total, restart: teacher != nil && (task != nil || squad != nil) && c.distillWeights.hasIntermediate)
         var opt = AdamW(parameters: model.params, weightDecay: c.weightDecay)
         var state = TrainState(generation: 0, step: 0, epoch: 0, batchInEpoch: 0, dropoutRNG: SplitMix64(seed: c.seed &+ 0xD0),
                                bestMetric: nil, bestEpoch: nil, history: [], configHash: c.resumeKey)
@@ -330,7 +340,8 @@ public final class FineTuner {
         // read is free); on fewer steps (a prediction phase shorter than an epoch, as the demo's)
         // the chunks would cost more teacher rows than the steps they serve.
         let logitsOnlySteps = teacher != nil && task != nil ? (0..<total).filter { !distillTerms(step: $0, total: total).intermediate }.count : 0
-        var logitCache = c.cacheTeacherLogits && logitsOnlySteps >= updatesPerEpoch ? TeacherLogitCache(data: train, chunkSize: c.batchSize) : nil
+        // (SQuAD's logits are per token: not cached.)
+        var logitCache = c.cacheTeacherLogits && squad == nil && logitsOnlySteps >= updatesPerEpoch ? TeacherLogitCache(data: train, chunkSize: c.batchSize) : nil
         while state.epoch < c.epochs && state.step < total {
             let batches = train.batches(batchSize: c.batchSize, epoch: state.epoch, seed: c.seed, shuffle: true, groupByLength: c.lengthGroups)
             while state.batchInEpoch < batches.count && state.step < total {
@@ -361,6 +372,8 @@ public final class FineTuner {
                                                     labels: task.map { $0.isRegression } == false ? idx.map { train.examples[$0].label ?? 0 } : nil,
                                                     targets: task?.isRegression == true ? idx.map { train.examples[$0].score ?? 0 } : nil,
                                                     labeled: idx.map { train.examples[$0].label != nil || train.examples[$0].score != nil },
+                                                    starts: squad != nil ? idx.map { train.examples[$0].span?.start ?? 0 } : nil,
+                                                    ends: squad != nil ? idx.map { train.examples[$0].span?.end ?? 0 } : nil,
                                                     gradScale: w)
                         lossSum += r.total * w
                         if termSums.isEmpty { termSums = r.terms.map { ($0.0, 0) } }
@@ -417,7 +430,7 @@ public final class FineTuner {
     /// terms for the first half of the steps, then the prediction terms (soft logits and labels)
     /// alone, so that clipping driven by the large intermediate gradients no longer shrinks them.
     func distillTerms(step: Int, total: Int) -> DistillTerms {
-        if task == nil { return DistillTerms(intermediate: true) }
+        if task == nil && squad == nil { return DistillTerms(intermediate: true) }
         // Intermediate terms all weighted 0 are left out (not computed, not logged).
         let intermediate = config.distillWeights.hasIntermediate
         if config.schedule == "two-phase" {

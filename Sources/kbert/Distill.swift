@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KBData
 import KBDistill
 import KBTrain
 
@@ -26,14 +27,15 @@ struct Distill: ParsableCommand {
     @Option(help: "Task name (for --stage task).") var task: String?
     @Option(help: "WikiExtractor folder (for --stage general; default: $KBERT_DATA/corpus/wikipedia_en).") var corpus: String?
     @Option(help: "Content tokens of the corpus to distill on (--stage general).") var generalTokens: Int = 2_000_000
-    @Option(help: "GLUE root (default: $KBERT_DATA/glue or ../shared/data/glue).") var data: String?
+    @Option(help: "GLUE root (default: $KBERT_DATA/glue or ../shared/data/glue); for SQuAD the folder of its JSON files (default: $KBERT_DATA/squad).") var data: String?
     @Option(help: "Output folder.") var out: String
     @Option(help: "two-phase (intermediate terms for the first half of the steps, then prediction terms; the full runs' recipe) or joint (all terms throughout, the paper's).") var schedule: String = "two-phase"
     @Option(help: "--schedule two-phase: the prediction phase's own peak learning rate; each phase then has its own warm-up and decay, and AdamW restarts at the switch. Without it one schedule spans both phases.") var predictionLr: Float?
     @Option(help: "Epochs.") var epochs: Int = 3
     @Option(help: "Peak learning rate (default: 5e-4 for --stage general, 3e-4 for --stage task, as in the full runs).") var lr: Float?
     @Option(help: "Examples per batch.") var batchSize: Int = 32
-    @Option(help: "Tokens per example.") var maxLength: Int = 128
+    @Option(help: "Tokens per example (default 128; SQuAD: per window, default 384).") var maxLength: Int?
+    @Option(help: "SQuAD: context tokens shared by consecutive windows.") var docStride: Int = 128
     @Option(help: "Warm-up fraction or steps.") var warmup: Double = 0.1
     @Option(help: "--stage task: label-free variants per training example (words masked or replaced, Tang et al. 2019), taught by the teacher alone.") var augment: Int = 0
     @Option(help: "Seed.") var seed: UInt64 = 42
@@ -57,7 +59,8 @@ struct Distill: ParsableCommand {
             c.generalTokens = generalTokens
         } else {
             guard let task else { throw ValidationError("--stage task needs --task") }
-            c = FineTuneConfig(task: task, modelDir: student, dataDir: defaultGlueRoot(data), outDir: out)
+            c = FineTuneConfig(task: task, modelDir: student, dataDir: defaultDataRoot(data, task: task), outDir: out)
+            c.docStride = docStride
         }
         c.teacherDir = teacher; c.schedule = schedule
         if let predictionLr {
@@ -66,7 +69,8 @@ struct Distill: ParsableCommand {
             }
             c.predictionLR = predictionLr
         }
-        c.epochs = epochs; c.lr = lr ?? (stage == "general" ? 5e-4 : 3e-4); c.batchSize = batchSize; c.maxLength = maxLength; c.warmup = warmup
+        c.epochs = epochs; c.lr = lr ?? (stage == "general" ? 5e-4 : 3e-4); c.batchSize = batchSize; c.warmup = warmup
+        c.maxLength = maxLength ?? (stage == "task" && SquadTask(name: task ?? "") != nil ? 384 : 128)
         c.seed = seed; c.maxSteps = maxSteps; c.saveEvery = saveEvery; c.debugKillAtStep = debugKillAtStep
         c.evalEvery = evalEvery
         c.groupByLength = groupByLength

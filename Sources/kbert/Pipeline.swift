@@ -71,6 +71,9 @@ struct Pipeline: ParsableCommand {
         guard [assistant != nil, assistantPreset != nil, assistantRatio != nil].filter({ $0 }).count <= 1 else {
             throw ValidationError("give one of --assistant DIR, --assistant-preset P, --assistant-ratio R")
         }
+        if SquadTask(name: task) != nil {
+            throw ValidationError("kbert pipeline runs GLUE tasks; for SQuAD run its steps: finetune --task squad, compress, distill --stage general, distill --stage task --task squad")
+        }
         let t = try GlueTask(name: task)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let printer = EventPrinter()

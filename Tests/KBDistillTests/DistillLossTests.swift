@@ -26,6 +26,37 @@ import KBTensor
         let l = DistillLoss.logits(student: try g.floatTensor("logits.s").data, teacher: try g.floatTensor("logits.t").data, classes: 3, temperature: 2)
         #expect(close([l.loss], try g.floatTensor("logits.loss").data, 1e-5))
         #expect(close(l.grad, try g.floatTensor("logits.grad").data))
+        let q = DistillLoss.spanLogits(student: try g.floatTensor("span.s").data, teacher: try g.floatTensor("span.t").data, mask: mask,
+                                       batch: 3, temperature: 2)
+        #expect(close([q.loss], try g.floatTensor("span.loss").data, 1e-5))
+        #expect(close(q.grad, try g.floatTensor("span.grad").data))
+    }
+
+    /// The span term's gradient by central differences in Double; padded positions get none.
+    @Test func spanLogitsFiniteDifferences() throws {
+        let g = try Self.golden()
+        let mask = try g.intTensor("mask").values.map { Int32($0) }
+        let s = try g.floatTensor("span.s").data, t = try g.floatTensor("span.t").data
+        let (_, grad) = DistillLoss.spanLogits(student: s, teacher: t, mask: mask, batch: 3, temperature: 2)
+        func f(_ x: [Double]) -> Double {
+            var tot = 0.0
+            for b in 0..<3 {
+                let real = (0..<5).filter { mask[b * 5 + $0] != 0 }
+                for k in 0..<2 {
+                    let zs = real.map { x[(b * 5 + $0) * 2 + k] / 2 }, zt = real.map { Double(t[(b * 5 + $0) * 2 + k]) / 2 }
+                    let ls = Foundation.log(zs.map(Foundation.exp).reduce(0, +)), st = zt.map(Foundation.exp).reduce(0, +)
+                    for j in real.indices { tot -= Foundation.exp(zt[j]) / st * (zs[j] - ls) / 2 }
+                }
+            }
+            return tot / 3
+        }
+        var x = s.map(Double.init)
+        for k in x.indices {
+            let x0 = x[k]
+            x[k] = x0 + 1e-6; let up = f(x); x[k] = x0 - 1e-6; let dn = f(x); x[k] = x0
+            #expect(abs((up - dn) / 2e-6 - Double(grad[k])) < 1e-6, "element \(k)")
+        }
+        #expect(grad[(1 * 5 + 4) * 2] == 0 && grad[(2 * 5 + 1) * 2 + 1] == 0)
     }
 
     /// Central differences in Double against the analytic gradients.

@@ -64,7 +64,7 @@ func tinySquad(_ dir: String, train: Int = 24, dev: Int = 8) throws {
     /// `kbert finetune --task squad` on the tiny model: windows, a fresh qa_outputs head on a
     /// folder without one, EM/F1 on dev each epoch, the best model's answers in predictions.json,
     /// which `kbert evaluate --task squad` reproduces (from the model and from the file); a run
-    /// killed and resumed ends with the same weights.
+    /// killed and resumed ends with the same weights; task distillation into a Kronecker student.
     @Test func finetuneEvaluateAndResume() throws {
         guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
         let (model, _, root) = try tinySetup()
@@ -100,9 +100,20 @@ func tinySquad(_ dir: String, train: Int = 24, dev: Int = 8) throws {
         // Options that would change the windows do not resume the run.
         let other = try runKbert(bin, common.map { $0 == "8" ? "6" : $0 } + ["--out", root + "/b", "--resume"])
         #expect(other.status != 0 && other.stderr.contains("doc-stride=6"))
-        // A SQuAD teacher for distillation is refused with a clear message.
-        let d = try runKbert(bin, ["distill", "--stage", "task", "--task", "squad", "--teacher", root + "/a", "--student", root + "/a",
-                                   "--data", squad, "--out", root + "/d"])
-        #expect(d.status != 0 && d.stderr.contains("SQuAD"), "\(d.stderr)")
+        // Task distillation on SQuAD: a Kronecker student of the fine-tuned model, the intermediate
+        // terms, then the span terms (soft start/end distributions and the labels).
+        let cp = try runKbert(bin, ["compress", "--model", root + "/a", "--out", root + "/s", "--attention", "4x8", "--ffn", "37x2", "--embedding", "8"])
+        #expect(cp.status == 0, "\(cp.stderr)")
+        let d = try runKbert(bin, ["distill", "--stage", "task", "--task", "squad", "--teacher", root + "/a", "--student", root + "/s",
+                                   "--data", squad, "--out", root + "/d", "--epochs", "2", "--batch-size", "4", "--threads", "1",
+                                   "--max-length", "24", "--doc-stride", "8"])
+        #expect(d.status == 0, "\(d.stderr)")
+        let log = try String(contentsOfFile: root + "/d/log.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(log.first?.contains("\"attention\"") == true && log.last?.contains("\"logits\"") == true && log.last?.contains("\"supervised\"") == true)
+        #expect(FileManager.default.fileExists(atPath: root + "/d/predictions.json"))
+        // A teacher without a question-answering head is refused, naming it.
+        let bad = try runKbert(bin, ["distill", "--stage", "task", "--task", "squad", "--teacher", model, "--student", root + "/s",
+                                     "--data", squad, "--out", root + "/e", "--max-length", "24", "--doc-stride", "8"])
+        #expect(bad.status != 0 && bad.stderr.contains("question-answering head"), "\(bad.stderr)")
     }
 }
