@@ -24,10 +24,14 @@ struct Pipeline: ParsableCommand {
         better of the last two on dev serving as the assistant), then a results
         table, also written as OUT/results.json: dev metric and retention, parameters and
         compression factor, file sizes, measured forward speed-up (1×128, the chosen threads).
+        SQuAD (--task squad or squad-v2; --data the folder of its JSON files): the teacher and
+        stage 2 train on windows of --max-length tokens (default 384) sharing --doc-stride, the
+        student gets the teacher's qa_outputs, stage 1 runs on sequences of --general-max-length
+        (default 128), and the table compares dev F1 (EM in results.json).
         """)
 
     @Option(help: "Pre-trained BERT folder (the stage-1 teacher and the source of the student).") var model: String
-    @Option(help: "Task name.") var task: String
+    @Option(help: "Task name: a GLUE task, or squad / squad-v2.") var task: String
     @Option(help: "Output folder.") var out: String
     @OptionGroup(title: "Compression plan (as in `kbert compress`)") var planOptions: PlanOptions
     @OptionGroup var weighting: EmbeddingWeightOptions
@@ -36,7 +40,7 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Stage 2 (and the polish phase) distills from this fine-tuned model instead of the teacher: a teacher assistant, e.g. a ratio-8 student of the task for a ratio-21 one (session 23: STS-B at ratio 21 kept 92.3% against 86.1% from the dense teacher); the table still compares with the teacher.") var assistant: String?
     @Option(help: "Make the teacher assistant first: a student compressed with this preset (e.g. tuned8 for a tuned21 student), trained by the same stages from the teacher, then used as --assistant.") var assistantPreset: String?
     @Option(help: "As --assistant-preset, with the assistant's shapes planned for this compression factor.") var assistantRatio: Double?
-    @Option(help: "GLUE root.") var data: String?
+    @Option(help: "GLUE root (default: $KBERT_DATA/glue or ../shared/data/glue); for SQuAD the folder of its JSON files (default: $KBERT_DATA/squad).") var data: String?
     @Option(help: "WikiExtractor folder for stage 1.") var corpus: String?
     @Option(help: "Content tokens for stage 1 (0 skips it).") var generalTokens: Int = 1_000_000
     @Option(help: "Teacher fine-tuning epochs.") var teacherEpochs: Int = 3
@@ -45,11 +49,12 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Stage-2 steps at most.") var steps: Int?
     @Option(help: "Stage-1 epochs over its tokens.") var generalEpochs: Int = 1
     @Option(help: "Examples per batch.") var batchSize: Int = 32
-    @Option(help: "Tokens per example.") var maxLength: Int = 128
+    @Option(help: "Tokens per example (default 128; SQuAD: per window, default 384).") var maxLength: Int?
+    @Option(help: "SQuAD: context tokens shared by consecutive windows.") var docStride: Int = 128
     @Option(help: "Teacher learning rate.") var teacherLr: Float = 5e-5
     @Option(help: "Stage-1 learning rate.") var generalLr: Float = 5e-4
     @Option(help: "Stage-1 warm-up fraction or steps.") var generalWarmup: Double = 0.05
-    @Option(help: "Stage-1 tokens per packed sequence (default: --max-length; the full runs used 64).") var generalMaxLength: Int?
+    @Option(help: "Stage-1 tokens per packed sequence (default: --max-length, SQuAD 128; the full runs used 64).") var generalMaxLength: Int?
     @Option(help: "Stage-2 learning rate.") var lr: Float = 3e-4
     @Option(help: "Stage 2: label-free variants per training example (masked / replaced words), taught by the teacher alone.") var augment: Int = 0
     @Option(help: "Stage-2 schedule: two-phase (intermediate terms, then prediction terms) or joint (the paper's).") var schedule: String = "two-phase"
@@ -71,19 +76,17 @@ struct Pipeline: ParsableCommand {
         guard [assistant != nil, assistantPreset != nil, assistantRatio != nil].filter({ $0 }).count <= 1 else {
             throw ValidationError("give one of --assistant DIR, --assistant-preset P, --assistant-ratio R")
         }
-        if SquadTask(name: task) != nil {
-            throw ValidationError("kbert pipeline runs GLUE tasks; for SQuAD run its steps: finetune --task squad, compress, distill --stage general, distill --stage task --task squad")
-        }
-        let t = try GlueTask(name: task)
+        let squad = SquadTask(name: task)
+        let glue: GlueTask? = squad == nil ? try GlueTask(name: task) : nil
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let printer = EventPrinter()
         func stage(_ s: String) { printer.endLine(); FileHandle.standardError.write(Data("\n== \(s)\n".utf8)) }
         // 1. Teacher.
         if teacher == nil {
             stage("fine-tune the teacher -> \(teacherDir)")
-            var c = FineTuneConfig(task: task, modelDir: model, dataDir: defaultGlueRoot(data), outDir: teacherDir)
+            var c = FineTuneConfig(task: task, modelDir: model, dataDir: dataRoot, outDir: teacherDir)
             c.epochs = teacherEpochs; c.maxSteps = teacherSteps; c.lr = teacherLr; c.batchSize = batchSize
-            c.maxLength = maxLength; c.seed = seed; c.groupByLength = groupByLength
+            c.maxLength = taskMaxLength; c.docStride = docStride; c.seed = seed; c.groupByLength = groupByLength
             try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
         }
         // 2–4. The assistant (when the pipeline makes it), then the student: compress the
@@ -93,15 +96,27 @@ struct Pipeline: ParsableCommand {
         let plan = try planOptions.resolve(teacher: pre)
         let assistantPlan = try assistantPlanOptions()?.resolve(teacher: pre)
         let tok = try BertTokenizer(folder: teacherDir)
-        let devData = try TaskDataset(examples: t.read(root: defaultGlueRoot(data), split: .dev), tokenizer: tok, maxLength: maxLength)
         let padId = tok.padId
+        // The task's dev metrics of a model, main metric first (GLUE's in [0, 1], SQuAD's in percent).
+        let evaluateDev: (BertModel) throws -> [(String, Double)]
+        if let squad {
+            let devSet = try SquadDataset.read(path: dataRoot + "/" + squad.fileName(.dev))
+            let features = try QAFeaturizer(maxLength: taskMaxLength, docStride: docStride).features(devSet.examples, tokenizer: tok)
+            evaluateDev = { try Evaluator.evaluateSquad($0, data: devSet, features: features, padId: padId).scores.metrics }
+        } else if let glue {
+            let devData = try TaskDataset(examples: glue.read(root: dataRoot, split: .dev), tokenizer: tok, maxLength: taskMaxLength)
+            evaluateDev = { try Evaluator.evaluate($0, task: glue, data: devData, padId: padId) }
+        } else {
+            throw ValidationError("unknown task \(task)")
+        }
+        let percent = squad != nil ? 1.0 : 100.0
         /// Every candidate scored on dev, and the best by the task's main metric (the first candidate on ties).
         func scoreOnDev(_ dirs: [String]) throws -> (all: [Scored], best: Scored) {
             var all: [Scored] = []
             for d in dirs {
                 var m = try BertModel.load(folder: d)
                 m.packForInference()
-                all.append((d, m, try Evaluator.evaluate(m, task: t, data: devData, padId: padId)))
+                all.append((d, m, try evaluateDev(m)))
             }
             return (all, all.dropFirst().reduce(all[0]) { $1.metrics[0].1 > $0.metrics[0].1 ? $1 : $0 })
         }
@@ -111,7 +126,7 @@ struct Pipeline: ParsableCommand {
                                  stage2Teacher: teacherDir, printer: printer, stage: stage)
             let scored = try scoreOnDev(made)
             for s in scored.all {
-                FileHandle.standardError.write(Data("assistant candidate \(s.dir): dev \(String(format: "%.2f", s.metrics[0].1 * 100))\n".utf8))
+                FileHandle.standardError.write(Data("assistant candidate \(s.dir): dev \(String(format: "%.2f", s.metrics[0].1 * percent))\n".utf8))
             }
             stage2Teacher = scored.best.dir
         }
@@ -121,11 +136,11 @@ struct Pipeline: ParsableCommand {
         // 5. Evaluate and compare (with a polish phase, the better student on dev is reported).
         var tm = try BertModel.load(folder: teacherDir)
         tm.packForInference()
-        let tMetrics = try Evaluator.evaluate(tm, task: t, data: devData, padId: padId)
+        let tMetrics = try evaluateDev(tm)
         let (scored, chosen) = try scoreOnDev(candidates)
         if scored.count > 1 {
             for s in scored {
-                print("\(s.dir): dev \(s.metrics[0].0) \(String(format: "%.2f", s.metrics[0].1 * 100))\(s.dir == chosen.dir ? "  (reported)" : "")")
+                print("\(s.dir): dev \(s.metrics[0].0) \(String(format: "%.2f", s.metrics[0].1 * percent))\(s.dir == chosen.dir ? "  (reported)" : "")")
             }
         }
         let studentDir = chosen.dir, sm = chosen.model, sMetrics = chosen.metrics
@@ -135,7 +150,7 @@ struct Pipeline: ParsableCommand {
         let tv = tMetrics[0].1, sv = sMetrics[0].1
         let rows: [[String]] = [
             ["", "teacher", "student", "student / teacher"],
-            ["dev \(main)", String(format: "%.2f", tv * 100), String(format: "%.2f", sv * 100), String(format: "%.1f%% retained", tv != 0 ? sv / tv * 100 : 0)],
+            ["dev \(main)", String(format: "%.2f", tv * percent), String(format: "%.2f", sv * percent), String(format: "%.1f%% retained", tv != 0 ? sv / tv * 100 : 0)],
             ["parameters", fmtInt(tm.parameterCount), fmtInt(sm.parameterCount), String(format: "%.2fx smaller", Double(tm.parameterCount) / Double(sm.parameterCount))],
             ["file (bytes)", fmtInt(size(teacherDir)), fmtInt(size(studentDir)), String(format: "%.2fx smaller", Double(size(teacherDir)) / Double(max(1, size(studentDir))))],
             ["FLOPs (128 tokens)", String(format: "%.3g", tm.encoderLinearFLOPs()), String(format: "%.3g", sm.encoderLinearFLOPs()), String(format: "%.2fx fewer", tm.encoderLinearFLOPs() / sm.encoderLinearFLOPs())],
@@ -144,7 +159,7 @@ struct Pipeline: ParsableCommand {
         print("")
         for r in rows { print(pad(r[0], 24) + pad(r[1], 16, right: true) + pad(r[2], 16, right: true) + "   " + r[3]) }
         let json: [String: Any] = [
-            "task": t.rawValue, "plan": plan.summary, "assistant": stage2Teacher == teacherDir ? NSNull() as Any : stage2Teacher as Any,
+            "task": glue?.rawValue ?? squad?.rawValue ?? task, "plan": plan.summary, "assistant": stage2Teacher == teacherDir ? NSNull() as Any : stage2Teacher as Any,
             "teacher": ["dir": teacherDir, "metrics": Dictionary(uniqueKeysWithValues: tMetrics), "parameters": tm.parameterCount,
                         "file_bytes": size(teacherDir), "flops": tm.encoderLinearFLOPs(), "latency_ms": tMs],
             "student": ["dir": studentDir, "metrics": Dictionary(uniqueKeysWithValues: sMetrics), "parameters": sm.parameterCount,
@@ -160,6 +175,10 @@ struct Pipeline: ParsableCommand {
 
     /// The fine-tuned teacher: --teacher, or the one the pipeline fine-tunes.
     var teacherDir: String { teacher ?? out + "/teacher" }
+    /// The task's data folder: --data, else the GLUE root or the SQuAD folder under $KBERT_DATA.
+    var dataRoot: String { defaultDataRoot(data, task: task) }
+    /// Tokens per task example (per window for SQuAD).
+    var taskMaxLength: Int { maxLength ?? (SquadTask(name: task) != nil ? 384 : 128) }
 
     typealias Scored = (dir: String, model: BertModel, metrics: [(String, Double)])
 
@@ -192,16 +211,16 @@ struct Pipeline: ParsableCommand {
             c.teacherDir = model
             c.corpusDir = defaultCorpusDir(corpus)
             c.generalTokens = generalTokens; c.epochs = generalEpochs; c.lr = generalLr; c.warmup = generalWarmup
-            c.batchSize = batchSize; c.maxLength = generalMaxLength ?? maxLength; c.seed = seed; c.distillWeights = weights.weights
+            c.batchSize = batchSize; c.maxLength = generalMaxLength ?? (SquadTask(name: task) != nil ? 128 : taskMaxLength); c.seed = seed; c.distillWeights = weights.weights
             try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
             generalDir = dir + "-general"
         }
         // Stage 2: the classifier (and pooler) come from the model it distills from.
         stage("stage 2: task distillation\(stage2Teacher != teacherDir ? " from the assistant \(stage2Teacher)" : "") -> \(dir)")
-        var c = FineTuneConfig(task: task, modelDir: generalDir, dataDir: defaultGlueRoot(data), outDir: dir)
+        var c = FineTuneConfig(task: task, modelDir: generalDir, dataDir: dataRoot, outDir: dir)
         c.teacherDir = stage2Teacher; c.schedule = schedule; c.predictionLR = predictionLr
-        c.epochs = epochs; c.maxSteps = steps; c.lr = lr; c.batchSize = batchSize; c.maxLength = maxLength; c.seed = seed
-        c.distillWeights = weights.weights; c.augment = augment; c.groupByLength = groupByLength
+        c.epochs = epochs; c.maxSteps = steps; c.lr = lr; c.batchSize = batchSize; c.maxLength = taskMaxLength; c.seed = seed
+        c.distillWeights = weights.weights; c.augment = augment; c.groupByLength = groupByLength; c.docStride = docStride
         try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
         // Optional polish: the prediction terms alone, from the stage-2 student.
         guard polishEpochs > 0 else { return [dir] }

@@ -116,4 +116,32 @@ func tinySquad(_ dir: String, train: Int = 24, dev: Int = 8) throws {
                                      "--data", squad, "--out", root + "/e", "--max-length", "24", "--doc-stride", "8"])
         #expect(bad.status != 0 && bad.stderr.contains("question-answering head"), "\(bad.stderr)")
     }
+
+    /// `kbert pipeline --task squad` on the tiny model: the QA teacher, compression, stage 1 on
+    /// --general-max-length, stage 2 on SQuAD windows, and the table compares dev F1 (in percent,
+    /// not scaled again) with EM in results.json.
+    @Test func pipelineOnSquad() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, _, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let squad = root + "/squad"
+        try tinySquad(squad)
+        try writeTinyWiki(root + "/wiki")
+        let p = try runKbert(bin, ["pipeline", "--model", model, "--task", "squad", "--data", squad, "--corpus", root + "/wiki",
+                                   "--out", root + "/pipe", "--ratio", "2", "--general-tokens", "400", "--general-max-length", "12",
+                                   "--teacher-epochs", "1", "--teacher-lr", "1e-3", "--epochs", "1", "--batch-size", "4",
+                                   "--max-length", "24", "--doc-stride", "8", "--threads", "1"])
+        #expect(p.status == 0, "\(p.stderr)")
+        #expect(p.stdout.contains("dev f1"), "\(p.stdout)")
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/pipe/results.json"))) as! [String: Any]
+        #expect(results["task"] as? String == "squad")
+        let tm = (results["teacher"] as! [String: Any])["metrics"] as! [String: Double]
+        let sm = (results["student"] as! [String: Any])["metrics"] as! [String: Double]
+        #expect(tm["f1"] != nil && tm["exact"] != nil && sm["f1"] != nil)
+        // The table prints the F1 as the evaluation gives it (percent), not times 100.
+        #expect(p.stdout.contains(String(format: "%.2f", tm["f1"]!)), "\(p.stdout)")
+        let st = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/pipe/student/checkpoint/state.json"))) as! [String: Any]
+        #expect((st["configHash"] as! String).contains("doc-stride=8"))
+        #expect(try BertModel.load(folder: root + "/pipe/student").head == .questionAnswering)
+    }
 }
