@@ -138,6 +138,8 @@ public final class FineTuner {
     public let squad: SquadTask?
     /// SQuAD's dev questions and their windows, for the official metrics.
     let squadDev: (data: SquadDataset, features: [QAFeature])?
+    /// A task run (GLUE or SQuAD), not general distillation.
+    var isTask: Bool { task != nil || squad != nil }
     public private(set) var model: BertModel
     /// The teacher of task distillation, when distilling.
     let teacher: BertModel?
@@ -303,7 +305,7 @@ public final class FineTuner {
         let batchesPerEpoch = (train.count + c.batchSize - 1) / c.batchSize
         let updatesPerEpoch = (batchesPerEpoch + c.gradAccum - 1) / c.gradAccum
         let total = c.maxSteps.map { min($0, c.epochs * updatesPerEpoch) } ?? c.epochs * updatesPerEpoch
-        let plan = PhasePlan(config: c, total: total, restart: teacher != nil && (task != nil || squad != nil) && c.distillWeights.hasIntermediate)
+        let plan = PhasePlan(config: c, total: total, restart: teacher != nil && isTask && c.distillWeights.hasIntermediate)
         var opt = AdamW(parameters: model.params, weightDecay: c.weightDecay)
         var state = TrainState(generation: 0, step: 0, epoch: 0, batchInEpoch: 0, dropoutRNG: SplitMix64(seed: c.seed &+ 0xD0),
                                bestMetric: nil, bestEpoch: nil, history: [], configHash: c.resumeKey)
@@ -430,7 +432,7 @@ public final class FineTuner {
     /// terms for the first half of the steps, then the prediction terms (soft logits and labels)
     /// alone, so that clipping driven by the large intermediate gradients no longer shrinks them.
     func distillTerms(step: Int, total: Int) -> DistillTerms {
-        if task == nil && squad == nil { return DistillTerms(intermediate: true) }
+        if !isTask { return DistillTerms(intermediate: true) }
         // Intermediate terms all weighted 0 are left out (not computed, not logged).
         let intermediate = config.distillWeights.hasIntermediate
         if config.schedule == "two-phase" {
