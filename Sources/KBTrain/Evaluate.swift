@@ -33,7 +33,9 @@ public enum Evaluator {
 
     /// Start and end logits of every question-answering window, each over the window's own
     /// tokens (batches of similar length; padding never reaches the answer extraction).
-    public static func spanLogits(_ model: BertModel, features: [QAFeature], batchSize: Int = 32, padId: Int32 = 0) throws -> [(start: [Float], end: [Float])] {
+    /// `progress` is called after each batch with (windows done, windows in all).
+    public static func spanLogits(_ model: BertModel, features: [QAFeature], batchSize: Int = 32, padId: Int32 = 0,
+                                  progress: ((Int, Int) -> Void)? = nil) throws -> [(start: [Float], end: [Float])] {
         guard model.head == .questionAnswering else { throw ModelError.invalidInput("the model has no question-answering head (qa_outputs)") }
         let order = features.indices.sorted { features[$0].ids.count < features[$1].ids.count }
         var out = [(start: [Float], end: [Float])](repeating: ([], []), count: features.count)
@@ -47,6 +49,7 @@ public enum Evaluator {
                 let n = features[i].ids.count
                 out[i] = ((0..<n).map { lg.data[(row * T + $0) * 2] }, (0..<n).map { lg.data[(row * T + $0) * 2 + 1] })
             }
+            progress?(from + idx.count, features.count)
         }
         return out
     }
@@ -54,8 +57,9 @@ public enum Evaluator {
     /// Answers for every question of `data` from its windows (`features`, made from
     /// `data.examples` in order) and their scores by the official metric of the file's version.
     public static func evaluateSquad(_ model: BertModel, data: SquadDataset, features: [QAFeature], batchSize: Int = 32,
-                                     padId: Int32 = 0, nBest: Int = 20, maxAnswerLength: Int = 30) throws -> (scores: SquadScores, predictions: [String: String]) {
-        let logits = try spanLogits(model, features: features, batchSize: batchSize, padId: padId)
+                                     padId: Int32 = 0, nBest: Int = 20, maxAnswerLength: Int = 30,
+                                     progress: ((Int, Int) -> Void)? = nil) throws -> (scores: SquadScores, predictions: [String: String]) {
+        let logits = try spanLogits(model, features: features, batchSize: batchSize, padId: padId, progress: progress)
         var byExample = [[Int]](repeating: [], count: data.examples.count)
         for (i, f) in features.enumerated() { byExample[f.example].append(i) }
         var predictions: [String: String] = [:]

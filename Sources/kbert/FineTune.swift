@@ -199,7 +199,9 @@ struct Evaluate: ParsableCommand {
             let fz = QAFeaturizer(maxLength: min(maxLength ?? 384, bert.config.maxPositionEmbeddings), docStride: docStride)
             let features = try fz.features(data.examples, tokenizer: tok)
             FileHandle.standardError.write(Data("\(squad.rawValue) dev: \(data.examples.count) questions in \(features.count) windows\n".utf8))
-            answers = try Evaluator.evaluateSquad(bert, data: data, features: features, padId: tok.padId).predictions
+            let progress = Progress(total: features.count, unit: "windows")
+            answers = try Evaluator.evaluateSquad(bert, data: data, features: features, padId: tok.padId) { done, _ in progress.update(done) }.predictions
+            progress.finish()
             let out = output ?? m + "/predictions.json"
             let d = try JSONSerialization.data(withJSONObject: answers, options: [.sortedKeys])
             try AtomicWrite.string(String(decoding: d, as: UTF8.self), to: out)
