@@ -11,7 +11,8 @@
 #                              session 24 peaked at the end of the intermediate phase and fell to the
 #                              majority class in the prediction phase), 4 copies, 3 epochs, dev every
 #                              100 steps: on r8q-8m, then on r8e-8m (waits for lane-a's stage 1, to
-#                              keep to two cores)
+#                              keep to two cores). Session 25 ran the r8q-8m run only (best 57.04,
+#                              no gain) and gave its core to lane-b.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh

@@ -171,9 +171,11 @@ for plan in ["r8", "r21"]:
         # Session 22 (scripts/kd_s22.sh): r21q1 after its 8M-token stage 1 ("r21q1-8m/<run>"), and
         # ratio 8 with r21q1's recipe (r8q, "r8q/<run>"). Session 23 (scripts/kd_s23.sh): r8q after
         # its 8M-token stage 1 ("r8q-8m/<run>"); runs from a teacher assistant end in "-ta".
+        # Session 25 (scripts/kd_s25.sh): r21q1 after a 16M-token stage 1 ("r21q1-16m/<run>").
         folders = [(runs / plan, ""), (runs / f"{plan}-8m", "8m/")] + (
             [(runs / "r21b-8m", "r21b/"), (runs / "r21b-rec", "r21b-rec/"), (runs / "r21e-s2", "r21e/"), (runs / "r21p-s2", "r21p/"),
-             (runs / "r21q1-s2", "r21q1/"), (runs / "r21q2-s2", "r21q2/"), (runs / "r21q1-8m", "r21q1-8m/")] if plan == "r21"
+             (runs / "r21q1-s2", "r21q1/"), (runs / "r21q2-s2", "r21q2/"), (runs / "r21q1-8m", "r21q1-8m/"),
+             (runs / "r21q1-16m", "r21q1-16m/")] if plan == "r21"
             else [(runs / "r8-s18", "s18/"), (runs / "r8e-s2", "r8e/"), (runs / "r8e-8m", "r8e-8m/"), (runs / "r8q-s2", "r8q/"),
                   (runs / "r8q-8m", "r8q-8m/")])
         for folder, prefix in folders:
@@ -290,7 +292,8 @@ for key, folder, title in [("s18", runs / "r8-s18", "ratio 8, 2M-token stage 1 (
                            ("r8f", runs / "r8f-s2", "ratio 8, r8e with the frequency-weighted embedding (r8f, session 21), 2M-token stage 1"),
                            ("r21q1_8m", runs / "r21q1-8m", "ratio 21, r21q1 after the 8M-token stage 1 (session 22)"),
                            ("r8q", runs / "r8q-s2", "ratio 8, pooler rank 8, position rank 16, weighted rank-56 embedding (r8q, session 22), 2M-token stage 1"),
-                           ("r8q_8m", runs / "r8q-8m", "ratio 8, r8q after its 8M-token stage 1 (sessions 23–24)")]:
+                           ("r8q_8m", runs / "r8q-8m", "ratio 8, r8q after its 8M-token stage 1 (sessions 23–24)"),
+                           ("r21q1_16m", runs / "r21q1-16m", "ratio 21, r21q1 after a 16M-token stage 1 (session 25)")]:
     rows = []
     for t in TASKS:
         tm = results["teachers"].get(t)
