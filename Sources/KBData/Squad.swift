@@ -148,19 +148,20 @@ public struct QAFeaturizer: Sendable {
         self.maxLength = maxLength; self.docStride = docStride; self.maxQueryLength = maxQueryLength
     }
 
-    public func features(_ examples: [SquadExample], tokenizer: BertTokenizer) throws(DataError) -> [QAFeature] {
-        guard docStride >= 0, maxQueryLength > 0 else { throw .unreadable(path: "<squad>", reason: "the document stride must be ≥ 0 and the query length positive") }
+    /// `source` names the examples' file in errors.
+    public func features(_ examples: [SquadExample], tokenizer: BertTokenizer, source: String = "<squad>") throws(DataError) -> [QAFeature] {
+        guard docStride >= 0, maxQueryLength > 0 else { throw .unreadable(path: source, reason: "the document stride must be ≥ 0 and the query length positive") }
         var out: [QAFeature] = []
-        for (k, e) in examples.enumerated() { out += try features(e, index: k, tokenizer: tokenizer) }
+        for (k, e) in examples.enumerated() { out += try features(e, index: k, tokenizer: tokenizer, source: source) }
         return out
     }
 
-    func features(_ e: SquadExample, index: Int, tokenizer: BertTokenizer) throws(DataError) -> [QAFeature] {
+    func features(_ e: SquadExample, index: Int, tokenizer: BertTokenizer, source: String) throws(DataError) -> [QAFeature] {
         let q = tokenizer.tokenize(e.question).prefix(maxQueryLength)
         let c = tokenizer.tokenize(e.context)
         let window = maxLength - q.count - 3
         guard window > docStride else {
-            throw .unreadable(path: "<squad>", reason: "question '\(e.id)': \(q.count) question tokens leave \(window) context tokens per window of \(maxLength), not more than the stride \(docStride)")
+            throw .unreadable(path: source, reason: "question '\(e.id)': \(q.count) question tokens leave \(window) context tokens per window of \(maxLength), not more than the stride \(docStride)")
         }
         let head: [Int32] = [tokenizer.clsId] + q.map(\.id) + [tokenizer.sepId]
         // The answer's characters [sc, ec) (code points), for the labels.

@@ -249,11 +249,12 @@ public final class FineTuner {
         }
         var squadDev: (data: SquadDataset, features: [QAFeature])? = nil
         if let squad {
-            let trainSet = try SquadDataset.read(path: config.dataDir + "/" + squad.fileName(.train))
-            let devSet = try SquadDataset.read(path: config.dataDir + "/" + squad.fileName(.dev))
+            let trainPath = config.dataDir + "/" + squad.fileName(.train), devPath = config.dataDir + "/" + squad.fileName(.dev)
+            let trainSet = try SquadDataset.read(path: trainPath)
+            let devSet = try SquadDataset.read(path: devPath)
             let fz = QAFeaturizer(maxLength: maxLen, docStride: config.docStride)
-            train = TaskDataset(features: try fz.features(trainSet.examples, tokenizer: tokenizer))
-            let devFeatures = try fz.features(devSet.examples, tokenizer: tokenizer)
+            train = TaskDataset(features: try fz.features(trainSet.examples, tokenizer: tokenizer, source: trainPath))
+            let devFeatures = try fz.features(devSet.examples, tokenizer: tokenizer, source: devPath)
             dev = TaskDataset(features: devFeatures)
             squadDev = (devSet, devFeatures)
             onEvent(.note("\(squad.rawValue): \(trainSet.examples.count) train questions in \(train.count) windows / \(devSet.examples.count) dev questions in \(dev.count) windows of \(maxLen) tokens (stride \(config.docStride))"))

@@ -197,7 +197,7 @@ struct Evaluate: ParsableCommand {
             guard bert.head == .questionAnswering else { throw CLIError("\(m): needs a question-answering head (qa_outputs) for SQuAD, found \(bert.head)") }
             bert.packForInference()
             let fz = QAFeaturizer(maxLength: min(maxLength ?? 384, bert.config.maxPositionEmbeddings), docStride: docStride)
-            let features = try fz.features(data.examples, tokenizer: tok)
+            let features = try fz.features(data.examples, tokenizer: tok, source: path)
             FileHandle.standardError.write(Data("\(squad.rawValue) dev: \(data.examples.count) questions in \(features.count) windows\n".utf8))
             let progress = Progress(total: features.count, unit: "windows")
             answers = try Evaluator.evaluateSquad(bert, data: data, features: features, padId: tok.padId) { done, _ in progress.update(done) }.predictions

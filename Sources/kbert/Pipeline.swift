@@ -100,8 +100,9 @@ struct Pipeline: ParsableCommand {
         // The task's dev metrics of a model, main metric first (GLUE's in [0, 1], SQuAD's in percent).
         let evaluateDev: (BertModel) throws -> [(String, Double)]
         if let squad {
-            let devSet = try SquadDataset.read(path: dataRoot + "/" + squad.fileName(.dev))
-            let features = try QAFeaturizer(maxLength: taskMaxLength, docStride: docStride).features(devSet.examples, tokenizer: tok)
+            let devPath = dataRoot + "/" + squad.fileName(.dev)
+            let devSet = try SquadDataset.read(path: devPath)
+            let features = try QAFeaturizer(maxLength: taskMaxLength, docStride: docStride).features(devSet.examples, tokenizer: tok, source: devPath)
             evaluateDev = { try Evaluator.evaluateSquad($0, data: devSet, features: features, padId: padId).scores.metrics }
         } else if let glue {
             let devData = try TaskDataset(examples: glue.read(root: dataRoot, split: .dev), tokenizer: tok, maxLength: taskMaxLength)

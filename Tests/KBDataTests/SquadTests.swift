@@ -131,6 +131,8 @@ private func examples(_ raw: [[String: Any]]) -> [SquadExample] {
     @Test func aStrideThatLeavesNoRoomIsAnError() throws {
         let tok = try BertTokenizer(folder: squadTokenizerDir)
         let e = SquadExample(id: "q", question: "what is this about then", context: "a short context", answers: [])
-        #expect { try QAFeaturizer(maxLength: 16, docStride: 8).features([e], tokenizer: tok) } throws: { "\($0)".contains("stride") }
+        #expect { try QAFeaturizer(maxLength: 16, docStride: 8).features([e], tokenizer: tok, source: "x/dev.json") } throws: {
+            "\($0)".contains("stride") && "\($0)".hasPrefix("x/dev.json: question 'q'")
+        }
     }
 }
