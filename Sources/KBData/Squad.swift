@@ -152,13 +152,18 @@ public struct QAFeaturizer: Sendable {
     public func features(_ examples: [SquadExample], tokenizer: BertTokenizer, source: String = "<squad>") throws(DataError) -> [QAFeature] {
         guard docStride >= 0, maxQueryLength > 0 else { throw .unreadable(path: source, reason: "the document stride must be ≥ 0 and the query length positive") }
         var out: [QAFeature] = []
-        for (k, e) in examples.enumerated() { out += try features(e, index: k, tokenizer: tokenizer, source: source) }
+        // A paragraph's questions are consecutive: its context is tokenized once, not per question.
+        var context: (text: String, pieces: [BertTokenizer.Piece])? = nil
+        for (k, e) in examples.enumerated() {
+            if context?.text != e.context { context = (e.context, tokenizer.tokenize(e.context)) }
+            out += try features(e, index: k, contextPieces: context!.pieces, tokenizer: tokenizer, source: source)
+        }
         return out
     }
 
-    func features(_ e: SquadExample, index: Int, tokenizer: BertTokenizer, source: String) throws(DataError) -> [QAFeature] {
+    func features(_ e: SquadExample, index: Int, contextPieces c: [BertTokenizer.Piece], tokenizer: BertTokenizer,
+                  source: String) throws(DataError) -> [QAFeature] {
         let q = tokenizer.tokenize(e.question).prefix(maxQueryLength)
-        let c = tokenizer.tokenize(e.context)
         let window = maxLength - q.count - 3
         guard window > docStride else {
             throw .unreadable(path: source, reason: "question '\(e.id)': \(q.count) question tokens leave \(window) context tokens per window of \(maxLength), not more than the stride \(docStride)")

@@ -74,31 +74,11 @@ public enum DistillLoss {
         C == 1 ? Loss.mse(student, teacher) : Loss.softCrossEntropy(student: student, teacher: teacher, classes: C, temperature: T)
     }
 
-    /// The prediction-layer loss of extractive question answering: logits [B, T, 2] (start, end
-    /// per token); for start and for end, the soft cross-entropy at temperature T between the
-    /// teacher's and the student's distributions over the sequence's real tokens (`mask` [B·T]),
-    /// averaged: mean_b (CE_start + CE_end) / 2.
-    public static func spanLogits(student s: [Float], teacher t: [Float], mask: [Int32], batch B: Int, temperature T: Float) -> (loss: Float, grad: [Float]) {
-        precondition(B > 0 && mask.count % B == 0 && s.count == 2 * mask.count && t.count == s.count)
-        let L = mask.count / B, tau = Double(T)
-        var grad = [Float](repeating: 0, count: s.count)
-        var total = 0.0
-        for b in 0..<B {
-            let real = (0..<L).filter { mask[b * L + $0] != 0 }
-            guard !real.isEmpty else { continue }
-            for k in 0..<2 {
-                let zs = real.map { Double(s[(b * L + $0) * 2 + k]) / tau }, zt = real.map { Double(t[(b * L + $0) * 2 + k]) / tau }
-                let ms = zs.max()!, mt = zt.max()!
-                let es = zs.map { Foundation.exp($0 - ms) }, et = zt.map { Foundation.exp($0 - mt) }
-                let ss = es.reduce(0, +), st = et.reduce(0, +)
-                for (j, pos) in real.enumerated() {
-                    let pt = et[j] / st
-                    total += -pt * (zs[j] - ms - Foundation.log(ss)) / 2
-                    grad[(b * L + pos) * 2 + k] = Float((es[j] / ss - pt) / tau / Double(2 * B))
-                }
-            }
-        }
-        return (Float(total / Double(B)), grad)
+    /// The prediction-layer loss of extractive question answering: logits [B, T, 2] (start, end per
+    /// token), the soft cross-entropy at temperature T over each sequence's real tokens
+    /// (`Loss.spanSoftCrossEntropy`).
+    public static func spanLogits(student: [Float], teacher: [Float], mask: [Int32], batch B: Int, temperature T: Float) -> (loss: Float, grad: [Float]) {
+        Loss.spanSoftCrossEntropy(student: student, teacher: teacher, mask: mask, batch: B, temperature: T)
     }
 }
 

@@ -70,18 +70,20 @@ public enum DistillStep {
             named.append(("logits", r.loss)); total += w.logits * r.loss
             dLogits = r.grad.map { $0 * w.logits * gradScale }
         }
-        if terms.supervised, let sl = s.logits, sl.shape.count == 3 {
-            if let starts, let ends {
-                let r = Loss.spanCrossEntropy(logits: sl.data, mask: input.mask, starts: starts, ends: ends)
+        if terms.supervised, let sl = s.logits {
+            // Question answering (logits [B, T, 2]) against the answer spans, when given; otherwise
+            // cross-entropy / MSE against the labels.
+            let r: (loss: Float, grad: [Float])?
+            if sl.shape.count == 3 {
+                r = starts.flatMap { st in ends.map { Loss.spanCrossEntropy(logits: sl.data, mask: input.mask, starts: st, ends: $0) } }
+            } else {
+                r = supervised(logits: sl.data, classes: sl.shape.last ?? 1, labels: labels, targets: targets, labeled: labeled)
+            }
+            if let r {
                 named.append(("supervised", r.loss)); total += w.supervised * r.loss
                 let g = r.grad.map { $0 * w.supervised * gradScale }
                 dLogits = dLogits.map { zip($0, g).map { $0 + $1 } } ?? g
             }
-        } else if terms.supervised, let sl = s.logits {
-            let r = supervised(logits: sl.data, classes: sl.shape.last ?? 1, labels: labels, targets: targets, labeled: labeled)
-            named.append(("supervised", r.loss)); total += w.supervised * r.loss
-            let g = r.grad.map { $0 * w.supervised * gradScale }
-            dLogits = dLogits.map { zip($0, g).map { $0 + $1 } } ?? g
         }
         up.logits = dLogits
         return DistillResult(total: total, terms: named, upstream: up)

@@ -60,7 +60,8 @@ public enum Loss {
     /// first and last token: (CE(start) + CE(end)) / 2, each a mean over the batch of
     /// −log softmax over the sequence's real tokens (`mask` [B·T], 1 = real; padding takes no
     /// probability, so the loss does not depend on how far a batch is padded; Hugging Face's
-    /// `BertForQuestionAnswering` includes padded positions in its softmax).
+    /// `BertForQuestionAnswering` includes padded positions in its softmax). Each (sequence,
+    /// start/end) row of real tokens goes through `crossEntropy`.
     public static func spanCrossEntropy(logits: [Float], mask: [Int32], starts: [Int], ends: [Int]) -> (loss: Float, grad: [Float]) {
         let B = starts.count
         precondition(B == ends.count && B > 0 && mask.count % B == 0 && logits.count == 2 * mask.count)
@@ -68,17 +69,33 @@ public enum Loss {
         var grad = [Float](repeating: 0, count: logits.count)
         var total = 0.0
         for b in 0..<B {
+            let real = (0..<T).filter { mask[b * T + $0] != 0 }
             for (k, y) in [starts[b], ends[b]].enumerated() {
-                precondition(y >= 0 && y < T && mask[b * T + y] != 0, "answer position \(y) is not a real token of sequence \(b)")
-                var m = -Double.infinity
-                for t in 0..<T where mask[b * T + t] != 0 { m = max(m, Double(logits[(b * T + t) * 2 + k])) }
-                var s = 0.0
-                for t in 0..<T where mask[b * T + t] != 0 { s += Foundation.exp(Double(logits[(b * T + t) * 2 + k]) - m) }
-                total += -(Double(logits[(b * T + y) * 2 + k]) - m - Foundation.log(s)) / 2
-                for t in 0..<T where mask[b * T + t] != 0 {
-                    let p = Foundation.exp(Double(logits[(b * T + t) * 2 + k]) - m) / s
-                    grad[(b * T + t) * 2 + k] = Float((p - (t == y ? 1 : 0)) / Double(2 * B))
-                }
+                guard let label = real.firstIndex(of: y) else { preconditionFailure("answer position \(y) is not a real token of sequence \(b)") }
+                let r = crossEntropy(logits: real.map { logits[(b * T + $0) * 2 + k] }, labels: [label], classes: real.count)
+                total += Double(r.loss) / 2
+                for (j, t) in real.enumerated() { grad[(b * T + t) * 2 + k] = r.grad[j] / Float(2 * B) }
+            }
+        }
+        return (Float(total / Double(B)), grad)
+    }
+
+    /// The soft counterpart of `spanCrossEntropy` (knowledge distillation): for start and for end,
+    /// `softCrossEntropy` at temperature T between the teacher's and the student's distributions
+    /// over each sequence's real tokens, averaged: mean_b (CE_start + CE_end) / 2.
+    public static func spanSoftCrossEntropy(student s: [Float], teacher t: [Float], mask: [Int32], batch B: Int, temperature T: Float) -> (loss: Float, grad: [Float]) {
+        precondition(B > 0 && mask.count % B == 0 && s.count == 2 * mask.count && t.count == s.count)
+        let L = mask.count / B
+        var grad = [Float](repeating: 0, count: s.count)
+        var total = 0.0
+        for b in 0..<B {
+            let real = (0..<L).filter { mask[b * L + $0] != 0 }
+            guard !real.isEmpty else { continue }
+            for k in 0..<2 {
+                let r = softCrossEntropy(student: real.map { s[(b * L + $0) * 2 + k] }, teacher: real.map { t[(b * L + $0) * 2 + k] },
+                                         classes: real.count, temperature: T)
+                total += Double(r.loss) / 2
+                for (j, pos) in real.enumerated() { grad[(b * L + pos) * 2 + k] = r.grad[j] / Float(2 * B) }
             }
         }
         return (Float(total / Double(B)), grad)

@@ -342,9 +342,9 @@ public final class FineTuner {
         // (then one chunked pass costs no more teacher work than a pass per step, and every later
         // read is free); on fewer steps (a prediction phase shorter than an epoch, as the demo's)
         // the chunks would cost more teacher rows than the steps they serve.
+        // (GLUE only: SQuAD's logits are per token, and the cache keeps one row per example.)
         let logitsOnlySteps = teacher != nil && task != nil ? (0..<total).filter { !distillTerms(step: $0, total: total).intermediate }.count : 0
-        // (SQuAD's logits are per token: not cached.)
-        var logitCache = c.cacheTeacherLogits && squad == nil && logitsOnlySteps >= updatesPerEpoch ? TeacherLogitCache(data: train, chunkSize: c.batchSize) : nil
+        var logitCache = c.cacheTeacherLogits && logitsOnlySteps >= updatesPerEpoch ? TeacherLogitCache(data: train, chunkSize: c.batchSize) : nil
         while state.epoch < c.epochs && state.step < total {
             let batches = train.batches(batchSize: c.batchSize, epoch: state.epoch, seed: c.seed, shuffle: true, groupByLength: c.lengthGroups)
             while state.batchInEpoch < batches.count && state.step < total {

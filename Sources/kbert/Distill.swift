@@ -70,7 +70,7 @@ struct Distill: ParsableCommand {
             c.predictionLR = predictionLr
         }
         c.epochs = epochs; c.lr = lr ?? (stage == "general" ? 5e-4 : 3e-4); c.batchSize = batchSize; c.warmup = warmup
-        c.maxLength = maxLength ?? (stage == "task" && SquadTask(name: task ?? "") != nil ? 384 : 128)
+        c.maxLength = maxLength ?? (stage == "task" ? defaultMaxLength(task: task ?? "") : 128)
         c.seed = seed; c.maxSteps = maxSteps; c.saveEvery = saveEvery; c.debugKillAtStep = debugKillAtStep
         c.evalEvery = evalEvery
         c.groupByLength = groupByLength

@@ -22,6 +22,9 @@ func defaultDataRoot(_ explicit: String?, task: String) -> String {
     return FileManager.default.currentDirectoryPath + "/../shared/data/squad"
 }
 
+/// Tokens per task example when --max-length is not given: 128, for SQuAD 384 (per window).
+func defaultMaxLength(task: String) -> Int { SquadTask(name: task) != nil ? 384 : 128 }
+
 /// The corpus folder: --corpus, else $KBERT_DATA/corpus/wikipedia_en, else ../shared/data/corpus/wikipedia_en.
 func defaultCorpusDir(_ explicit: String?) -> String {
     if let explicit { return explicit }
@@ -69,7 +72,7 @@ struct FineTune: ParsableCommand {
         try threads.apply()
         var c = FineTuneConfig(task: task, modelDir: model, dataDir: defaultDataRoot(data, task: task), outDir: out)
         c.epochs = epochs; c.lr = lr; c.batchSize = batchSize; c.warmup = warmup
-        c.maxLength = maxLength ?? (SquadTask(name: task) != nil ? 384 : 128); c.docStride = docStride
+        c.maxLength = maxLength ?? defaultMaxLength(task: task); c.docStride = docStride
         c.weightDecay = weightDecay; c.seed = seed; c.gradAccum = gradAccum; c.maxSteps = maxSteps
         c.groupByLength = groupByLength
         c.saveEvery = saveEvery; c.debugKillAtStep = debugKillAtStep
@@ -178,30 +181,32 @@ struct Evaluate: ParsableCommand {
         guard split == "dev" else { throw ValidationError("SQuAD has a dev split only (its test set is not public)") }
         let path = defaultDataRoot(data, task: task) + "/" + squad.fileName(.dev)
         let data = try SquadDataset.read(path: path)
-        let answers: [String: String]
+        let scores: SquadScores
         switch (model, predictions) {
         case let (nil, p?):
             guard let d = FileManager.default.contents(atPath: p) else { throw CLIError("\(p): no such file") }
             guard let obj = try? JSONSerialization.jsonObject(with: d), let a = obj as? [String: Any] else {
                 throw CLIError("\(p): not a JSON object of question id -> answer")
             }
-            var out: [String: String] = [:]
+            var answers: [String: String] = [:]
             for (k, v) in a {
                 guard let s = v as? String else { throw CLIError("\(p): the answer to '\(k)' is not a string") }
-                out[k] = s
+                answers[k] = s
             }
-            answers = out
+            scores = SquadMetrics.evaluate(data, predictions: answers)
         case let (m?, nil):
             let tok = try BertTokenizer(folder: m)
             var bert = try BertModel.load(folder: m)
             guard bert.head == .questionAnswering else { throw CLIError("\(m): needs a question-answering head (qa_outputs) for SQuAD, found \(bert.head)") }
             bert.packForInference()
-            let fz = QAFeaturizer(maxLength: min(maxLength ?? 384, bert.config.maxPositionEmbeddings), docStride: docStride)
+            let fz = QAFeaturizer(maxLength: min(maxLength ?? defaultMaxLength(task: task), bert.config.maxPositionEmbeddings), docStride: docStride)
             let features = try fz.features(data.examples, tokenizer: tok, source: path)
             FileHandle.standardError.write(Data("\(squad.rawValue) dev: \(data.examples.count) questions in \(features.count) windows\n".utf8))
             let progress = Progress(total: features.count, unit: "windows")
-            answers = try Evaluator.evaluateSquad(bert, data: data, features: features, padId: tok.padId) { done, _ in progress.update(done) }.predictions
+            let r = try Evaluator.evaluateSquad(bert, data: data, features: features, padId: tok.padId) { done, _ in progress.update(done) }
             progress.finish()
+            scores = r.scores
+            let answers = r.predictions
             let out = output ?? m + "/predictions.json"
             let d = try JSONSerialization.data(withJSONObject: answers, options: [.sortedKeys])
             try AtomicWrite.string(String(decoding: d, as: UTF8.self), to: out)
@@ -209,7 +214,7 @@ struct Evaluate: ParsableCommand {
         default:
             throw ValidationError("SQuAD: give --model (run it) or --predictions (score a file), one of them")
         }
-        let s = SquadMetrics.evaluate(data, predictions: answers)
+        let s = scores
         if s.missing > 0 { FileHandle.standardError.write(Data("\(s.missing) questions have no answer in the predictions\n".utf8)) }
         if json {
             print("{" + s.metrics.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + ", \"total\": \(s.total), \"missing\": \(s.missing)}")

@@ -77,7 +77,7 @@ struct Pipeline: ParsableCommand {
             throw ValidationError("give one of --assistant DIR, --assistant-preset P, --assistant-ratio R")
         }
         let squad = SquadTask(name: task)
-        let glue: GlueTask? = squad == nil ? try GlueTask(name: task) : nil
+        let taskName = try squad?.rawValue ?? GlueTask(name: task).rawValue   // an unknown task fails here, before any work
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let printer = EventPrinter()
         func stage(_ s: String) { printer.endLine(); FileHandle.standardError.write(Data("\n== \(s)\n".utf8)) }
@@ -104,11 +104,10 @@ struct Pipeline: ParsableCommand {
             let devSet = try SquadDataset.read(path: devPath)
             let features = try QAFeaturizer(maxLength: taskMaxLength, docStride: docStride).features(devSet.examples, tokenizer: tok, source: devPath)
             evaluateDev = { try Evaluator.evaluateSquad($0, data: devSet, features: features, padId: padId).scores.metrics }
-        } else if let glue {
+        } else {
+            let glue = try GlueTask(name: task)
             let devData = try TaskDataset(examples: glue.read(root: dataRoot, split: .dev), tokenizer: tok, maxLength: taskMaxLength)
             evaluateDev = { try Evaluator.evaluate($0, task: glue, data: devData, padId: padId) }
-        } else {
-            throw ValidationError("unknown task \(task)")
         }
         let percent = squad != nil ? 1.0 : 100.0
         /// Every candidate scored on dev, and the best by the task's main metric (the first candidate on ties).
@@ -160,7 +159,7 @@ struct Pipeline: ParsableCommand {
         print("")
         for r in rows { print(pad(r[0], 24) + pad(r[1], 16, right: true) + pad(r[2], 16, right: true) + "   " + r[3]) }
         let json: [String: Any] = [
-            "task": glue?.rawValue ?? squad?.rawValue ?? task, "plan": plan.summary, "assistant": stage2Teacher == teacherDir ? NSNull() as Any : stage2Teacher as Any,
+            "task": taskName, "plan": plan.summary, "assistant": stage2Teacher == teacherDir ? NSNull() as Any : stage2Teacher as Any,
             "teacher": ["dir": teacherDir, "metrics": Dictionary(uniqueKeysWithValues: tMetrics), "parameters": tm.parameterCount,
                         "file_bytes": size(teacherDir), "flops": tm.encoderLinearFLOPs(), "latency_ms": tMs],
             "student": ["dir": studentDir, "metrics": Dictionary(uniqueKeysWithValues: sMetrics), "parameters": sm.parameterCount,
@@ -179,7 +178,7 @@ struct Pipeline: ParsableCommand {
     /// The task's data folder: --data, else the GLUE root or the SQuAD folder under $KBERT_DATA.
     var dataRoot: String { defaultDataRoot(data, task: task) }
     /// Tokens per task example (per window for SQuAD).
-    var taskMaxLength: Int { maxLength ?? (SquadTask(name: task) != nil ? 384 : 128) }
+    var taskMaxLength: Int { maxLength ?? defaultMaxLength(task: task) }
 
     typealias Scored = (dir: String, model: BertModel, metrics: [(String, Double)])
 

@@ -34,6 +34,13 @@ func tinySquad(_ dir: String, train: Int = 24, dev: Int = 8) throws {
     try file(dev, 5, "dv").write(to: URL(fileURLWithPath: dir + "/dev-v1.1.json"))
 }
 
+/// The tiny model (`tinySetup`) with the tiny SQuAD folder in root/squad.
+func tinySquadSetup() throws -> (model: String, squad: String, root: String) {
+    let (model, _, root) = try tinySetup()
+    try tinySquad(root + "/squad")
+    return (model, root + "/squad", root)
+}
+
 @Suite(.serialized) struct SquadTrainTests {
     /// ∂L/∂θ of the span loss for the tiny QA model equals PyTorch autograd's (padded positions
     /// masked out of both softmaxes; tools/gen_train_golden.py).
@@ -49,16 +56,7 @@ func tinySquad(_ dir: String, train: Int = 24, dev: Int = 8) throws {
         #expect(abs(loss - (try g.floatTensor("loss").data[0])) < 1e-5)
         var grads = [Float](repeating: 0, count: model.params.count)
         grads.withUnsafeMutableBufferPointer { model.backward(cache, BertUpstream(logits: dlogits), into: $0.baseAddress!) }
-        var checked = 0
-        for (name, ref) in model.params.entries {
-            let expected = try g.floatTensor("grad." + name)
-            let ours = Array(grads[ref.offset..<(ref.offset + ref.count)])
-            let scale = expected.data.map { abs($0) }.max() ?? 0
-            let worst = zip(ours, expected.data).map { abs($0 - $1) }.max() ?? 0
-            #expect(worst <= 1e-4 * scale + 1e-6, "\(name): max |Δ| \(worst), max |g| \(scale)")
-            checked += 1
-        }
-        #expect(checked == 39)
+        #expect(try expectGradientsMatch(model, grads, g) == 39)
     }
 
     /// `kbert finetune --task squad` on the tiny model: windows, a fresh qa_outputs head on a
@@ -67,10 +65,8 @@ func tinySquad(_ dir: String, train: Int = 24, dev: Int = 8) throws {
     /// killed and resumed ends with the same weights; task distillation into a Kronecker student.
     @Test func finetuneEvaluateAndResume() throws {
         guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
-        let (model, _, root) = try tinySetup()
+        let (model, squad, root) = try tinySquadSetup()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let squad = root + "/squad"
-        try tinySquad(squad)
         let common = ["finetune", "--model", model, "--task", "squad", "--data", squad, "--epochs", "2", "--batch-size", "4",
                       "--lr", "1e-3", "--save-every", "3", "--seed", "7", "--threads", "1", "--max-length", "24", "--doc-stride", "8"]
         let a = try runKbert(bin, common + ["--out", root + "/a"])
@@ -122,10 +118,8 @@ func tinySquad(_ dir: String, train: Int = 24, dev: Int = 8) throws {
     /// not scaled again) with EM in results.json.
     @Test func pipelineOnSquad() throws {
         guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
-        let (model, _, root) = try tinySetup()
+        let (model, squad, root) = try tinySquadSetup()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let squad = root + "/squad"
-        try tinySquad(squad)
         try writeTinyWiki(root + "/wiki")
         let p = try runKbert(bin, ["pipeline", "--model", model, "--task", "squad", "--data", squad, "--corpus", root + "/wiki",
                                    "--out", root + "/pipe", "--ratio", "2", "--general-tokens", "400", "--general-max-length", "12",

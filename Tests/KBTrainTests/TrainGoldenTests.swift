@@ -37,6 +37,23 @@ func lossAndGrads(_ model: BertModel, _ input: BertInput, _ labels: [Int], clsOn
     return (loss, grads)
 }
 
+/// Compares every parameter's gradient with the golden file's `grad.<name>`: max |Δ| within
+/// rtol 1e-4 of the tensor's scale (max |g|), plus 1e-6 for gradients that are zero in exact
+/// arithmetic (the key bias: softmax is shift-invariant). Returns how many tensors it checked.
+func expectGradientsMatch(_ model: BertModel, _ grads: [Float], _ g: SafeTensorsFile) throws -> Int {
+    var checked = 0
+    for (name, ref) in model.params.entries {
+        let expected = try g.floatTensor("grad." + name)
+        #expect(expected.shape == ref.shape, "\(name)")
+        let ours = Array(grads[ref.offset..<(ref.offset + ref.count)])
+        let scale = expected.data.map { abs($0) }.max() ?? 0
+        let worst = zip(ours, expected.data).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst <= 1e-4 * scale + 1e-6, "\(name): max |Δ| \(worst), max |g| \(scale)")
+        checked += 1
+    }
+    return checked
+}
+
 @Suite(.serialized) struct TrainGoldenTests {
     /// Also with the last layer computed for the [CLS] rows alone (`ForwardOptions.clsOnly`):
     /// the same gradients, since nothing else of that layer reaches the loss.
@@ -47,19 +64,7 @@ func lossAndGrads(_ model: BertModel, _ input: BertInput, _ labels: [Int], clsOn
         let g = try SafeTensorsFile(path: trainFixture("train_golden.safetensors"))
         let labels = try g.intTensor("labels").values.map { Int($0) }
         let (_, grads) = try lossAndGrads(model, try tinyBatch(), labels, clsOnly: clsOnly)
-        var checked = 0
-        for (name, ref) in model.params.entries {
-            let expected = try g.floatTensor("grad." + name)
-            #expect(expected.shape == ref.shape, "\(name)")
-            let ours = Array(grads[ref.offset..<(ref.offset + ref.count)])
-            // rtol 1e-4 relative to the tensor's scale (max |g|); gradients that are zero in exact
-            // arithmetic (the key bias: softmax is shift-invariant) must be below 1e-6.
-            let scale = expected.data.map { abs($0) }.max() ?? 0
-            let worst = zip(ours, expected.data).map { abs($0 - $1) }.max() ?? 0
-            #expect(worst <= 1e-4 * scale + 1e-6, "\(name): max |Δ| \(worst), max |g| \(scale)")
-            checked += 1
-        }
-        #expect(checked == 41)
+        #expect(try expectGradientsMatch(model, grads, g) == 41)
     }
 
     @Test(arguments: [false, true])
