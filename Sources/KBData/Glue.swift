@@ -95,6 +95,8 @@ public enum GlueTask: String, Sendable, CaseIterable {
 
     public var isRegression: Bool { self == .stsb }
     public var numLabels: Int { isRegression ? 1 : labels.count }
+    /// Whether an example is a sentence pair (every task but CoLA and SST-2).
+    public var isPairTask: Bool { self != .cola && self != .sst2 }
 
     /// The name of the GLUE submission file for test predictions.
     public var submissionName: String {

@@ -51,6 +51,11 @@ public struct FineTuneConfig: Codable, Sendable {
     /// Task distillation: label-free variants per training example (`Augmenter`), taught by the
     /// teacher alone; 0 = the training set as it is.
     public var augment: Int = 0
+    /// Task distillation: other GLUE tasks whose training texts, without their labels, join the
+    /// transfer set (taught by the teacher alone, and augmented with the task's own examples when
+    /// `augment` > 0): more real inputs of the same form (pairs for a pair task) than the task's
+    /// small training set holds.
+    public var transferTasks: [String] = []
     /// Task distillation: steps whose terms read only the teacher's logits (the prediction phase,
     /// a run of the prediction terms alone) take them from `TeacherLogitCache`, computed once per
     /// example, instead of a teacher pass per step, when those steps are an epoch or more. The
@@ -86,6 +91,7 @@ public struct FineTuneConfig: Codable, Sendable {
             + (predictionLR.map { "|prediction-lr=\($0)" } ?? "")
             + (corpusDir.map { "|corpus=\(path($0))|\(generalTokens)|\(validationFraction)" } ?? "")
             + (augment > 0 ? "|augment=\(augment)" : "")
+            + (transferTasks.isEmpty ? "" : "|transfer=\(transferTasks.joined(separator: ","))")
             + (lengthGroups > 0 ? "|group-by-length=\(lengthGroups)" : "")
             + (evalEvery.map { "|eval-every=\($0)" } ?? "")
             + (SquadTask(name: task) != nil && corpusDir == nil ? "|doc-stride=\(docStride)" : "")
@@ -247,6 +253,9 @@ public final class FineTuner {
         guard config.augment >= 0, config.augment == 0 || (task != nil && teaching != nil) else {
             throw TrainError.setup("augmentation needs task distillation with a teacher term weighted (augmented examples have no labels)")
         }
+        guard config.transferTasks.isEmpty || (task != nil && teaching != nil) else {
+            throw TrainError.setup("transfer tasks need GLUE task distillation with a teacher term weighted (their examples keep no labels)")
+        }
         var squadDev: (data: SquadDataset, features: [QAFeature])? = nil
         if let squad {
             let trainPath = config.dataDir + "/" + squad.fileName(.train), devPath = config.dataDir + "/" + squad.fileName(.dev)
@@ -261,13 +270,26 @@ public final class FineTuner {
         } else if let task {
             var examples = try task.read(root: config.dataDir, split: .train)
             let originals = examples.count
+            for name in config.transferTasks {
+                let other = try GlueTask(name: name)
+                guard other != task, other.isPairTask == task.isPairTask else {
+                    throw TrainError.setup("transfer task \(name): needs another \(task.isPairTask ? "sentence-pair" : "single-sentence") task than \(task.rawValue)")
+                }
+                examples += try other.read(root: config.dataDir, split: .train).map { e -> Example in
+                    var u = e
+                    u.id = "\(other.rawValue)-\(e.id)"; u.label = nil; u.score = nil
+                    return u
+                }
+            }
+            let real = examples.count
             if config.augment > 0 {
                 examples += Augmenter(examples: examples).variants(of: examples, copies: config.augment, seed: config.seed &+ 0xA6)
             }
             train = try TaskDataset(examples: examples, tokenizer: tokenizer, maxLength: maxLen)
             dev = try TaskDataset(examples: task.read(root: config.dataDir, split: .dev), tokenizer: tokenizer, maxLength: maxLen)
             onEvent(.note("\(task.rawValue): \(originals) train"
-                          + (config.augment > 0 ? " + \(train.count - originals) augmented (teacher-labeled)" : "")
+                          + (real > originals ? " + \(real - originals) from \(config.transferTasks.joined(separator: ", ")) (teacher-labeled)" : "")
+                          + (config.augment > 0 ? " + \(train.count - real) augmented (teacher-labeled)" : "")
                           + " / \(dev.count) dev examples"
                           + (config.lengthGroups > 0 ? "; batches grouped by length (runs of \(config.lengthGroups) batches)" : "")))
         } else {

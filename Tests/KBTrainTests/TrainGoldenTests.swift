@@ -207,3 +207,49 @@ func expectGradientsMatch(_ model: BertModel, _ grads: [Float], _ g: SafeTensors
         #expect(!notes.contains { $0.hasPrefix("teacher logits for the prediction terms") }, "\(notes)")
     }
 }
+
+@Suite(.serialized) struct TransferTaskTests {
+    /// `--transfer`: another task's training texts join the transfer set without their labels
+    /// (so only the teacher's terms train on them), are augmented with the task's own examples,
+    /// change the resume key, and are refused when the forms differ, the task is the same, or
+    /// there is no teacher to label them.
+    @Test func otherTasksTextsJoinUnlabeled() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, glue, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try tinyTeacherAndStudent(bin, model: model, glue: glue, root: root)
+        // CoLA's layout: no header; source, label, original label, sentence.
+        try FileManager.default.createDirectory(atPath: glue + "/CoLA", withIntermediateDirectories: true)
+        try (0..<13).map { i in "src\t\(i % 2)\t\t" + (0..<(4 + i % 5)).map { "w\(($0 * 11 + i * 3) % 94)" }.joined(separator: " ") }
+            .joined(separator: "\n").appending("\n").write(toFile: glue + "/CoLA/train.tsv", atomically: true, encoding: .utf8)
+        func config(_ transfer: [String], augment: Int = 0, teacher: Bool = true) -> FineTuneConfig {
+            var c = FineTuneConfig(task: "sst2", modelDir: root + "/student", dataDir: glue, outDir: root + "/s")
+            if teacher { c.teacherDir = root + "/teacher" }
+            c.epochs = 1; c.batchSize = 4; c.maxLength = 16; c.transferTasks = transfer; c.augment = augment
+            return c
+        }
+        var notes: [String] = []
+        let t = try FineTuner(config(["cola"], augment: 2)) { if case let .note(n) = $0 { notes.append(n) } }
+        let own = try GlueTask(name: "sst2").read(root: glue, split: .train)
+        let cola = try GlueTask(name: "cola").read(root: glue, split: .train)
+        #expect(own.count == 42 && cola.count == 13)
+        #expect(t.train.count == (42 + 13) * 3, "\(t.train.count)")
+        let transferred = t.train.examples[42 ..< 55]
+        #expect(transferred.map(\.textA) == cola.map(\.textA))
+        #expect(transferred.allSatisfy { $0.label == nil && $0.score == nil && $0.id.hasPrefix("cola-") })
+        #expect(t.train.examples.prefix(42).map(\.label) == own.map(\.label))
+        #expect(notes.contains { $0.contains("42 train + 13 from cola (teacher-labeled) + 110 augmented") }, "\(notes)")
+        #expect(config(["cola"]).resumeKey != config([]).resumeKey)
+        #expect(config(["cola"]).resumeKey == config(["cola"]).resumeKey)
+        for (bad, message) in [(config(["mrpc"]), "single-sentence"), (config(["sst2"]), "another"),
+                               (config(["cola"], teacher: false), "teacher")] {
+            #expect { _ = try FineTuner(bad) } throws: { "\($0)".contains(message) }
+        }
+        #expect(throws: (any Error).self) { _ = try FineTuner(config(["nosuchtask"])) }
+        // The CLI: a run with the transfer set distills and says what it added.
+        let r = try runKbert(bin, ["distill", "--stage", "task", "--task", "sst2", "--teacher", root + "/teacher",
+                                   "--student", root + "/student", "--data", glue, "--out", root + "/cli", "--transfer", "cola",
+                                   "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--threads", "1"])
+        #expect(r.status == 0 && r.stderr.contains("+ 13 from cola"), "\(r.stderr)")
+    }
+}
