@@ -8,7 +8,11 @@
 #                              r21q1-16m, 8 copies of STS-B + transfer pairs, 3 epochs, seed 42
 #                              (about the examples per epoch of the 16-copy run without them)
 #   scripts/kd_s26.sh lane-b   RTE at ratio 8 (r8q-8m) with MRPC's, STS-B's and WNLI's pairs, 4
-#                              copies, 3 epochs, dev every 100 steps
+#                              copies, 3 epochs, dev every 100 steps (session 26 stopped it at step
+#                              3,000 of 5,880, in the prediction phase, where RTE's dev falls)
+#   scripts/kd_s26.sh lane-c   lane-a's student trained on with the prediction terms alone (the
+#                              "-cont" recipe: lr 1e-4, 2 epochs, the same transfer set, from the
+#                              assistant): runs/kd/r21q1-16m/stsb-aug8-tr-ta-cont
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -30,6 +34,15 @@ lane_a() {
 }
 lane_b() {
   EVAL=100 transfer_run r8q-8m $R/r8q/general-8m rte 4 3 mrpc,stsb,wnli runs/finetune/rte
+}
+lane_c() {
+  local in=$R/r21q1-16m/stsb-aug8-tr-ta out=$R/r21q1-16m/stsb-aug8-tr-ta-cont
+  [ -f $out/DONE ] && return 0
+  [ -f $in/DONE ] || { echo "no student $in (run lane-a)" >&2; return 1; }
+  $K distill --stage task --task stsb --teacher runs/kd/r8e-8m/stsb-aug8 --student $in --out $out --augment 8 \
+    --transfer mrpc,rte,wnli --epochs 2 --lr 1e-4 --schedule joint --w-embedding 0 --w-attention 0 --w-hidden 0 \
+    --batch-size 32 --max-length 128 --threads 1 --save-every 200 --resume --group-by-length 50 2>> $out.log \
+    && touch $out/DONE || echo "stage 2 $in -> $out failed (see $out.log)" >&2
 }
 
 main() { run_lane "$@"; }

@@ -5,7 +5,9 @@
 #   scripts/squad_s25.sh teacher   fine-tune the teacher: 2 epochs, lr 1e-4, batch 32, windows of 384
 #                                  tokens sharing 128, $THREADS threads (default 2): runs/squad/teacher
 #   scripts/squad_s25.sh kb8       the ratio-8 student (preset tuned8) through the pipeline from that
-#                                  teacher: 8M-token stage 1 on 64-token sequences, 2 epochs of stage 2
+#                                  teacher: the GLUE runs' 8M-token stage-1 student of the same
+#                                  shapes (runs/kd/r8q/general-8m, 64-token sequences) reused, 2
+#                                  epochs of stage 2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K=${KBERT:-.build/release/kbert}
@@ -21,8 +23,8 @@ teacher() {
 kb8() {
   [ -f $R/teacher/DONE ] || { echo "no SQuAD teacher $R/teacher (run: $0 teacher)" >&2; return 1; }
   [ -f $R/kb8/results.json ] && return 0
-  $K pipeline --model $M --task squad --teacher $R/teacher --preset tuned8 --out $R/kb8 --general-tokens 8000000 \
-    --general-max-length 64 --epochs 2 --threads ${THREADS:-2} 2>> $R/kb8.log > $R/kb8.out
+  $K pipeline --model $M --task squad --teacher $R/teacher --preset tuned8 --out $R/kb8 \
+    --general-student runs/kd/r8q/general-8m --epochs 2 --threads ${THREADS:-2} 2>> $R/kb8.log > $R/kb8.out
 }
 
 case ${1:-} in
