@@ -270,10 +270,11 @@ public final class FineTuner {
         } else if let task {
             var examples = try task.read(root: config.dataDir, split: .train)
             let originals = examples.count
+            var added: Set<GlueTask> = []
             for name in config.transferTasks {
                 let other = try GlueTask(name: name)
-                guard other != task, other.isPairTask == task.isPairTask else {
-                    throw TrainError.setup("transfer task \(name): needs another \(task.isPairTask ? "sentence-pair" : "single-sentence") task than \(task.rawValue)")
+                guard other != task, other.isPairTask == task.isPairTask, added.insert(other).inserted else {
+                    throw TrainError.setup("transfer task \(name): needs another \(task.isPairTask ? "sentence-pair" : "single-sentence") task than \(task.rawValue), once")
                 }
                 examples += try other.read(root: config.dataDir, split: .train).map { e -> Example in
                     var u = e

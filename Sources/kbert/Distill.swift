@@ -82,7 +82,7 @@ struct Distill: ParsableCommand {
         }
         if let transfer {
             guard stage == "task" else { throw ValidationError("--transfer is for --stage task") }
-            c.transferTasks = transfer.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) }.filter { !$0.isEmpty }
+            c.transferTasks = taskList(transfer)
         }
         let printer = EventPrinter()
         let tuner = try FineTuner(c, onEvent: printer.handle)

@@ -222,7 +222,7 @@ struct Pipeline: ParsableCommand {
         c.teacherDir = stage2Teacher; c.schedule = schedule; c.predictionLR = predictionLr
         c.epochs = epochs; c.maxSteps = steps; c.lr = lr; c.batchSize = batchSize; c.maxLength = taskMaxLength; c.seed = seed
         c.distillWeights = weights.weights; c.augment = augment
-        c.transferTasks = (transfer ?? "").split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) }.filter { !$0.isEmpty }
+        c.transferTasks = taskList(transfer)
         c.groupByLength = groupByLength; c.docStride = docStride
         try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
         // Optional polish: the prediction terms alone, from the stage-2 student.

@@ -241,7 +241,7 @@ func expectGradientsMatch(_ model: BertModel, _ grads: [Float], _ g: SafeTensors
         #expect(notes.contains { $0.contains("42 train + 13 from cola (teacher-labeled) + 110 augmented") }, "\(notes)")
         #expect(config(["cola"]).resumeKey != config([]).resumeKey)
         #expect(config(["cola"]).resumeKey == config(["cola"]).resumeKey)
-        for (bad, message) in [(config(["mrpc"]), "single-sentence"), (config(["sst2"]), "another"),
+        for (bad, message) in [(config(["mrpc"]), "single-sentence"), (config(["sst2"]), "another"), (config(["cola", "CoLA"]), "once"),
                                (config(["cola"], teacher: false), "teacher")] {
             #expect { _ = try FineTuner(bad) } throws: { "\($0)".contains(message) }
         }
