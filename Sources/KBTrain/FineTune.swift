@@ -357,8 +357,10 @@ public final class FineTuner {
             try checkpoint.save(state: state, params: model.params.data, paramNames: names, m: opt.m, v: opt.v)
             onEvent(.checkpoint(step: state.step))
         }
-        let started = Date()
-        let stepAtStart = state.step
+        // The rate and ETA count from here, restarted after a one-off teacher-logit fill and at the
+        // two-phase switch (prediction steps run at another speed than intermediate ones).
+        var started = Date()
+        var stepAtStart = state.step
         var grads = [Float](repeating: 0, count: model.params.count)
         var seen = 0
         // The cache pays when the steps that read only logits cover every example at least once
@@ -372,6 +374,16 @@ public final class FineTuner {
             let batches = train.batches(batchSize: c.batchSize, epoch: state.epoch, seed: c.seed, shuffle: true, groupByLength: c.lengthGroups)
             while state.batchInEpoch < batches.count && state.step < total {
                 if plan.restartsAt(state.step) { opt = AdamW(parameters: model.params, weightDecay: c.weightDecay) }
+                if let teacher {
+                    let intermediate = distillTerms(step: state.step, total: total).intermediate
+                    if !intermediate, var cache = logitCache, cache.chunksLeft > 0 {
+                        try fillLogitCache(&cache, teacher: teacher, onEvent: onEvent)
+                        logitCache = cache
+                        started = Date(); stepAtStart = state.step; seen = 0
+                    } else if state.step > stepAtStart, intermediate != distillTerms(step: state.step - 1, total: total).intermediate {
+                        started = Date(); stepAtStart = state.step; seen = 0
+                    }
+                }
                 for i in grads.indices { grads[i] = 0 }
                 var lossSum: Float = 0
                 var termSums: [(String, Float)] = []
@@ -450,6 +462,22 @@ public final class FineTuner {
             onEvent(.note("teacher logits for the prediction terms: \(cache.teacherPasses) teacher passes over fixed chunks of \(c.batchSize) examples, read back at every later step"))
         }
         return state.history
+    }
+
+    /// Computes the teacher's logits of every training example not cached yet, with a progress
+    /// note about every 10% (rate and ETA).
+    func fillLogitCache(_ cache: inout TeacherLogitCache, teacher: BertModel, onEvent: (TrainEvent) -> Void) throws {
+        let t0 = Date(), left = cache.chunksLeft, total = cache.chunkCount
+        onEvent(.note("teacher logits for the prediction terms: computing \(left) of \(total) chunks of \(config.batchSize) training examples once"))
+        var done = 0, nextNote = max(1, left / 10)
+        try cache.fill(teacher: teacher, data: train, padId: tokenizer.padId) { _, _ in
+            done += 1
+            guard done >= nextNote || done == left else { return }
+            nextNote += max(1, left / 10)
+            let s = Date().timeIntervalSince(t0)
+            onEvent(.note(String(format: "teacher logits: %d / %d chunks, %.0f examples/s, ETA %.0f s", done, left,
+                                 Double(done * config.batchSize) / max(s, 1e-9), s / Double(done) * Double(left - done))))
+        }
     }
 
     /// Terms of task distillation at an optimizer step, by schedule. Two-phase: the intermediate

@@ -28,18 +28,36 @@ struct TeacherLogitCache {
         rows = Array(repeating: nil, count: data.count)
     }
 
-    /// A teacher output holding the logits [idx.count, C] of examples `idx` (nothing else).
+    /// Chunks whose logits are not computed yet.
+    var chunksLeft: Int { chunks.reduce(0) { $0 + (rows[$1[0]] == nil ? 1 : 0) } }
+    var chunkCount: Int { chunks.count }
+
+    /// Computes every chunk not computed yet, in order, calling `progress(done, total)` after each
+    /// (the trainer fills the cache before the first step that reads it, so that step times and
+    /// the ETA are not the teacher's one-off passes).
+    mutating func fill(teacher: BertModel, data: TaskDataset, padId: Int32, progress: (Int, Int) -> Void = { _, _ in }) throws {
+        for (c, members) in chunks.enumerated() where rows[members[0]] == nil {
+            try compute(chunk: members, teacher: teacher, data: data, padId: padId)
+            progress(c + 1, chunks.count)
+        }
+    }
+
+    private mutating func compute(chunk members: [Int], teacher: BertModel, data: TaskDataset, padId: Int32) throws {
+        let t = data.tokens(members)
+        let out = try teacher.forward(BertInput(ids: t.ids, typeIds: t.types, padId: padId), options: ForwardOptions(clsOnly: true))
+        guard let l = out.logits, l.shape.count == 2, l.shape[0] == members.count else {
+            throw TrainError.setup("the teacher gave no [batch, classes] logits to distill from")
+        }
+        let C = l.shape[1]
+        for (r, j) in members.enumerated() { rows[j] = Array(l.data[(r * C)..<((r + 1) * C)]) }
+        teacherPasses += 1
+    }
+
+    /// A teacher output holding the logits [idx.count, C] of examples `idx` (nothing else),
+    /// computing the chunks of any not computed yet.
     mutating func output(for idx: [Int], teacher: BertModel, data: TaskDataset, padId: Int32) throws -> BertOutput {
         for i in idx where rows[i] == nil {
-            let members = chunks[chunkOf[i]]
-            let t = data.tokens(members)
-            let out = try teacher.forward(BertInput(ids: t.ids, typeIds: t.types, padId: padId), options: ForwardOptions(clsOnly: true))
-            guard let l = out.logits, l.shape.count == 2, l.shape[0] == members.count else {
-                throw TrainError.setup("the teacher gave no [batch, classes] logits to distill from")
-            }
-            let C = l.shape[1]
-            for (r, j) in members.enumerated() { rows[j] = Array(l.data[(r * C)..<((r + 1) * C)]) }
-            teacherPasses += 1
+            try compute(chunk: chunks[chunkOf[i]], teacher: teacher, data: data, padId: padId)
         }
         let C = rows[idx[0]]!.count
         return BertOutput(lastHiddenState: Tensor(shape: [0]), logits: try Tensor(shape: [idx.count, C], data: idx.flatMap { rows[$0]! }))

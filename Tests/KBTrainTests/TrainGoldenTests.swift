@@ -177,6 +177,8 @@ func expectGradientsMatch(_ model: BertModel, _ grads: [Float], _ g: SafeTensors
             var notes: [String] = []
             let history = try FineTuner(c).run(resume: false) { if case let .note(n) = $0 { notes.append(n) } }
             #expect(notes.contains { $0.hasPrefix("teacher logits for the prediction terms") } == cached, "\(notes)")
+            // Filled once, up front, with progress: the last progress note has every chunk.
+            #expect(notes.contains { $0.hasPrefix("teacher logits: ") && $0.contains("/ \((42 * 3 + 3) / 4) chunks") } == cached, "\(notes)")
             dev.append(history.last?["accuracy"] ?? -1)
             let dir = root + "/s-\(cached)/checkpoint"
             let file = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix("model-") })
@@ -193,6 +195,13 @@ func expectGradientsMatch(_ model: BertModel, _ grads: [Float], _ g: SafeTensors
         let t = train.tokens(idx)
         let direct = try teacher.forward(BertInput(ids: t.ids, typeIds: t.types, padId: tok.padId)).logits!
         #expect(cached.shape == direct.shape && cached.maxAbsDiff(direct) < 1e-6 && cache.teacherPasses <= idx.count)
+        // Filling every chunk up front gives the same rows as computing them when first read.
+        var filled = TeacherLogitCache(data: train, chunkSize: 4)
+        var reported: [Int] = []
+        try filled.fill(teacher: teacher, data: train, padId: tok.padId) { done, _ in reported.append(done) }
+        #expect(filled.chunksLeft == 0 && filled.teacherPasses == filled.chunkCount && reported == Array(1...filled.chunkCount))
+        let again = try filled.output(for: idx, teacher: teacher, data: train, padId: tok.padId).logits!
+        #expect(again.data == cached.data && filled.teacherPasses == filled.chunkCount)
         #expect(weights[0].count == weights[1].count && weights[0].count > 1000)
         let scale = weights[1].map { abs($0) }.max()!
         let worst = zip(weights[0], weights[1]).map { abs($0 - $1) }.max()!
