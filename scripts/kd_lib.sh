@@ -34,22 +34,23 @@ std_stage2() {
 # --seed N (augmentation, shuffling, dropout) and names the run <task>-aug<n>-seedN; EVAL=N adds
 # --eval-every N (dev also every N steps within epochs) and the suffix -evN; TEACHER=DIR distills
 # from another teacher than runs/finetune/TASK (a teacher assistant), TAG=-x suffixes the run's name;
-# THREADS=N runs it on N threads (default 1)
+# THREADS=N runs it on N threads (default 1); TRANSFER=TASK,... adds those tasks' training texts
+# without labels (--transfer, session 26) and names the run <task>-aug<n>-tr...
 aug() {
   local p=$1 t=$2 n=$3 e=$4 s1=${S1:-general}
-  local out=$R/$1${SUFFIX:-}/$2-aug$3${SEED:+-seed$SEED}${EVAL:+-ev$EVAL}${TAG:-}
+  local out=$R/$1${SUFFIX:-}/$2-aug$3${TRANSFER:+-tr}${SEED:+-seed$SEED}${EVAL:+-ev$EVAL}${TAG:-}
   [ -f $out/DONE ] && return 0
   [ -f $R/$p/$s1/model.safetensors ] || { echo "no stage-1 student $R/$p/$s1" >&2; return 1; }
   mkdir -p $(dirname $out)
   $K distill --stage task --task $t --teacher ${TEACHER:-runs/finetune/$t} --student $R/$p/$s1 --out $out --augment $n --epochs $e \
     --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads ${THREADS:-1} --save-every 200 --resume \
-    --group-by-length ${GROUP:-0} ${SEED:+--seed $SEED} ${EVAL:+--eval-every $EVAL} 2>> $out.log \
+    --group-by-length ${GROUP:-0} ${SEED:+--seed $SEED} ${EVAL:+--eval-every $EVAL} ${TRANSFER:+--transfer $TRANSFER} 2>> $out.log \
     && touch $out/DONE || echo "augmented stage 2 $p $t failed (see $out.log)" >&2
 }
 
 # The "-cont" recipe: an augmented student trained on with the prediction terms alone at lr 1e-4
 # (IN names another finished run of the task to continue instead, e.g. the standard one; TEACHER
-# as in aug)
+# and TRANSFER as in aug)
 cont() {  # plan-dir task copies epochs (LR overrides the rate and TAG names the output)
   local d=$R/$1 t=$2 n=$3 e=$4 lr=${LR:-1e-4}
   local in=$d/${IN:-$t-aug$n} out=$d/${IN:-$t-aug$n}-cont${TAG:-}
@@ -57,7 +58,7 @@ cont() {  # plan-dir task copies epochs (LR overrides the rate and TAG names the
   [ -f $in/DONE ] || { echo "no augmented student $in" >&2; return 1; }
   $K distill --stage task --task $t --teacher ${TEACHER:-runs/finetune/$t} --student $in --out $out --augment $n --epochs $e \
     --lr $lr --schedule joint --w-embedding 0 --w-attention 0 --w-hidden 0 --batch-size 32 --max-length 128 \
-    --threads 1 --save-every 200 --resume --group-by-length ${GROUP:-0} 2>> $out.log \
+    --threads 1 --save-every 200 --resume --group-by-length ${GROUP:-0} ${TRANSFER:+--transfer $TRANSFER} 2>> $out.log \
     && touch $out/DONE || echo "stage 2 $in -> $out failed (see $out.log)" >&2
 }
 

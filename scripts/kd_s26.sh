@@ -17,32 +17,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
 
-# plan-dir stage-1 task copies epochs transfer-tasks teacher [extra options]: OUT = R/plan-dir/TASK-augN-tr[-seedS][-evE]
-transfer_run() {
-  local d=$1 s1=$2 t=$3 n=$4 e=$5 tr=$6 teacher=$7; shift 7
-  local out=$R/$d/$t-aug$n-tr${SEED:+-seed$SEED}${EVAL:+-ev$EVAL}${TAG:-}
-  [ -f $out/DONE ] && return 0
-  [ -f $s1/model.safetensors ] || { echo "no stage-1 student $s1" >&2; return 1; }
-  mkdir -p $(dirname $out)
-  $K distill --stage task --task $t --teacher $teacher --student $s1 --out $out --augment $n --transfer $tr --epochs $e \
-    --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads ${THREADS:-1} --save-every 200 --resume \
-    --group-by-length 50 ${SEED:+--seed $SEED} ${EVAL:+--eval-every $EVAL} "$@" 2>> $out.log \
-    && touch $out/DONE || echo "transfer run $out failed (see $out.log)" >&2
-}
 lane_a() {
-  TAG=-ta transfer_run r21q1-16m $R/r21q1/general-16m stsb 8 3 mrpc,rte,wnli runs/kd/r8e-8m/stsb-aug8
+  GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli S1=general-16m SUFFIX=-16m TAG=-ta aug r21q1 stsb 8 3
 }
 lane_b() {
-  EVAL=100 transfer_run r8q-8m $R/r8q/general-8m rte 4 3 mrpc,stsb,wnli runs/finetune/rte
+  GROUP=50 TRANSFER=mrpc,stsb,wnli EVAL=100 S1=general-8m SUFFIX=-8m aug r8q rte 4 3
 }
 lane_c() {
-  local in=$R/r21q1-16m/stsb-aug8-tr-ta out=$R/r21q1-16m/stsb-aug8-tr-ta-cont
-  [ -f $out/DONE ] && return 0
-  [ -f $in/DONE ] || { echo "no student $in (run lane-a)" >&2; return 1; }
-  $K distill --stage task --task stsb --teacher runs/kd/r8e-8m/stsb-aug8 --student $in --out $out --augment 8 \
-    --transfer mrpc,rte,wnli --epochs 2 --lr 1e-4 --schedule joint --w-embedding 0 --w-attention 0 --w-hidden 0 \
-    --batch-size 32 --max-length 128 --threads 1 --save-every 200 --resume --group-by-length 50 2>> $out.log \
-    && touch $out/DONE || echo "stage 2 $in -> $out failed (see $out.log)" >&2
+  GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli LR=1e-4 IN=stsb-aug8-tr-ta cont r21q1-16m stsb 8 2
 }
 
 main() { run_lane "$@"; }

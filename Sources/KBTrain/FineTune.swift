@@ -91,7 +91,7 @@ public struct FineTuneConfig: Codable, Sendable {
             + (predictionLR.map { "|prediction-lr=\($0)" } ?? "")
             + (corpusDir.map { "|corpus=\(path($0))|\(generalTokens)|\(validationFraction)" } ?? "")
             + (augment > 0 ? "|augment=\(augment)" : "")
-            + (transferTasks.isEmpty ? "" : "|transfer=\(transferTasks.joined(separator: ","))")
+            + (transferTasks.isEmpty ? "" : "|transfer=\(transferTasks.map { (try? GlueTask(name: $0))?.rawValue ?? $0 }.joined(separator: ","))")
             + (lengthGroups > 0 ? "|group-by-length=\(lengthGroups)" : "")
             + (evalEvery.map { "|eval-every=\($0)" } ?? "")
             + (SquadTask(name: task) != nil && corpusDir == nil ? "|doc-stride=\(docStride)" : "")
@@ -273,9 +273,10 @@ public final class FineTuner {
             var added: Set<GlueTask> = []
             for name in config.transferTasks {
                 let other = try GlueTask(name: name)
-                guard other != task, other.isPairTask == task.isPairTask, added.insert(other).inserted else {
-                    throw TrainError.setup("transfer task \(name): needs another \(task.isPairTask ? "sentence-pair" : "single-sentence") task than \(task.rawValue), once")
+                guard other != task, other.isPairTask == task.isPairTask else {
+                    throw TrainError.setup("transfer task \(name): needs another \(task.isPairTask ? "sentence-pair" : "single-sentence") task than \(task.rawValue)")
                 }
+                guard added.insert(other).inserted else { throw TrainError.setup("transfer task \(name): named more than once") }
                 examples += try other.read(root: config.dataDir, split: .train).map { e -> Example in
                     var u = e
                     u.id = "\(other.rawValue)-\(e.id)"; u.label = nil; u.score = nil
@@ -376,13 +377,13 @@ public final class FineTuner {
                 if plan.restartsAt(state.step) { opt = AdamW(parameters: model.params, weightDecay: c.weightDecay) }
                 if let teacher {
                     let intermediate = distillTerms(step: state.step, total: total).intermediate
+                    var restart = state.step > stepAtStart && intermediate != distillTerms(step: state.step - 1, total: total).intermediate
                     if !intermediate, var cache = logitCache, cache.chunksLeft > 0 {
                         try fillLogitCache(&cache, teacher: teacher, onEvent: onEvent)
                         logitCache = cache
-                        started = Date(); stepAtStart = state.step; seen = 0
-                    } else if state.step > stepAtStart, intermediate != distillTerms(step: state.step - 1, total: total).intermediate {
-                        started = Date(); stepAtStart = state.step; seen = 0
+                        restart = true
                     }
+                    if restart { started = Date(); stepAtStart = state.step; seen = 0 }
                 }
                 for i in grads.indices { grads[i] = 0 }
                 var lossSum: Float = 0
@@ -467,16 +468,13 @@ public final class FineTuner {
     /// Computes the teacher's logits of every training example not cached yet, with a progress
     /// note about every 10% (rate and ETA).
     func fillLogitCache(_ cache: inout TeacherLogitCache, teacher: BertModel, onEvent: (TrainEvent) -> Void) throws {
-        let t0 = Date(), left = cache.chunksLeft, total = cache.chunkCount
-        onEvent(.note("teacher logits for the prediction terms: computing \(left) of \(total) chunks of \(config.batchSize) training examples once"))
-        var done = 0, nextNote = max(1, left / 10)
-        try cache.fill(teacher: teacher, data: train, padId: tokenizer.padId) { _, _ in
-            done += 1
-            guard done >= nextNote || done == left else { return }
-            nextNote += max(1, left / 10)
+        let t0 = Date()
+        onEvent(.note("teacher logits for the prediction terms: computing \(cache.chunksLeft) of \(cache.chunkCount) chunks of \(config.batchSize) training examples once"))
+        try cache.fill(teacher: teacher, data: train, padId: tokenizer.padId) { done, of in
+            guard done % max(1, of / 10) == 0 || done == of else { return }
             let s = Date().timeIntervalSince(t0)
-            onEvent(.note(String(format: "teacher logits: %d / %d chunks, %.0f examples/s, ETA %.0f s", done, left,
-                                 Double(done * config.batchSize) / max(s, 1e-9), s / Double(done) * Double(left - done))))
+            onEvent(.note(String(format: "teacher logits: %d / %d chunks, %.0f examples/s, ETA %.0f s", done, of,
+                                 Double(done * config.batchSize) / max(s, 1e-9), s / Double(done) * Double(of - done))))
         }
     }
 

@@ -26,19 +26,23 @@ struct TeacherLogitCache {
         for (c, members) in chunks.enumerated() { for i in members { of[i] = c } }
         chunkOf = of
         rows = Array(repeating: nil, count: data.count)
+        chunksLeft = chunks.count
     }
 
     /// Chunks whose logits are not computed yet.
-    var chunksLeft: Int { chunks.reduce(0) { $0 + (rows[$1[0]] == nil ? 1 : 0) } }
+    private(set) var chunksLeft: Int
     var chunkCount: Int { chunks.count }
 
-    /// Computes every chunk not computed yet, in order, calling `progress(done, total)` after each
-    /// (the trainer fills the cache before the first step that reads it, so that step times and
-    /// the ETA are not the teacher's one-off passes).
-    mutating func fill(teacher: BertModel, data: TaskDataset, padId: Int32, progress: (Int, Int) -> Void = { _, _ in }) throws {
-        for (c, members) in chunks.enumerated() where rows[members[0]] == nil {
+    /// Computes every chunk not computed yet, in order, calling `progress(done, of)` after each
+    /// (`of`: the chunks left when it started). The trainer fills the cache before the first step
+    /// that reads it, so that step times and the ETA are not the teacher's one-off passes.
+    mutating func fill(teacher: BertModel, data: TaskDataset, padId: Int32, progress: (_ done: Int, _ of: Int) -> Void = { _, _ in }) throws {
+        let of = chunksLeft
+        var done = 0
+        for members in chunks where rows[members[0]] == nil {
             try compute(chunk: members, teacher: teacher, data: data, padId: padId)
-            progress(c + 1, chunks.count)
+            done += 1
+            progress(done, of)
         }
     }
 
@@ -51,6 +55,7 @@ struct TeacherLogitCache {
         let C = l.shape[1]
         for (r, j) in members.enumerated() { rows[j] = Array(l.data[(r * C)..<((r + 1) * C)]) }
         teacherPasses += 1
+        chunksLeft -= 1
     }
 
     /// A teacher output holding the logits [idx.count, C] of examples `idx` (nothing else),
