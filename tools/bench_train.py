@@ -14,6 +14,7 @@ ap.add_argument("--strassen", action="store_true", help="also time kbert --stras
 ap.add_argument("--full-last-layer", action="store_true",
                 help="also time kbert --full-last-layer (the last layer for every token, as PyTorch computes it)")
 ap.add_argument("--models", nargs="+", default=["MiniLM-L6", "BERT-base"])
+ap.add_argument("--against", metavar="KBERT", help="also time another kbert binary (e.g. the last commit's) in the same run: an A/B of a change")
 args = ap.parse_args()
 
 TORCH = r'''
@@ -42,20 +43,22 @@ ts.sort()
 print(json.dumps({"median_ms": ts[len(ts)//2] * 1e3, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 '''
 
-def kbert(t, kind, path, *extra):
-    return kbert_json(args.kbert, "bench", "--mode", "train", *model_flag(kind, path), "--batch", 32, "--seq", 64, "--threads", t,
+def kbert(t, kind, path, *extra, binary=None):
+    return kbert_json(binary or args.kbert, "bench", "--mode", "train", *model_flag(kind, path), "--batch", 32, "--seq", 64, "--threads", t,
                       "--iters", args.iters, "--warmup", 1, "--json", *extra)
 
 def torch_run(t, kind, path):
     return python_json(TORCH, t, t, kind, path, 32, 64, args.iters)
 
 cases = [c for c in [("MiniLM-L6", "folder", args.model), ("BERT-base", "config", args.base_config)] if c[0] in args.models]
-rows = []
+rows, ab = [], []
 for name, kind, path in cases:
     for t in args.threads:
         o = kbert(t, kind, path); r = torch_run(t, kind, path)
         c = kbert(t, kind, path, "--strassen") if args.strassen else None
         f = kbert(t, kind, path, "--full-last-layer") if args.full_last_layer else None
+        g = kbert(t, kind, path, binary=args.against) if args.against else None
+        if g: ab.append((name, t, o["median_ms"], g["median_ms"], r["median_ms"]))
         tok = 32 * 64
         rows.append((name, t, o["median_ms"], r["median_ms"], tok / o["median_ms"] * 1e3, tok / r["median_ms"] * 1e3, o["peak_rss_mb"], r["peak_rss_mb"],
                      c["median_ms"] if c else None, f["median_ms"] if f else None))
@@ -76,3 +79,8 @@ if args.full_last_layer:
     print("|---|---|---|---|---|---|")
     for n, t, a, b, *_, f in rows:
         print(f"| {n} | {t} | {a:.0f} | {f:.0f} | {f / a:.3f}x | {b / f:.2f}x |")
+if args.against:
+    print(f"\n| model | threads | kbert ms/step | {args.against} ms/step | change | its speed-up over PyTorch |")
+    print("|---|---|---|---|---|---|")
+    for n, t, a, g, b in ab:
+        print(f"| {n} | {t} | {a:.0f} | {g:.0f} | {g / a:.3f}x | {b / g:.2f}x |")

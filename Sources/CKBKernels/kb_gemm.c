@@ -166,10 +166,12 @@ static void kb_tile2(int kc, const float* restrict x, int ldx, const float* rest
     }
 }
 
-void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* packed,
-                    int panel0, int panel1, float* c, int ldc, int accumulate) {
+void kb_gemm_packed_depth(int m, int n, int k, int k0, int k1, const float* x, int ldx, const float* packed,
+                          int panel0, int panel1, float* c, int ldc, int accumulate) {
     if (m <= 0 || n <= 0 || panel1 <= panel0) return;
-    if (k <= 0) {
+    if (k0 < 0) k0 = 0;
+    if (k1 > k) k1 = k;
+    if (k1 <= k0) {
         if (accumulate) return;
         for (int i = 0; i < m; i++) {
             int j0 = panel0 * KB_NR, j1 = panel1 * KB_NR < n ? panel1 * KB_NR : n;
@@ -183,18 +185,27 @@ void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* p
         const float* block = packed;
         for (int pc = 0; pc < k; pc += KB_KC) {
             int kc = k - pc < KB_KC ? k - pc : KB_KC;
-            for (int jp = panel0; jp < panel1; jp++) {
-                const float* b = block + (size_t)jp * kc * KB_NR;
-                int nr = n - jp * KB_NR < KB_NR ? n - jp * KB_NR : KB_NR;
-                for (int ip = 0; ip < mc; ip += KB_MR) {
-                    int mr = mc - ip < KB_MR ? mc - ip : KB_MR;
-                    kb_tile(kc, x + (size_t)(ic + ip) * ldx + pc, ldx, b, c + (size_t)(ic + ip) * ldc + jp * KB_NR, ldc,
-                            pc > 0 || accumulate, mr, nr);
+            // This K block's part of [k0, k1): packed rows [s, e) of each of its panels.
+            int s = k0 > pc ? k0 - pc : 0, e = k1 < pc + kc ? k1 - pc : kc;
+            if (s < e) {
+                for (int jp = panel0; jp < panel1; jp++) {
+                    const float* b = block + (size_t)jp * kc * KB_NR + (size_t)s * KB_NR;
+                    int nr = n - jp * KB_NR < KB_NR ? n - jp * KB_NR : KB_NR;
+                    for (int ip = 0; ip < mc; ip += KB_MR) {
+                        int mr = mc - ip < KB_MR ? mc - ip : KB_MR;
+                        kb_tile(e - s, x + (size_t)(ic + ip) * ldx + pc + s, ldx, b, c + (size_t)(ic + ip) * ldc + jp * KB_NR, ldc,
+                                pc + s > k0 || accumulate, mr, nr);
+                    }
                 }
             }
             block += (size_t)np * kc * KB_NR;
         }
     }
+}
+
+void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* packed,
+                    int panel0, int panel1, float* c, int ldc, int accumulate) {
+    kb_gemm_packed_depth(m, n, k, 0, k, x, ldx, packed, panel0, panel1, c, ldc, accumulate);
 }
 
 // ---- One level of Strassen's algorithm on packed weights (Strassen 1969; with the weight-side
@@ -333,5 +344,10 @@ void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* p
                     int panel0, int panel1, float* c, int ldc, int accumulate) {
     (void)accumulate; (void)m; (void)n; (void)k; (void)x; (void)ldx; (void)packed; (void)panel0; (void)panel1; (void)c; (void)ldc;
     abort();
+}
+void kb_gemm_packed_depth(int m, int n, int k, int k0, int k1, const float* x, int ldx, const float* packed,
+                          int panel0, int panel1, float* c, int ldc, int accumulate) {
+    (void)accumulate; (void)m; (void)n; (void)k; (void)k0; (void)k1; (void)x; (void)ldx; (void)packed; (void)panel0; (void)panel1;
+    (void)c; (void)ldc; abort();
 }
 #endif

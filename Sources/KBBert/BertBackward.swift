@@ -105,7 +105,10 @@ extension BertModel {
                     }
                 }
                 // qkv = x · W_qkvᵀ + b: dx += dqkv · W_qkv
-                if qkvFused(layer) {
+                if Q == 1, let cls = cache.clsInput {
+                    clsQKVBackward(layer, x: layerInput, cls: cls.ptr, dqkv: dq, batch: B, seqLen: T, H: H, P: P, G: G,
+                                   dx: dh.ptr, packs: cache.trainPacks, packsT: cache.trainPacksT)
+                } else if qkvFused(layer) {
                     Linear.backward(layerInput, dy: dq, rows: BT, inF: H, outF: 3 * H, weight: P + layer.query.weight!.offset,
                                     dWeight: G + layer.query.weight!.offset, dBias: G + layer.query.bias.offset, dx: dh.ptr, accumulate: true,
                                     packedT: cache.trainPacksT[layer.query.weight!.offset])
@@ -129,5 +132,39 @@ extension BertModel {
             }
             positionBackward(dPos.ptr, T, P: P, G: G)
         }
+    }
+}
+
+extension BertModel {
+    /// Backward of `clsQKVForward`: dqkv [B·T, 3H] holds the key and value gradients of every row
+    /// and the query gradients of the [CLS] rows (rows b·T; attention wrote zeros to the others).
+    /// Accumulates the weight and bias gradients and adds the input gradient to dx [B·T, H].
+    func clsQKVBackward(_ layer: BertLayerRefs, x: UnsafePointer<Float>, cls: UnsafePointer<Float>, dqkv dq: UnsafePointer<Float>,
+                        batch B: Int, seqLen T: Int, H: Int, P: UnsafePointer<Float>, G: UnsafeMutablePointer<Float>,
+                        dx: UnsafeMutablePointer<Float>, packs: [Int: PackedWeight], packsT: [Int: PackedWeight]) {
+        let BT = B * T
+        if qkvFused(layer) {
+            let wo = layer.query.weight!.offset, w = P + wo, dW = G + wo, db = G + layer.query.bias.offset
+            // dW_kv += dKVᵀ · x over every row; dW_q += dQᵀ · x over the [CLS] rows
+            sgemm(transA: true, transB: false, m: 2 * H, n: H, k: BT, a: dq + H, lda: 3 * H, b: x, ldb: H, beta: 1, c: dW + H * H, ldc: H)
+            sgemm(transA: true, transB: false, m: H, n: H, k: B, a: dq, lda: T * 3 * H, b: cls, ldb: H, beta: 1, c: dW, ldc: H)
+            Linear.biasGrad(dq + H, rows: BT, cols: 2 * H, ld: 3 * H, into: db + H)
+            Linear.biasGrad(dq, rows: B, cols: H, ld: T * 3 * H, into: db)
+            // dx += dKV · W_kv over every row, + dQ · W_q on the [CLS] rows
+            if let pt = packsT[wo], pt.n == H, pt.k == 3 * H, !pt.strassen {
+                pt.multiply(dq, rows: BT, ldX: 3 * H, out: dx, accumulate: true, depth: H..<3 * H)
+                pt.multiply(dq, rows: B, ldX: T * 3 * H, out: dx, ldOut: T * H, accumulate: true, depth: 0..<H)
+            } else {
+                sgemm(transA: false, transB: false, m: BT, n: H, k: 2 * H, a: dq + H, lda: 3 * H, b: w + H * H, ldb: H, beta: 1, c: dx, ldc: H)
+                sgemm(transA: false, transB: false, m: B, n: H, k: H, a: dq, lda: T * 3 * H, b: w, ldb: H, beta: 1, c: dx, ldc: T * H)
+            }
+            return
+        }
+        for (i, l) in [(1, layer.key), (2, layer.value)] {
+            linearBackward(l, x, dy: dq + i * H, rows: BT, P: P, G: G, dx: dx, accumulate: true, ldDy: 3 * H, packs: packs, packsT: packsT)
+        }
+        let dcls = FloatBuffer(count: B * H, zeroed: false)
+        linearBackward(layer.query, cls, dy: dq, rows: B, P: P, G: G, dx: dcls.ptr, ldDy: T * 3 * H, packs: packs, packsT: packsT)
+        for b in 0..<B { Kernels.add(dx + b * T * H, dcls.ptr + b * H, count: H) }
     }
 }

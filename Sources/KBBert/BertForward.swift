@@ -200,7 +200,9 @@ extension BertModel {
                     xRes = UnsafePointer(g.ptr)
                 }
                 // Q | K | V                                                         [B·T, 3H]
-                qkvForward(layer, x: x, rows: BT, H: H, P: P, out: lc.qkv.ptr, packs: packs)
+                // (one query per sequence: the queries of its [CLS] rows alone)
+                if Q == 1 { clsQKVForward(layer, x: x, cls: xRes, batch: B, seqLen: T, H: H, P: P, out: lc.qkv.ptr, packs: packs) }
+                else { qkvForward(layer, x: x, rows: BT, H: H, P: P, out: lc.qkv.ptr, packs: packs) }
                 // Attention: probs [B, NH, Q, T], ctx [R, H]
                 if useDropout { lc.maskP = pDrop.mask(count: B * NH * Q * T, using: &dropout!.rng) }
                 var scores = options.attentionScores ? Tensor(shape: [B, NH, T, T]) : nil
@@ -321,6 +323,42 @@ extension BertModel {
                 linearForward(l, x, rows: rows, P: P, withBias: true, out: out + k * H, ldOut: 3 * H, packs: table)
             }
         }
+    }
+}
+
+extension BertModel {
+    /// Q | K | V of a `clsOnly` last layer: keys and values for all B·T rows, queries for the B
+    /// [CLS] rows alone (`cls`, [B, H]), written to rows b·T of `out` (the other rows' query
+    /// columns are neither written nor read: attention takes one query per sequence there).
+    func clsQKVForward(_ layer: BertLayerRefs, x: UnsafePointer<Float>, cls: UnsafePointer<Float>, batch B: Int, seqLen T: Int,
+                       H: Int, P: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, packs: [Int: PackedWeight]? = nil) {
+        let table = packs ?? packed, BT = B * T
+        if qkvFused(layer) {
+            let wo = layer.query.weight!.offset, w = P + wo, bias = P + layer.query.bias.offset
+            if let pk = table[wo], pk.n == 3 * H, pk.k == H, pk.takesPart(columns: H..<3 * H), pk.takesPart(columns: 0..<H) {
+                pk.multiply(x, rows: BT, out: out, ldOut: 3 * H, columns: H..<3 * H)
+                pk.multiply(cls, rows: B, out: out, ldOut: T * 3 * H, columns: 0..<H)
+            } else {
+                sgemm(transA: false, transB: true, m: BT, n: 2 * H, k: H, a: x, lda: H, b: w + H * H, ldb: H, c: out + H, ldc: 3 * H)
+                sgemm(transA: false, transB: true, m: B, n: H, k: H, a: cls, lda: H, b: w, ldb: H, c: out, ldc: T * 3 * H)
+            }
+            for r in 0..<BT { Kernels.add(out + r * 3 * H + H, bias + H, count: 2 * H) }
+            for b in 0..<B { Kernels.add(out + b * T * 3 * H, bias, count: H) }
+            return
+        }
+        if let q = layer.query.kron, let k = layer.key.kron, let v = layer.value.kron,
+           q.layer.sharesInput, k.layer == q.layer, v.layer == q.layer {
+            let terms = [(1, layer.key), (2, layer.value)].map { (i, l) in
+                KroneckerLinear.SharedTerm(a: P + l.kron!.a.offset, b: P + l.kron!.b.offset, bias: P + l.bias.offset,
+                                           out: out + i * H, ldOut: 3 * H, packedA: table[l.kron!.a.offset])
+            }
+            q.layer.forwardShared(x, rows: BT, layers: terms)
+        } else {
+            for (i, l) in [(1, layer.key), (2, layer.value)] {
+                linearForward(l, x, rows: BT, P: P, withBias: true, out: out + i * H, ldOut: 3 * H, packs: table)
+            }
+        }
+        linearForward(layer.query, cls, rows: B, P: P, withBias: true, out: out, ldOut: T * 3 * H, packs: table)
     }
 }
 

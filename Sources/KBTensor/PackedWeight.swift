@@ -19,6 +19,9 @@ public final class PackedWeight: @unchecked Sendable {
     public let strassen: Bool
     let storage: FloatBuffer
 
+    /// The kernel's panel width (output features per packed panel).
+    public static var panelWidth: Int { Int(kb_packed_panel_width()) }
+
     /// Whether this machine runs the packed kernel (AVX-512).
     public static let isSupported: Bool = kb_gemm_packed_supported() != 0
 
@@ -67,33 +70,51 @@ public final class PackedWeight: @unchecked Sendable {
     /// Floats held (the packed copy; panels of the kernel's width, the last one zero-padded).
     public var floats: Int { storage.count }
 
+    /// Whether `multiply` can take `columns` (output features) of this weight: a classical pack
+    /// (not Strassen's) and a range from a panel boundary to one or to n.
+    public func takesPart(columns: Range<Int>) -> Bool {
+        let w = Int(kb_packed_panel_width())
+        return !strassen && columns.lowerBound >= 0 && columns.upperBound <= n && columns.lowerBound % w == 0
+            && (columns.upperBound == n || columns.upperBound % w == 0)
+    }
+
     /// out [rows, n] (row stride `ldOut`, default n) = x [rows, k] (row stride `ldX`) · Wᵀ,
     /// overwriting out (or adding to it with `accumulate`). Split over the threads like `sgemm`: by columns (panels of W) for fewer
     /// than 512 rows, so that each thread streams only its share of W; by row blocks otherwise.
+    /// `columns` (where `takesPart`) computes those output columns alone (out and x still
+    /// addressed from column 0); `depth` sums over those input features alone (x[:, depth] ·
+    /// W[:, depth]ᵀ; classical packs only).
     public func multiply(_ x: UnsafePointer<Float>, rows m: Int, ldX: Int? = nil,
-                         out: UnsafeMutablePointer<Float>, ldOut: Int? = nil, accumulate: Bool = false) {
+                         out: UnsafeMutablePointer<Float>, ldOut: Int? = nil, accumulate: Bool = false,
+                         columns: Range<Int>? = nil, depth: Range<Int>? = nil) {
         guard m > 0 else { return }
-        if strassen { multiplyStrassen(x, rows: m, ldX: ldX ?? k, out: out, ldOut: ldOut ?? n, accumulate: accumulate); return }
+        if strassen {
+            precondition(columns == nil && depth == nil, "a Strassen pack multiplies whole")
+            multiplyStrassen(x, rows: m, ldX: ldX ?? k, out: out, ldOut: ldOut ?? n, accumulate: accumulate); return
+        }
         let lx = Int32(ldX ?? k), lo = Int32(ldOut ?? n), width = Int(kb_packed_panel_width())
-        let panels = (n + width - 1) / width
+        let cols = columns ?? 0..<n, d = depth ?? 0..<k
+        precondition(takesPart(columns: cols) && d.lowerBound >= 0 && d.upperBound <= k, "packed product: columns or depth out of range")
+        let first = cols.lowerBound / width, last = (cols.upperBound + width - 1) / width
+        let (M, N, K, K0, K1) = (Int32(m), Int32(n), Int32(k), Int32(d.lowerBound), Int32(d.upperBound))
         let threads = insideParallelChunk ? 1 : Threads.count
         let p = UnsafePointer(storage.ptr), acc: Int32 = accumulate ? 1 : 0
-        if threads > 1 && m * n * k >= 1 << 20 {
-            if m < 512 && panels >= 2 * threads {
-                parallelChunks(panels, minPerThread: 1) { r in
-                    kb_gemm_packed(Int32(m), Int32(n), Int32(k), x, lx, p, Int32(r.lowerBound), Int32(r.upperBound), out, lo, acc)
+        if threads > 1 && m * cols.count * d.count >= 1 << 20 {
+            if m < 512 && last - first >= 2 * threads {
+                parallelChunks(last - first, minPerThread: 1) { r in
+                    kb_gemm_packed_depth(M, N, K, K0, K1, x, lx, p, Int32(first + r.lowerBound), Int32(first + r.upperBound), out, lo, acc)
                 }
                 return
             }
             if m >= 64 * threads {
                 parallelBlocks(m, threads: threads, multipleOf: 8) { r0, rows in
-                    kb_gemm_packed(Int32(rows), Int32(n), Int32(k), x + r0 * Int(lx), lx, p, 0, Int32(panels),
-                                   out + r0 * Int(lo), lo, acc)
+                    kb_gemm_packed_depth(Int32(rows), N, K, K0, K1, x + r0 * Int(lx), lx, p, Int32(first), Int32(last),
+                                         out + r0 * Int(lo), lo, acc)
                 }
                 return
             }
         }
-        kb_gemm_packed(Int32(m), Int32(n), Int32(k), x, lx, p, 0, Int32(panels), out, lo, acc)
+        kb_gemm_packed_depth(M, N, K, K0, K1, x, lx, p, Int32(first), Int32(last), out, lo, acc)
     }
 
     /// `multiply` for Strassen packs: rows [0, h) and [h, 2h) (h = m/2, from 16 rows) as the two

@@ -78,6 +78,41 @@ let awkward = [1, 7, 16, 17, 37, 64, 100]
         }
     }
 
+    /// Parts of a packed product (`multiply(columns:depth:)`): output columns from a panel
+    /// boundary (the others untouched), input features from any offset (across K blocks and
+    /// inside one), overwriting and accumulating, against a naive product, at both thread splits.
+    @Test(arguments: [1, 2])
+    func packedGemmPartsMatchNaive(threads: Int) throws {
+        Threads.set(threads)
+        guard PackedWeight.isSupported else { return }
+        var rng = TestRNG(12)
+        let w = PackedWeight.panelWidth
+        for (m, n, k) in [(5, 3 * w, 96), (70, 2 * w + 7, 1600), (600, 3 * w, 200)] {
+            let x = rng.array(m * (k + 3)), wt = rng.array(n * k)
+            let pk = try #require(wt.withUnsafeBufferPointer { PackedWeight(weight: $0.baseAddress!, n: n, k: k) })
+            #expect(!pk.takesPart(columns: 1..<n) && !pk.takesPart(columns: 0..<(w + 1)) && pk.takesPart(columns: w..<n))
+            for (cols, depth, acc) in [(w..<n, 0..<k, false), (0..<w, 5..<(k - 9), true), (w..<(2 * w), (k / 2)..<k, false),
+                                      (0..<n, 0..<1, true)] {
+                let start = rng.array(m * n)
+                var out = start
+                x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { op in
+                    pk.multiply(xp.baseAddress!, rows: m, ldX: k + 3, out: op.baseAddress!, accumulate: acc, columns: cols, depth: depth)
+                } }
+                var worst: Float = 0
+                for i in 0..<m {
+                    for j in 0..<n {
+                        let o = out[i * n + j]
+                        guard cols.contains(j) else { #expect(o == start[i * n + j], "column \(j) outside \(cols) written"); continue }
+                        var ref: Double = acc ? Double(start[i * n + j]) : 0
+                        for t in depth { ref += Double(x[i * (k + 3) + t]) * Double(wt[j * k + t]) }
+                        worst = max(worst, abs(o - Float(ref)))
+                    }
+                }
+                #expect(worst < 1e-4, "packed part \(m)x\(n)x\(k) columns \(cols) depth \(depth): max abs diff \(worst)")
+            }
+        }
+    }
+
     /// Strassen packs (`PackedWeight(strassen: true)`) against a naive product: rows under 16 (the
     /// classical path from the same packs), an odd row count (the leftover row), a half-width that
     /// is not a multiple of the panel width, K halves over two blocks, both thread splits (rows of

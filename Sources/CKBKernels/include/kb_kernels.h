@@ -87,6 +87,11 @@ void kb_pack_weight_t(const float* w, int ldw, int n, int k, float* out);
 int kb_gemm_packed_supported(void);
 void kb_gemm_packed(int m, int n, int k, const float* x, int ldx, const float* packed,
                     int panel0, int panel1, float* c, int ldc, int accumulate);
+// The same product over the depth range [k0, k1) alone: C = x[:, k0..<k1] · W[:, k0..<k1]ᵀ, x still
+// addressed from column 0 (a product of some input features, e.g. Q | K | V's key and value parts
+// in an input gradient).
+void kb_gemm_packed_depth(int m, int n, int k, int k0, int k1, const float* x, int ldx, const float* packed,
+                          int panel0, int panel1, float* c, int ldc, int accumulate);
 
 // One level of Strassen's algorithm on packed weights (kb_gemm.c): kb_pack_weight_strassen packs
 // W [n, k] (or, with `transposed`, W given as its transpose [k, n] with row stride ldw) into
