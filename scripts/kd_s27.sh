@@ -5,12 +5,21 @@
 #   scripts/kd_s27.sh lane-a   STS-B at ratio 21 from the assistant (r8e-8m/stsb-aug8) on r21q1-16m,
 #                              8 copies + MRPC/RTE/WNLI pairs, 3 epochs, seed 43:
 #                              runs/kd/r21q1-16m/stsb-aug8-tr-seed43-ta
+#   scripts/kd_s27.sh lane-b   the same with 3.2x the real pairs: MNLI's and QNLI's dev pairs too
+#                              (`--transfer ...,mnli:dev,qnli:dev`; 9,815 + 5,463, no labels; those
+#                              tasks have only dev sets here) and 3 copies, so an epoch holds about
+#                              as many examples as lane-a's (111,280 vs 112,914): more real pairs in
+#                              place of augmented copies. Seed 42: runs/kd/r21q1-16m/stsb-aug3-tr-dev-ta
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
 
 lane_a() {
   GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli S1=general-16m SUFFIX=-16m TAG=-ta SEED=43 aug r21q1 stsb 8 3
+}
+
+lane_b() {
+  GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli,mnli:dev,qnli:dev S1=general-16m SUFFIX=-16m TAG=-dev-ta aug r21q1 stsb 3 3
 }
 
 main() { run_lane "$@"; }

@@ -54,8 +54,28 @@ public struct FineTuneConfig: Codable, Sendable {
     /// Task distillation: other GLUE tasks whose training texts, without their labels, join the
     /// transfer set (taught by the teacher alone, and augmented with the task's own examples when
     /// `augment` > 0): more real inputs of the same form (pairs for a pair task) than the task's
-    /// small training set holds.
+    /// small training set holds. `TASK:dev` takes another task's dev texts instead (QNLI and
+    /// MNLI have only dev sets here); the task's own dev is never read for training.
     public var transferTasks: [String] = []
+
+    /// A `transferTasks` entry as the resume key spells it: the task as `GlueTask` reads it, and
+    /// `:SPLIT` unless the split is train.
+    static func transferKey(_ entry: String) -> String {
+        guard let (t, split) = try? transferSource(entry) else { return entry }
+        return t.rawValue + (split == .train ? "" : ":" + split.rawValue)
+    }
+
+    /// A `transferTasks` entry: `TASK` (its training split) or `TASK:SPLIT` (train or dev).
+    public static func transferSource(_ entry: String) throws -> (task: GlueTask, split: Split) {
+        let parts = entry.split(separator: ":", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
+        guard parts.count <= 2 else { throw TrainError.setup("transfer task \(entry): TASK or TASK:SPLIT") }
+        let task = try GlueTask(name: parts[0])
+        guard parts.count == 2 else { return (task, .train) }
+        guard let split = Split(rawValue: parts[1].lowercased()), split != .test else {
+            throw TrainError.setup("transfer task \(entry): split '\(parts[1])' (train or dev; test sets have no usable rows here)")
+        }
+        return (task, split)
+    }
     /// Task distillation: steps whose terms read only the teacher's logits (the prediction phase,
     /// a run of the prediction terms alone) take them from `TeacherLogitCache`, computed once per
     /// example, instead of a teacher pass per step, when those steps are an epoch or more. The
@@ -91,7 +111,7 @@ public struct FineTuneConfig: Codable, Sendable {
             + (predictionLR.map { "|prediction-lr=\($0)" } ?? "")
             + (corpusDir.map { "|corpus=\(path($0))|\(generalTokens)|\(validationFraction)" } ?? "")
             + (augment > 0 ? "|augment=\(augment)" : "")
-            + (transferTasks.isEmpty ? "" : "|transfer=\(transferTasks.map { (try? GlueTask(name: $0))?.rawValue ?? $0 }.joined(separator: ","))")
+            + (transferTasks.isEmpty ? "" : "|transfer=\(transferTasks.map(Self.transferKey).joined(separator: ","))")
             + (lengthGroups > 0 ? "|group-by-length=\(lengthGroups)" : "")
             + (evalEvery.map { "|eval-every=\($0)" } ?? "")
             + (SquadTask(name: task) != nil && corpusDir == nil ? "|doc-stride=\(docStride)" : "")
@@ -270,16 +290,19 @@ public final class FineTuner {
         } else if let task {
             var examples = try task.read(root: config.dataDir, split: .train)
             let originals = examples.count
-            var added: Set<GlueTask> = []
+            var added: Set<String> = []
             for name in config.transferTasks {
-                let other = try GlueTask(name: name)
+                let (other, split) = try FineTuneConfig.transferSource(name)
                 guard other != task, other.isPairTask == task.isPairTask else {
                     throw TrainError.setup("transfer task \(name): needs another \(task.isPairTask ? "sentence-pair" : "single-sentence") task than \(task.rawValue)")
                 }
-                guard added.insert(other).inserted else { throw TrainError.setup("transfer task \(name): named more than once") }
-                examples += try other.read(root: config.dataDir, split: .train).map { e -> Example in
+                guard added.insert("\(other.rawValue):\(split.rawValue)").inserted else {
+                    throw TrainError.setup("transfer task \(name): named more than once")
+                }
+                let prefix = other.rawValue + (split == .train ? "" : "-" + split.rawValue)
+                examples += try other.read(root: config.dataDir, split: split).map { e -> Example in
                     var u = e
-                    u.id = "\(other.rawValue)-\(e.id)"; u.label = nil; u.score = nil
+                    u.id = "\(prefix)-\(e.id)"; u.label = nil; u.score = nil
                     return u
                 }
             }

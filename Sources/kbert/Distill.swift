@@ -38,7 +38,7 @@ struct Distill: ParsableCommand {
     @Option(help: "SQuAD: context tokens shared by consecutive windows.") var docStride: Int = 128
     @Option(help: "Warm-up fraction or steps.") var warmup: Double = 0.1
     @Option(help: "--stage task: label-free variants per training example (words masked or replaced, Tang et al. 2019), taught by the teacher alone.") var augment: Int = 0
-    @Option(help: ArgumentHelp("--stage task: other GLUE tasks' training texts, without their labels, added to the transfer set (taught by the teacher alone; augmented too with --augment); comma-separated, pair tasks for a pair task.", valueName: "TASK,...")) var transfer: String?
+    @Option(help: ArgumentHelp("--stage task: other GLUE tasks' training texts, without their labels, added to the transfer set (taught by the teacher alone; augmented too with --augment); comma-separated, pair tasks for a pair task; TASK:dev takes that task's dev texts (e.g. qnli:dev, mnli:dev).", valueName: "TASK,...")) var transfer: String?
     @Option(help: "Seed.") var seed: UInt64 = 42
     @Option(help: "Batches of similar length: after the shuffle, examples are sorted by length within runs of N batches, and the batches shuffled (0: plain shuffled batches, the runs before session 20; --stage general packs sequences to one length and ignores it; GLUE training sets pad to 1.5-3x their tokens in random batches, ~1.04x at 50: 1.4-2.4x the examples per second).") var groupByLength: Int = FineTuneConfig.defaultGroupByLength
     @Option(help: "Stop after this many steps.") var maxSteps: Int?

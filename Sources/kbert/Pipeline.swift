@@ -57,7 +57,7 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Stage-1 tokens per packed sequence (default: --max-length, SQuAD 128; the full runs used 64).") var generalMaxLength: Int?
     @Option(help: "Stage-2 learning rate.") var lr: Float = 3e-4
     @Option(help: "Stage 2: label-free variants per training example (masked / replaced words), taught by the teacher alone.") var augment: Int = 0
-    @Option(help: ArgumentHelp("Stage 2: other GLUE tasks' training texts, without their labels, added to the transfer set (as kbert distill --transfer).", valueName: "TASK,...")) var transfer: String?
+    @Option(help: ArgumentHelp("Stage 2: other GLUE tasks' training texts, without their labels, added to the transfer set (as kbert distill --transfer; TASK:dev for another task's dev texts).", valueName: "TASK,...")) var transfer: String?
     @Option(help: "Stage-2 schedule: two-phase (intermediate terms, then prediction terms) or joint (the paper's).") var schedule: String = "two-phase"
     @Option(help: "Stage 2 with --schedule two-phase: the prediction phase's own peak learning rate (each phase its own warm-up and decay, AdamW restarted at the switch).") var predictionLr: Float?
     @Option(help: "After stage 2: epochs of the prediction terms alone (logits and labels, same data) from its student; 0 skips.") var polishEpochs: Int = 0

@@ -255,6 +255,19 @@ func expectGradientsMatch(_ model: BertModel, _ grads: [Float], _ g: SafeTensors
             #expect { _ = try FineTuner(bad) } throws: { "\($0)".contains(message) }
         }
         #expect(throws: (any Error).self) { _ = try FineTuner(config(["nosuchtask"])) }
+        // TASK:dev: another task's dev texts (the task's own dev is refused as any own split).
+        try (0..<5).map { i in "src\t\(i % 2)\t\tdev\(i) w\(i)" }.joined(separator: "\n").appending("\n")
+            .write(toFile: glue + "/CoLA/dev.tsv", atomically: true, encoding: .utf8)
+        let d = try FineTuner(config(["cola", "cola:dev"]))
+        #expect(d.train.count == 42 + 13 + 5)
+        #expect(d.train.examples[55...].map(\.textA) == (0..<5).map { "dev\($0) w\($0)" })
+        #expect(d.train.examples[55...].allSatisfy { $0.label == nil && $0.id.hasPrefix("cola-dev-") })
+        #expect(config(["cola:dev"]).resumeKey != config(["cola"]).resumeKey)
+        #expect(config(["cola:train"]).resumeKey == config(["cola"]).resumeKey)
+        for (bad, message) in [(config(["cola:test"]), "split"), (config(["cola:dev", "CoLA:Dev"]), "once"),
+                               (config(["sst2:dev"]), "another"), (config(["cola:dev:x"]), "TASK:SPLIT")] {
+            #expect { _ = try FineTuner(bad) } throws: { "\($0)".contains(message) }
+        }
         // The CLI: a run with the transfer set distills and says what it added.
         let r = try runKbert(bin, ["distill", "--stage", "task", "--task", "sst2", "--teacher", root + "/teacher",
                                    "--student", root + "/student", "--data", glue, "--out", root + "/cli", "--transfer", "cola",
