@@ -10,6 +10,10 @@
 #                              tasks have only dev sets here) and 3 copies, so an epoch holds about
 #                              as many examples as lane-a's (111,280 vs 112,914): more real pairs in
 #                              place of augmented copies. Seed 42: runs/kd/r21q1-16m/stsb-aug3-tr-dev-ta
+#   scripts/kd_s27.sh lane-c   RTE at ratio 8 (r8q-8m) with every other pair set: MNLI's and QNLI's
+#                              dev pairs (entailment pairs, RTE's own form) and MRPC's, STS-B's and
+#                              WNLI's training pairs, 2 copies, 3 epochs, dev every 200 steps:
+#                              runs/kd/r8q-8m/rte-aug2-tr-ev200-nli (27,820 real pairs, 83,460 per epoch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -20,6 +24,10 @@ lane_a() {
 
 lane_b() {
   GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli,mnli:dev,qnli:dev S1=general-16m SUFFIX=-16m TAG=-dev-ta aug r21q1 stsb 3 3
+}
+
+lane_c() {
+  GROUP=50 TRANSFER=mnli:dev,qnli:dev,mrpc,stsb,wnli EVAL=200 S1=general-8m SUFFIX=-8m TAG=-nli aug r8q rte 2 3
 }
 
 main() { run_lane "$@"; }
