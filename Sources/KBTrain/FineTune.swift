@@ -384,7 +384,7 @@ public final class FineTuner {
         // The rate and ETA count from here, restarted after a one-off teacher-logit fill and at the
         // two-phase switch (prediction steps run at another speed than intermediate ones).
         var started = Date()
-        var stepAtStart = state.step
+        var clock = ProgressClock()
         var grads = [Float](repeating: 0, count: model.params.count)
         var seen = 0
         // The cache pays when the steps that read only logits cover every example at least once
@@ -400,13 +400,13 @@ public final class FineTuner {
                 if plan.restartsAt(state.step) { opt = AdamW(parameters: model.params, weightDecay: c.weightDecay) }
                 if let teacher {
                     let intermediate = distillTerms(step: state.step, total: total).intermediate
-                    var restart = state.step > stepAtStart && intermediate != distillTerms(step: state.step - 1, total: total).intermediate
+                    var restart = clock.steps > 0 && intermediate != distillTerms(step: state.step - 1, total: total).intermediate
                     if !intermediate, var cache = logitCache, cache.chunksLeft > 0 {
                         try fillLogitCache(&cache, teacher: teacher, onEvent: onEvent)
                         logitCache = cache
                         restart = true
                     }
-                    if restart { started = Date(); stepAtStart = state.step; seen = 0 }
+                    if restart { started = Date(); clock.restart(); seen = 0 }
                 }
                 for i in grads.indices { grads[i] = 0 }
                 var lossSum: Float = 0
@@ -460,14 +460,12 @@ public final class FineTuner {
                 state.step += 1
                 state.batchInEpoch += group.count
                 seen += examplesInGroup
-                let elapsed = Date().timeIntervalSince(started)
-                let rate = Double(seen) / max(elapsed, 1e-9)
-                let stepsLeft = Double(total - state.step)
-                let eta = state.step > stepAtStart ? elapsed / Double(state.step - stepAtStart) * stepsLeft : 0
+                clock.tick(examples: examplesInGroup)
+                let rate = Double(seen) / max(Date().timeIntervalSince(started), 1e-9)   // the log's: since the clock's start
                 let termJSON = termSums.map { ", \"\($0.0)\": \($0.1)" }.joined()
                 try log.append("{\"step\": \(state.step), \"epoch\": \(state.epoch + 1), \"loss\": \(lossSum), \"lr\": \(lr), \"grad_norm\": \(norm), \"examples_per_s\": \(rate)\(termJSON)}")
-                onEvent(.step(step: state.step, total: total, epoch: state.epoch + 1, loss: lossSum, lr: lr, examplesPerSecond: rate,
-                              etaSeconds: eta, terms: termSums))
+                onEvent(.step(step: state.step, total: total, epoch: state.epoch + 1, loss: lossSum, lr: lr,
+                              examplesPerSecond: clock.examplesPerSecond, etaSeconds: clock.eta(stepsLeft: total - state.step), terms: termSums))
                 if let e = c.evalEvery, state.step % e == 0, state.batchInEpoch < batches.count, state.step < total {
                     try evaluateAndKeepBest(&state, endOfEpoch: false, onEvent: onEvent)
                 }
@@ -644,4 +642,44 @@ struct PhasePlan {
     func optimizerStep(_ step: Int) -> Int { second != nil && step > switchAt ? step - switchAt : step }
     /// Whether the optimiser starts afresh before the update that follows `step` updates.
     func restartsAt(_ step: Int) -> Bool { second != nil && step == switchAt }
+}
+
+/// The progress line's rate and ETA, over the last `window` steps: a run that was paused, or that
+/// shared a busy machine for a while, shows the speed it runs at now rather than its average
+/// since the start. `restart` where step speed changes for good (after a teacher-logit fill, at
+/// the two-phase switch).
+struct ProgressClock {
+    let window: Int
+    /// Seconds on a monotonic clock (injectable for tests).
+    let now: () -> Double
+    private var marks: [(time: Double, examples: Int)] = []
+    private var examples = 0
+    /// Steps ticked since the last restart.
+    private(set) var steps = 0
+
+    init(window: Int = 100, now: @escaping () -> Double = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }) {
+        self.window = window; self.now = now
+        restart()
+    }
+
+    mutating func restart() {
+        marks = [(now(), 0)]; examples = 0; steps = 0
+    }
+
+    mutating func tick(examples n: Int) {
+        examples += n; steps += 1
+        marks.append((now(), examples))
+        if marks.count > window + 1 { marks.removeFirst() }
+    }
+
+    var examplesPerSecond: Double {
+        guard let f = marks.first, let l = marks.last, marks.count > 1 else { return 0 }
+        return Double(l.examples - f.examples) / max(l.time - f.time, 1e-9)
+    }
+
+    func eta(stepsLeft: Int) -> Double {
+        guard let f = marks.first, let l = marks.last, marks.count > 1 else { return 0 }
+        return (l.time - f.time) / Double(marks.count - 1) * Double(stepsLeft)
+    }
+
 }

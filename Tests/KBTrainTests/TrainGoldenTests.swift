@@ -275,3 +275,25 @@ func expectGradientsMatch(_ model: BertModel, _ grads: [Float], _ g: SafeTensors
         #expect(r.status == 0 && r.stderr.contains("+ 13 from cola"), "\(r.stderr)")
     }
 }
+
+@Suite struct ProgressClockTests {
+    /// The progress line's rate and ETA follow the last `window` steps: a pause (or a slow spell)
+    /// leaves them once it is out of the window, and a restart forgets everything before it.
+    @Test func rateAndEtaFollowTheWindow() {
+        final class Time { var t = 0.0 }
+        let time = Time()
+        var clock = ProgressClock(window: 4, now: { time.t })
+        #expect(clock.examplesPerSecond == 0 && clock.eta(stepsLeft: 10) == 0)
+        for _ in 0..<4 { time.t += 2; clock.tick(examples: 32) }          // 2 s a step
+        #expect(abs(clock.examplesPerSecond - 16) < 1e-9 && abs(clock.eta(stepsLeft: 10) - 20) < 1e-9)
+        time.t += 100; clock.tick(examples: 32)                            // paused 98 s
+        #expect(abs(clock.eta(stepsLeft: 10) - (100 + 3 * 2) / 4 * 10) < 1e-9)
+        for _ in 0..<4 { time.t += 1; clock.tick(examples: 32) }          // 1 s a step: the pause has left the window
+        #expect(abs(clock.examplesPerSecond - 32) < 1e-9 && abs(clock.eta(stepsLeft: 7) - 7) < 1e-9)
+        #expect(clock.steps == 9)
+        clock.restart()
+        #expect(clock.steps == 0 && clock.examplesPerSecond == 0)
+        time.t += 50; clock.tick(examples: 8)
+        #expect(abs(clock.examplesPerSecond - 8.0 / 50) < 1e-9)
+    }
+}
