@@ -381,12 +381,11 @@ public final class FineTuner {
             try checkpoint.save(state: state, params: model.params.data, paramNames: names, m: opt.m, v: opt.v)
             onEvent(.checkpoint(step: state.step))
         }
-        // The rate and ETA count from here, restarted after a one-off teacher-logit fill and at the
-        // two-phase switch (prediction steps run at another speed than intermediate ones).
-        var started = Date()
+        // The rate and ETA count from here (the progress line's over the last 100 steps), restarted
+        // after a one-off teacher-logit fill and at the two-phase switch (prediction steps run at
+        // another speed than intermediate ones).
         var clock = ProgressClock()
         var grads = [Float](repeating: 0, count: model.params.count)
-        var seen = 0
         // The cache pays when the steps that read only logits cover every example at least once
         // (then one chunked pass costs no more teacher work than a pass per step, and every later
         // read is free); on fewer steps (a prediction phase shorter than an epoch, as the demo's)
@@ -406,7 +405,7 @@ public final class FineTuner {
                         logitCache = cache
                         restart = true
                     }
-                    if restart { started = Date(); clock.restart(); seen = 0 }
+                    if restart { clock.restart() }
                 }
                 for i in grads.indices { grads[i] = 0 }
                 var lossSum: Float = 0
@@ -459,9 +458,8 @@ public final class FineTuner {
                 model.params.withMutableStorage { opt.update(params: &$0, grads: grads, lr: lr) }
                 state.step += 1
                 state.batchInEpoch += group.count
-                seen += examplesInGroup
                 clock.tick(examples: examplesInGroup)
-                let rate = Double(seen) / max(Date().timeIntervalSince(started), 1e-9)   // the log's: since the clock's start
+                let rate = clock.averageExamplesPerSecond   // the log's: since the clock's (re)start
                 let termJSON = termSums.map { ", \"\($0.0)\": \($0.1)" }.joined()
                 try log.append("{\"step\": \(state.step), \"epoch\": \(state.epoch + 1), \"loss\": \(lossSum), \"lr\": \(lr), \"grad_norm\": \(norm), \"examples_per_s\": \(rate)\(termJSON)}")
                 onEvent(.step(step: state.step, total: total, epoch: state.epoch + 1, loss: lossSum, lr: lr,
@@ -653,6 +651,7 @@ struct ProgressClock {
     /// Seconds on a monotonic clock (injectable for tests).
     let now: () -> Double
     private var marks: [(time: Double, examples: Int)] = []
+    private var started = 0.0
     private var examples = 0
     /// Steps ticked since the last restart.
     private(set) var steps = 0
@@ -663,7 +662,7 @@ struct ProgressClock {
     }
 
     mutating func restart() {
-        marks = [(now(), 0)]; examples = 0; steps = 0
+        started = now(); marks = [(started, 0)]; examples = 0; steps = 0
     }
 
     mutating func tick(examples n: Int) {
@@ -672,6 +671,13 @@ struct ProgressClock {
         if marks.count > window + 1 { marks.removeFirst() }
     }
 
+    /// Examples per second since the last restart.
+    var averageExamplesPerSecond: Double {
+        guard let l = marks.last, steps > 0 else { return 0 }
+        return Double(examples) / max(l.time - started, 1e-9)
+    }
+
+    /// Examples per second over the window.
     var examplesPerSecond: Double {
         guard let f = marks.first, let l = marks.last, marks.count > 1 else { return 0 }
         return Double(l.examples - f.examples) / max(l.time - f.time, 1e-9)
