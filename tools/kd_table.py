@@ -138,6 +138,10 @@ def seed_group(name):
     """The recipe a run belongs to: its name without -seedN and -evN."""
     return re.sub(r"-ev\d+", "", re.sub(r"-seed\d+", "", name))
 
+def recipe(run):
+    """A recorded run's recipe: its name without ", mean of ..." and without -seedN / -evN."""
+    return seed_group(run.split(", mean of")[0])
+
 def seed_of(name):
     """A run's seed: -seedN in its name, else the default 42 (so <run> and <run>-ev50, one seed
     with and without --eval-every, count once)."""
@@ -155,6 +159,7 @@ def down(x, places):
 
 # Best stage-2 recipe per plan and task (any run folder of the task with dev results).
 ABLATIONS = ("-no-stage1", "-no-kd")
+seen_recipes = {}   # (plan, task) -> the recipes found on disk (prefix + seed group)
 for plan in ["r8", "r21"]:
     for t in TASKS:
         tm = results["teachers"].get(t)
@@ -186,6 +191,7 @@ for plan in ["r8", "r21"]:
                 if not d.name.endswith(ABLATIONS):
                     groups.setdefault(seed_group(d.name), {}).setdefault(seed_of(d.name), (d.name, m))
             for key, by_seed in groups.items():
+                seen_recipes.setdefault((plan, t), set()).add(prefix + key)
                 members = list(by_seed.values())
                 m = {k: sum(x[1][k] for x in members) / len(members) for k in members[0][1]}
                 name = prefix + (members[0][0] if len(members) == 1 else
@@ -209,7 +215,10 @@ record = json.loads(args.record.read_text()) if args.record.exists() else {"best
 for plan, per in results.get("best", {}).items():
     for t, b in per.items():
         old = record["best"].get(plan, {}).get(t)
-        if old is None or old["run"] == b["run"] or b["retention_percent"] > old["retention_percent"]:
+        # A recorded recipe still on disk is judged by what the disk holds now (another seed makes it
+        # the seeds' mean, which may be lower than the one seed recorded before), so the disk's
+        # best replaces it whatever it scores.
+        if old is None or recipe(old["run"]) in seen_recipes.get((plan, t), set()) or b["retention_percent"] > old["retention_percent"]:
             record["best"].setdefault(plan, {})[t] = {"run": b["run"], "score": b["metrics"][MAIN[t]],
                                                       "teacher": b["teacher"], "retention_percent": b["retention_percent"]}
 for plan, per in results["students"].items():
