@@ -14,6 +14,7 @@
 #                              dev pairs (entailment pairs, RTE's own form) and MRPC's, STS-B's and
 #                              WNLI's training pairs, 2 copies, 3 epochs, dev every 200 steps:
 #                              runs/kd/r8q-8m/rte-aug2-tr-ev200-nli (27,820 real pairs, 83,460 per epoch)
+#   scripts/kd_s27.sh lane-d   lane-b on seed 43: runs/kd/r21q1-16m/stsb-aug3-tr-seed43-dev-ta
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -28,6 +29,10 @@ lane_b() {
 
 lane_c() {
   GROUP=50 TRANSFER=mnli:dev,qnli:dev,mrpc,stsb,wnli EVAL=200 S1=general-8m SUFFIX=-8m TAG=-nli aug r8q rte 2 3
+}
+
+lane_d() {
+  GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli,mnli:dev,qnli:dev S1=general-16m SUFFIX=-16m TAG=-dev-ta SEED=43 aug r21q1 stsb 3 3
 }
 
 main() { run_lane "$@"; }

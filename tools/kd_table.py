@@ -76,7 +76,7 @@ def metrics(d, main=None):
     """A run's dev metrics as every table here selects them: its best epoch end. A run with
     `--eval-every` (session 22) also evaluated within epochs and kept the best of all those
     evaluations; given the task's main metric, its epoch-end rows are read back from the
-    checkpoint's history (the last row of each epoch) and the best of them (the first, on a tie,
+    checkpoint's history (the last row of each ended epoch) and the best of them (the first, on a tie,
     as the trainer keeps it) is returned, so that it is selected as every other run is (the best of
     every evaluation: `any_eval_best`)."""
     f = pathlib.Path(d) / "eval_results.json"
@@ -86,7 +86,14 @@ def metrics(d, main=None):
     h = history(d)
     if main is None or h is None or len({r["epoch"] for r in h}) == len(h):
         return kept
-    ends = [max((r for r in h if r["epoch"] == e), key=lambda r: r["step"]) for e in sorted({r["epoch"] for r in h})]
+    # An epoch has ended when a later one has begun, or the run is done (its DONE marker): the
+    # last epoch of a run still going, or stopped, is not counted (its last row is not an end).
+    epochs = sorted({r["epoch"] for r in h})
+    if not (pathlib.Path(d) / "DONE").exists():
+        epochs = epochs[:-1]
+    if not epochs:
+        return None
+    ends = [max((r for r in h if r["epoch"] == e), key=lambda r: r["step"]) for e in epochs]
     best = max(ends, key=lambda r: (r[main], -r["step"]))
     return {k: v for k, v in best.items() if k in kept}
 
