@@ -304,23 +304,27 @@ extension BertModel {
             && layer.value.bias.offset == layer.key.bias.offset + H
     }
 
+    /// Q | K | V [rows, 3H] of x, or with `parts` only those of the three (0 Q, 1 K, 2 V), each
+    /// written to its columns of out.
     func qkvForward(_ layer: BertLayerRefs, x: UnsafePointer<Float>, rows: Int, H: Int, P: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                    packs: [Int: PackedWeight]? = nil) {
+                    packs: [Int: PackedWeight]? = nil, parts: [Int] = [0, 1, 2]) {
         let table = packs ?? packed
-        if qkvFused(layer) {
+        let linears = [layer.query, layer.key, layer.value]
+        if parts == [0, 1, 2], qkvFused(layer) {
             Linear.forward(x, rows: rows, inF: H, outF: 3 * H, weight: P + layer.query.weight!.offset,
                            bias: P + layer.query.bias.offset, out: out, packed: table[layer.query.weight!.offset])
         } else if let q = layer.query.kron, let k = layer.key.kron, let v = layer.value.kron,
                   q.layer.sharesInput, k.layer == q.layer, v.layer == q.layer {
             // One transposition of x shared by the three (see KroneckerLinear.forwardShared).
-            let terms = [layer.query, layer.key, layer.value].enumerated().map { (i, l) in
-                KroneckerLinear.SharedTerm(a: P + l.kron!.a.offset, b: P + l.kron!.b.offset, bias: P + l.bias.offset,
-                                           out: out + i * H, ldOut: 3 * H, packedA: table[l.kron!.a.offset])
+            let terms = parts.map { i in
+                let l = linears[i]
+                return KroneckerLinear.SharedTerm(a: P + l.kron!.a.offset, b: P + l.kron!.b.offset, bias: P + l.bias.offset,
+                                                  out: out + i * H, ldOut: 3 * H, packedA: table[l.kron!.a.offset])
             }
             q.layer.forwardShared(x, rows: rows, layers: terms)
         } else {
-            for (k, l) in [layer.query, layer.key, layer.value].enumerated() {
-                linearForward(l, x, rows: rows, P: P, withBias: true, out: out + k * H, ldOut: 3 * H, packs: table)
+            for i in parts {
+                linearForward(linears[i], x, rows: rows, P: P, withBias: true, out: out + i * H, ldOut: 3 * H, packs: table)
             }
         }
     }
@@ -346,18 +350,7 @@ extension BertModel {
             for b in 0..<B { Kernels.add(out + b * T * 3 * H, bias, count: H) }
             return
         }
-        if let q = layer.query.kron, let k = layer.key.kron, let v = layer.value.kron,
-           q.layer.sharesInput, k.layer == q.layer, v.layer == q.layer {
-            let terms = [(1, layer.key), (2, layer.value)].map { (i, l) in
-                KroneckerLinear.SharedTerm(a: P + l.kron!.a.offset, b: P + l.kron!.b.offset, bias: P + l.bias.offset,
-                                           out: out + i * H, ldOut: 3 * H, packedA: table[l.kron!.a.offset])
-            }
-            q.layer.forwardShared(x, rows: BT, layers: terms)
-        } else {
-            for (i, l) in [(1, layer.key), (2, layer.value)] {
-                linearForward(l, x, rows: BT, P: P, withBias: true, out: out + i * H, ldOut: 3 * H, packs: table)
-            }
-        }
+        qkvForward(layer, x: x, rows: BT, H: H, P: P, out: out, packs: table, parts: [1, 2])
         linearForward(layer.query, cls, rows: B, P: P, withBias: true, out: out, ldOut: T * 3 * H, packs: table)
     }
 }

@@ -73,7 +73,7 @@ public final class PackedWeight: @unchecked Sendable {
     /// Whether `multiply` can take `columns` (output features) of this weight: a classical pack
     /// (not Strassen's) and a range from a panel boundary to one or to n.
     public func takesPart(columns: Range<Int>) -> Bool {
-        let w = Int(kb_packed_panel_width())
+        let w = Self.panelWidth
         return !strassen && columns.lowerBound >= 0 && columns.upperBound <= n && columns.lowerBound % w == 0
             && (columns.upperBound == n || columns.upperBound % w == 0)
     }
@@ -92,7 +92,7 @@ public final class PackedWeight: @unchecked Sendable {
             precondition(columns == nil && depth == nil, "a Strassen pack multiplies whole")
             multiplyStrassen(x, rows: m, ldX: ldX ?? k, out: out, ldOut: ldOut ?? n, accumulate: accumulate); return
         }
-        let lx = Int32(ldX ?? k), lo = Int32(ldOut ?? n), width = Int(kb_packed_panel_width())
+        let lx = Int32(ldX ?? k), lo = Int32(ldOut ?? n), width = Self.panelWidth
         let cols = columns ?? 0..<n, d = depth ?? 0..<k
         precondition(takesPart(columns: cols) && d.lowerBound >= 0 && d.upperBound <= k, "packed product: columns or depth out of range")
         let first = cols.lowerBound / width, last = (cols.upperBound + width - 1) / width
@@ -123,7 +123,7 @@ public final class PackedWeight: @unchecked Sendable {
     /// rows per half the columns (each thread then streams only its share of the packs).
     private func multiplyStrassen(_ x: UnsafePointer<Float>, rows m: Int, ldX lx: Int,
                                   out: UnsafeMutablePointer<Float>, ldOut lo: Int, accumulate: Bool) {
-        let width = Int(kb_packed_panel_width())
+        let width = Self.panelWidth
         let panels = (n / 2 + width - 1) / width
         let threads = insideParallelChunk ? 1 : Threads.count
         let p = UnsafePointer(storage.ptr), acc: Int32 = accumulate ? 1 : 0

@@ -22,12 +22,12 @@ func defaultDataRoot(_ explicit: String?, task: String) -> String {
     return FileManager.default.currentDirectoryPath + "/../shared/data/squad"
 }
 
-/// Tokens per task example when --max-length is not given: 128, for SQuAD 384 (per window).
 /// `--transfer mrpc,rte`: the task names, blanks and empty items dropped.
 func taskList(_ s: String?) -> [String] {
     (s ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 }
 
+/// Tokens per task example when --max-length is not given: 128, for SQuAD 384 (per window).
 func defaultMaxLength(task: String) -> Int { SquadTask(name: task) != nil ? 384 : 128 }
 
 /// The corpus folder: --corpus, else $KBERT_DATA/corpus/wikipedia_en, else ../shared/data/corpus/wikipedia_en.
