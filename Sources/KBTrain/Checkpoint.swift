@@ -13,6 +13,8 @@ public struct TrainState: Codable, Equatable, Sendable {
     public var bestEpoch: Int?
     public var history: [[String: Double]]
     public var configHash: String
+    /// Updates in the weight average since its last restart (runs with `emaDecay`; nil otherwise).
+    public var averageUpdates: Int? = nil
 }
 
 public enum CheckpointError: Error, CustomStringConvertible {
@@ -32,7 +34,9 @@ public struct Checkpoint {
 
     public var exists: Bool { FileManager.default.fileExists(atPath: dir + "/state.json") }
 
-    public func save(state: TrainState, params: [Float], paramNames: [(String, [Int], Int)], m: [Float], v: [Float]) throws {
+    /// `average`: a run's weight average (`WeightAverage`), kept with the optimizer moments.
+    public func save(state: TrainState, params: [Float], paramNames: [(String, [Int], Int)], m: [Float], v: [Float],
+                     average: [Float]? = nil) throws {
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let g = state.generation
@@ -42,8 +46,9 @@ public struct Checkpoint {
                 tensors.append((name, .f32(try Tensor(shape: shape, data: Array(params[offset..<(offset + n)])))))
             }
             try SafeTensorsWriter.write(tensors, to: dir + "/model-\(g).safetensors")
-            try SafeTensorsWriter.write([("m", .f32(try Tensor(shape: [m.count], data: m))), ("v", .f32(try Tensor(shape: [v.count], data: v)))],
-                                        to: dir + "/optimizer-\(g).safetensors")
+            var opt: [(String, TensorPayload)] = [("m", .f32(try Tensor(shape: [m.count], data: m))), ("v", .f32(try Tensor(shape: [v.count], data: v)))]
+            if let average { opt.append(("average", .f32(try Tensor(shape: [average.count], data: average)))) }
+            try SafeTensorsWriter.write(opt, to: dir + "/optimizer-\(g).safetensors")
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             try AtomicFile.write(try enc.encode(state), to: dir + "/state.json")
@@ -71,12 +76,13 @@ public struct Checkpoint {
         }
     }
 
-    /// Parameters (by name) and optimizer moments of the state's generation.
-    public func loadTensors(_ state: TrainState) throws -> (model: SafeTensorsFile, m: [Float], v: [Float]) {
+    /// Parameters (by name), optimizer moments and the weight average (when saved) of the state's generation.
+    public func loadTensors(_ state: TrainState) throws -> (model: SafeTensorsFile, m: [Float], v: [Float], average: [Float]?) {
         do {
             let model = try SafeTensorsFile(path: dir + "/model-\(state.generation).safetensors")
             let opt = try SafeTensorsFile(path: dir + "/optimizer-\(state.generation).safetensors")
-            return (model, try opt.floatTensor("m").data, try opt.floatTensor("v").data)
+            let average = opt.contains("average") ? try opt.floatTensor("average").data : nil
+            return (model, try opt.floatTensor("m").data, try opt.floatTensor("v").data, average)
         } catch {
             throw CheckpointError.io("checkpoint \(dir): \(error)")
         }

@@ -91,6 +91,10 @@ public struct FineTuneConfig: Codable, Sendable {
     /// evaluated anyway), keeping the best model: for small dev sets whose score peaks between
     /// epoch ends (RTE's distillation runs peak in their first epoch). nil: epoch ends only.
     public var evalEvery: Int? = nil
+    /// Evaluate and keep an exponential moving average of the weights with this decay
+    /// (`WeightAverage`; restarted at the two-phase switch) instead of the weights themselves;
+    /// nil: the weights. Training itself is unchanged.
+    public var emaDecay: Float? = nil
     public static let defaultGroupByLength = 50
     /// SQuAD: context tokens shared by consecutive windows of a long context (`QAFeaturizer`).
     public var docStride: Int = 128
@@ -114,6 +118,7 @@ public struct FineTuneConfig: Codable, Sendable {
             + (transferTasks.isEmpty ? "" : "|transfer=\(transferTasks.map(Self.transferKey).joined(separator: ","))")
             + (lengthGroups > 0 ? "|group-by-length=\(lengthGroups)" : "")
             + (evalEvery.map { "|eval-every=\($0)" } ?? "")
+            + (emaDecay.map { "|ema=\($0)" } ?? "")
             + (SquadTask(name: task) != nil && corpusDir == nil ? "|doc-stride=\(docStride)" : "")
     }
 
@@ -179,6 +184,7 @@ public final class FineTuner {
             throw TrainError.setup("batch size, epochs and grad-accum must be positive, max length above 2")
         }
         if let e = config.evalEvery, e <= 0 { throw TrainError.setup("--eval-every must be a positive step count (got \(e))") }
+        if let d = config.emaDecay, !(d > 0 && d < 1) { throw TrainError.setup("--ema must be a decay between 0 and 1 (got \(d))") }
         let general = config.corpusDir != nil
         guard !general || config.teacherDir != nil else { throw TrainError.setup("general distillation needs a teacher") }
         let squad = general ? nil : SquadTask(name: config.task)
@@ -358,6 +364,10 @@ public final class FineTuner {
         var state = TrainState(generation: 0, step: 0, epoch: 0, batchInEpoch: 0, dropoutRNG: SplitMix64(seed: c.seed &+ 0xD0),
                                bestMetric: nil, bestEpoch: nil, history: [], configHash: c.resumeKey)
         let logPath = c.outDir + "/log.jsonl"
+        var average = c.emaDecay.map { WeightAverage(decay: $0, start: model.params.data) }
+        if let d = c.emaDecay {
+            onEvent(.note("evaluating and keeping the weights' exponential moving average (decay \(d)\(teacher != nil && isTask && c.schedule == "two-phase" ? ", restarted at the two-phase switch" : ""))"))
+        }
         if checkpoint.exists {
             guard resume else {
                 throw TrainError.setup("\(checkpoint.dir) exists: pass --resume to continue it, or choose another --out")
@@ -366,9 +376,15 @@ public final class FineTuner {
             guard state.configHash == c.resumeKey else {
                 throw TrainError.setup("\(checkpoint.dir): it was written with other settings (\(state.configHash)) than this run's (\(c.resumeKey)); resume with the same options")
             }
-            let (file, m, v) = try checkpoint.loadTensors(state)
+            let (file, m, v, averaged) = try checkpoint.loadTensors(state)
             for (name, ref) in model.params.entries { model.params.set(ref, try file.floatTensor(name).data) }
             opt.restore(step: plan.optimizerStep(state.step), m: m, v: v)
+            if let d = c.emaDecay {
+                guard let averaged, averaged.count == model.params.count else {
+                    throw TrainError.setup("\(checkpoint.dir): no weight average of \(model.params.count) values for --ema")
+                }
+                average = WeightAverage(decay: d, start: averaged, updates: state.averageUpdates ?? 0)
+            }
             try truncateLog(logPath, keepingStepsUpTo: state.step)
             onEvent(.note("resumed from step \(state.step) (epoch \(state.epoch + 1), batch \(state.batchInEpoch))"))
         } else if fm.fileExists(atPath: logPath) {
@@ -378,7 +394,8 @@ public final class FineTuner {
         let names = model.params.entries.map { ($0.name, $0.ref.shape, $0.ref.offset) }
         func save() throws {
             state.generation += 1
-            try checkpoint.save(state: state, params: model.params.data, paramNames: names, m: opt.m, v: opt.v)
+            state.averageUpdates = average?.updates
+            try checkpoint.save(state: state, params: model.params.data, paramNames: names, m: opt.m, v: opt.v, average: average?.values)
             onEvent(.checkpoint(step: state.step))
         }
         // The rate and ETA count from here (the progress line's over the last 100 steps), restarted
@@ -397,6 +414,10 @@ public final class FineTuner {
             let batches = train.batches(batchSize: c.batchSize, epoch: state.epoch, seed: c.seed, shuffle: true, groupByLength: c.lengthGroups)
             while state.batchInEpoch < batches.count && state.step < total {
                 if plan.restartsAt(state.step) { opt = AdamW(parameters: model.params, weightDecay: c.weightDecay) }
+                if average != nil, teacher != nil, state.step > 0,
+                   distillTerms(step: state.step, total: total).intermediate != distillTerms(step: state.step - 1, total: total).intermediate {
+                    average?.restart(from: model.params.data)   // the objective changes: average the new phase alone
+                }
                 if let teacher {
                     let intermediate = distillTerms(step: state.step, total: total).intermediate
                     var restart = clock.steps > 0 && intermediate != distillTerms(step: state.step - 1, total: total).intermediate
@@ -456,6 +477,7 @@ public final class FineTuner {
                 let norm = clipGradNorm(&grads, maxNorm: c.clipNorm)
                 let lr = plan.lr(step: state.step)
                 model.params.withMutableStorage { opt.update(params: &$0, grads: grads, lr: lr) }
+                average?.update(model.params.data)
                 state.step += 1
                 state.batchInEpoch += group.count
                 clock.tick(examples: examplesInGroup)
@@ -465,14 +487,14 @@ public final class FineTuner {
                 onEvent(.step(step: state.step, total: total, epoch: state.epoch + 1, loss: lossSum, lr: lr,
                               examplesPerSecond: clock.examplesPerSecond, etaSeconds: clock.eta(stepsLeft: total - state.step), terms: termSums))
                 if let e = c.evalEvery, state.step % e == 0, state.batchInEpoch < batches.count, state.step < total {
-                    try evaluateAndKeepBest(&state, endOfEpoch: false, onEvent: onEvent)
+                    try evaluateAndKeepBest(&state, endOfEpoch: false, average: average, onEvent: onEvent)
                 }
                 if c.saveEvery > 0 && state.step % c.saveEvery == 0 { try save() }
                 if let k = c.debugKillAtStep, state.step == k { log.flush(); kill(getpid(), SIGKILL) }
             }
             let epochDone = state.batchInEpoch >= batches.count
             if epochDone || state.step >= total {
-                try evaluateAndKeepBest(&state, onEvent: onEvent)
+                try evaluateAndKeepBest(&state, average: average, onEvent: onEvent)
             }
             if epochDone { state.epoch += 1; state.batchInEpoch = 0 }
             try save()
@@ -513,7 +535,12 @@ public final class FineTuner {
 
     /// Evaluates on dev (or the held-out corpus), records it in the history and keeps the model
     /// when it is the best so far. `endOfEpoch` false: a mid-epoch evaluation (`evalEvery`).
-    func evaluateAndKeepBest(_ state: inout TrainState, endOfEpoch: Bool = true, onEvent: (TrainEvent) -> Void) throws {
+    /// With `average`, the averaged weights are evaluated and kept (the model's own are put back).
+    func evaluateAndKeepBest(_ state: inout TrainState, endOfEpoch: Bool = true, average: WeightAverage? = nil,
+                             onEvent: (TrainEvent) -> Void) throws {
+        var own: [Float]? = nil
+        if let average { own = model.params.data; model.params.replaceAll(average.values) }
+        defer { if let own { model.params.replaceAll(own) } }
         let metrics: [(String, Double)]
         var answers: [String: String]? = nil
         if let task {

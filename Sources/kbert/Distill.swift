@@ -44,6 +44,7 @@ struct Distill: ParsableCommand {
     @Option(help: "Stop after this many steps.") var maxSteps: Int?
     @Option(help: "Checkpoint every N steps.") var saveEvery: Int = 200
     @Option(help: "Also evaluate every N steps within an epoch (dev, or the held-out corpus slice), keeping the best student (default: at each epoch end only).") var evalEvery: Int?
+    @Option(help: "Evaluate and keep an exponential moving average of the weights with this decay (e.g. 0.998; ramped up over the first updates, restarted at the two-phase switch) instead of the weights themselves.") var ema: Float?
     @Option(help: .hidden) var debugKillAtStep: Int?
     @OptionGroup(title: "Distillation terms") var weights: DistillWeightOptions
     @Flag(help: "Continue from OUT/checkpoint.") var resume = false
@@ -74,6 +75,7 @@ struct Distill: ParsableCommand {
         c.maxLength = maxLength ?? (stage == "task" ? defaultMaxLength(task: task ?? "") : 128)
         c.seed = seed; c.maxSteps = maxSteps; c.saveEvery = saveEvery; c.debugKillAtStep = debugKillAtStep
         c.evalEvery = evalEvery
+        c.emaDecay = ema
         c.groupByLength = groupByLength
         c.distillWeights = weights.weights
         if augment != 0 {

@@ -69,6 +69,7 @@ struct FineTune: ParsableCommand {
     @Option(help: "Stop after this many optimizer steps.") var maxSteps: Int?
     @Option(help: "Checkpoint every N steps (and at each epoch end).") var saveEvery: Int = 200
     @Option(help: "Also evaluate on dev every N steps within an epoch, keeping the best model (default: at each epoch end only).") var evalEvery: Int?
+    @Option(help: "Evaluate and keep an exponential moving average of the weights with this decay (e.g. 0.998; ramped up over the first updates) instead of the weights themselves.") var ema: Float?
     @Flag(help: "Continue from OUT/checkpoint.") var resume = false
     @Option(help: .hidden) var debugKillAtStep: Int?
     @OptionGroup var threads: ThreadOptions
@@ -82,6 +83,7 @@ struct FineTune: ParsableCommand {
         c.groupByLength = groupByLength
         c.saveEvery = saveEvery; c.debugKillAtStep = debugKillAtStep
         c.evalEvery = evalEvery
+        c.emaDecay = ema
         let printer = EventPrinter()
         let tuner = try FineTuner(c, onEvent: printer.handle)
         try tuner.run(resume: resume, onEvent: printer.handle)
