@@ -35,7 +35,8 @@ std_stage2() {
 # --eval-every N (dev also every N steps within epochs) and the suffix -evN; TEACHER=DIR distills
 # from another teacher than runs/finetune/TASK (a teacher assistant), TAG=-x suffixes the run's name;
 # THREADS=N runs it on N threads (default 1); TRANSFER=TASK,... adds those tasks' training texts
-# without labels (--transfer, session 26) and names the run <task>-aug<n>-tr...
+# without labels (--transfer, session 26) and names the run <task>-aug<n>-tr...; EMA=D adds --ema D
+# (the evaluated and kept model is the weights' moving average, session 28; name it with TAG).
 aug() {
   local p=$1 t=$2 n=$3 e=$4 s1=${S1:-general}
   local out=$R/$1${SUFFIX:-}/$2-aug$3${TRANSFER:+-tr}${SEED:+-seed$SEED}${EVAL:+-ev$EVAL}${TAG:-}
@@ -44,7 +45,8 @@ aug() {
   mkdir -p $(dirname $out)
   $K distill --stage task --task $t --teacher ${TEACHER:-runs/finetune/$t} --student $R/$p/$s1 --out $out --augment $n --epochs $e \
     --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads ${THREADS:-1} --save-every 200 --resume \
-    --group-by-length ${GROUP:-0} ${SEED:+--seed $SEED} ${EVAL:+--eval-every $EVAL} ${TRANSFER:+--transfer $TRANSFER} 2>> $out.log \
+    --group-by-length ${GROUP:-0} ${SEED:+--seed $SEED} ${EVAL:+--eval-every $EVAL} ${TRANSFER:+--transfer $TRANSFER} \
+    ${EMA:+--ema $EMA} 2>> $out.log \
     && touch $out/DONE || echo "augmented stage 2 $p $t failed (see $out.log)" >&2
 }
 
