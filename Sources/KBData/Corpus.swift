@@ -1,5 +1,6 @@
 import Foundation
 import KBTokenizer
+import KBTensor
 
 /// Unlabeled text for general distillation: WikiExtractor files (`<doc id=.. url=.. title=..>` …
 /// `</doc>`), packed into fixed-length token sequences.
@@ -79,5 +80,81 @@ public enum WikiCorpus {
             }
         }
         return (sequences, buffer.count)
+    }
+}
+
+extension WikiCorpus {
+    /// The sentences of a document: the text is cut after `.`, `!` or `?` followed by a space and
+    /// an upper-case letter, a digit or a quote, within each line; sentences of 4 to 40 words are kept.
+    public static func sentences(_ doc: String) -> [String] {
+        var out: [String] = []
+        for line in doc.split(separator: "\n") {
+            let chars = Array(line)
+            var start = 0
+            func emit(_ end: Int) {
+                let s = String(chars[start..<end]).trimmingCharacters(in: .whitespaces)
+                let words = s.split(whereSeparator: \.isWhitespace).count
+                if words >= 4 && words <= 40 { out.append(s) }
+            }
+            var i = 0
+            while i + 2 < chars.count {
+                if ".!?".contains(chars[i]), chars[i + 1] == " ", chars[i + 2].isUppercase || chars[i + 2].isNumber || chars[i + 2] == "\"" {
+                    emit(i + 1); start = i + 2; i += 2
+                } else {
+                    i += 1
+                }
+            }
+            if start < chars.count { emit(chars.count) }
+        }
+        return out
+    }
+
+    /// `count` unlabeled examples drawn from the corpus for task distillation's transfer set
+    /// (the teacher labels them), deterministic for a seed. For a pair task, in turn: two
+    /// consecutive sentences of one document (related text), sentences of two different documents
+    /// (unrelated), and a sentence with a copy of itself that lost each word with probability 0.2
+    /// (a near paraphrase), so the pairs span a sentence-pair task's range from unrelated to
+    /// near-identical; for a single-sentence task, single sentences. Ids are `corpus-<i>`.
+    public static func transferExamples(_ docs: [String], count: Int, pairs: Bool, seed: UInt64) -> [Example] {
+        var rng = SplitMix64(seed: seed)
+        func below(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
+        var cache: [Int: [String]] = [:]
+        func sentencesOf(_ d: Int) -> [String] {
+            if let s = cache[d] { return s }
+            let s = sentences(docs[d]); cache[d] = s
+            return s
+        }
+        /// A random document with at least `atLeast` sentences (nil when a long search finds none).
+        func document(atLeast: Int) -> Int? {
+            for _ in 0..<1000 { let d = below(docs.count); if sentencesOf(d).count >= atLeast { return d } }
+            return nil
+        }
+        var out: [Example] = []
+        guard !docs.isEmpty else { return out }
+        out.reserveCapacity(count)
+        var misses = 0
+        while out.count < count && misses < 1000 {
+            let kind = pairs ? out.count % 3 : 0   // a miss retries the same kind
+            guard let d = document(atLeast: kind == 0 && pairs ? 2 : 1) else { misses += 1; continue }
+            let s = sentencesOf(d)
+            let id = "corpus-\(out.count)"
+            if !pairs {
+                out.append(Example(id: id, textA: s[below(s.count)], textB: nil, label: nil, score: nil))
+            } else if kind == 0 {
+                let j = below(s.count - 1)
+                out.append(Example(id: id, textA: s[j], textB: s[j + 1], label: nil, score: nil))
+            } else if kind == 1 {
+                guard let e = document(atLeast: 1), e != d else { misses += 1; continue }
+                let t = sentencesOf(e)
+                out.append(Example(id: id, textA: s[below(s.count)], textB: t[below(t.count)], label: nil, score: nil))
+            } else {
+                let a = s[below(s.count)]
+                let words = a.split(whereSeparator: \.isWhitespace)
+                var kept = words.filter { _ in Double(rng.next() >> 11) / Double(1 << 53) >= 0.2 }
+                if kept.isEmpty { kept = [words[0]] }
+                out.append(Example(id: id, textA: a, textB: kept.joined(separator: " "), label: nil, score: nil))
+            }
+        }
+        return out
     }
 }

@@ -57,6 +57,12 @@ public struct FineTuneConfig: Codable, Sendable {
     /// small training set holds. `TASK:dev` takes another task's dev texts instead (QNLI and
     /// MNLI have only dev sets here); the task's own dev is never read for training.
     public var transferTasks: [String] = []
+    /// Task distillation: this many unlabeled texts from the WikiExtractor folder
+    /// `transferCorpusDir` join the transfer set after augmentation (not augmented themselves;
+    /// `WikiCorpus.transferExamples`: sentence pairs from related to near-identical for a pair
+    /// task, single sentences otherwise), taught by the teacher alone.
+    public var corpusTransfer: Int = 0
+    public var transferCorpusDir: String? = nil
 
     /// A `transferTasks` entry as the resume key spells it: the task as `GlueTask` reads it, and
     /// `:SPLIT` unless the split is train.
@@ -116,6 +122,7 @@ public struct FineTuneConfig: Codable, Sendable {
             + (corpusDir.map { "|corpus=\(path($0))|\(generalTokens)|\(validationFraction)" } ?? "")
             + (augment > 0 ? "|augment=\(augment)" : "")
             + (transferTasks.isEmpty ? "" : "|transfer=\(transferTasks.map(Self.transferKey).joined(separator: ","))")
+            + (corpusTransfer > 0 ? "|corpus-transfer=\(corpusTransfer)@\(path(transferCorpusDir ?? ""))" : "")
             + (lengthGroups > 0 ? "|group-by-length=\(lengthGroups)" : "")
             + (evalEvery.map { "|eval-every=\($0)" } ?? "")
             + (emaDecay.map { "|ema=\($0)" } ?? "")
@@ -282,6 +289,9 @@ public final class FineTuner {
         guard config.transferTasks.isEmpty || (task != nil && teaching != nil) else {
             throw TrainError.setup("transfer tasks need GLUE task distillation with a teacher term weighted (their examples keep no labels)")
         }
+        guard config.corpusTransfer >= 0, config.corpusTransfer == 0 || (task != nil && teaching != nil) else {
+            throw TrainError.setup("corpus transfer texts need GLUE task distillation with a teacher term weighted (they have no labels)")
+        }
         var squadDev: (data: SquadDataset, features: [QAFeature])? = nil
         if let squad {
             let trainPath = config.dataDir + "/" + squad.fileName(.train), devPath = config.dataDir + "/" + squad.fileName(.dev)
@@ -316,11 +326,22 @@ public final class FineTuner {
             if config.augment > 0 {
                 examples += Augmenter(examples: examples).variants(of: examples, copies: config.augment, seed: config.seed &+ 0xA6)
             }
+            let augmented = examples.count
+            if config.corpusTransfer > 0 {
+                guard let dir = config.transferCorpusDir else { throw TrainError.setup("corpus transfer texts need a corpus folder") }
+                let drawn = WikiCorpus.transferExamples(try WikiCorpus.documents(dir: dir), count: config.corpusTransfer,
+                                                        pairs: task.isPairTask, seed: config.seed &+ 0xC0)
+                guard drawn.count == config.corpusTransfer else {
+                    throw TrainError.setup("\(dir): only \(drawn.count) of the \(config.corpusTransfer) corpus transfer texts could be drawn (too few sentences of 4-40 words)")
+                }
+                examples += drawn
+            }
             train = try TaskDataset(examples: examples, tokenizer: tokenizer, maxLength: maxLen)
             dev = try TaskDataset(examples: task.read(root: config.dataDir, split: .dev), tokenizer: tokenizer, maxLength: maxLen)
             onEvent(.note("\(task.rawValue): \(originals) train"
                           + (real > originals ? " + \(real - originals) from \(config.transferTasks.joined(separator: ", ")) (teacher-labeled)" : "")
-                          + (config.augment > 0 ? " + \(train.count - real) augmented (teacher-labeled)" : "")
+                          + (config.augment > 0 ? " + \(augmented - real) augmented (teacher-labeled)" : "")
+                          + (config.corpusTransfer > 0 ? " + \(config.corpusTransfer) from the corpus \(config.transferCorpusDir ?? "") (teacher-labeled)" : "")
                           + " / \(dev.count) dev examples"
                           + (config.lengthGroups > 0 ? "; batches grouped by length (runs of \(config.lengthGroups) batches)" : "")))
         } else {

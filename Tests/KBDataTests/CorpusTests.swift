@@ -60,3 +60,51 @@ import KBTokenizer
         #expect(!docs.contains { $0.contains("<doc") || $0.contains("</doc>") })
     }
 }
+
+@Suite struct CorpusTransferTests {
+    @Test func sentencesSplitAtSentenceEnds() {
+        let doc = "The first sentence is here. The second one, with 3 commas, is longer! Is this the third one?\nToo short. A line without a final stop but words enough"
+        #expect(WikiCorpus.sentences(doc) == ["The first sentence is here.", "The second one, with 3 commas, is longer!",
+                                              "Is this the third one?", "A line without a final stop but words enough"])
+        // No cut inside numbers or before lower case; over 40 words dropped.
+        #expect(WikiCorpus.sentences("It cost 3.5 million dollars. then it went on and on.") == ["It cost 3.5 million dollars. then it went on and on."])
+        #expect(WikiCorpus.sentences((0..<41).map { "w\($0)" }.joined(separator: " ")).isEmpty)
+    }
+
+    /// Pairs in turn: consecutive sentences of one document, sentences of two documents, a
+    /// sentence and a copy that lost words (in order); unlabeled, deterministic for a seed.
+    @Test func transferExamplesSpanRelatedToNearIdentical() {
+        let docs = (0..<6).map { d in (0..<5).map { s in "Doc \(d) sentence \(s) has these words." }.joined(separator: " ") }
+        func place(_ s: String) -> (doc: Int, sentence: Int)? {
+            let w = s.split(separator: " ")
+            guard w.count == 7, let d = Int(w[1]), let k = Int(w[3]) else { return nil }
+            return (d, k)
+        }
+        let ex = WikiCorpus.transferExamples(docs, count: 30, pairs: true, seed: 9)
+        #expect(ex.count == 30)
+        #expect(ex.allSatisfy { $0.label == nil && $0.score == nil && $0.textB != nil && $0.id.hasPrefix("corpus-") })
+        for (i, e) in ex.enumerated() {
+            let a = place(e.textA)!
+            switch i % 3 {
+            case 0:
+                let b = place(e.textB!)!
+                #expect(a.doc == b.doc && b.sentence == a.sentence + 1, "\(e)")
+            case 1:
+                let b = place(e.textB!)!
+                #expect(a.doc != b.doc, "\(e)")
+            default:
+                let wa = e.textA.split(separator: " "), wb = e.textB!.split(separator: " ")
+                var j = 0
+                for w in wa where j < wb.count && w == wb[j] { j += 1 }
+                #expect(j == wb.count && !wb.isEmpty, "the copy keeps a subsequence of the words: \(e)")
+            }
+        }
+        #expect(ex.enumerated().contains { $0.offset % 3 == 2 && $0.element.textA != $0.element.textB }, "some copies lost words")
+        #expect(WikiCorpus.transferExamples(docs, count: 30, pairs: true, seed: 9) == ex)
+        #expect(WikiCorpus.transferExamples(docs, count: 30, pairs: true, seed: 10) != ex)
+        let single = WikiCorpus.transferExamples(docs, count: 7, pairs: false, seed: 9)
+        #expect(single.count == 7 && single.allSatisfy { $0.textB == nil && place($0.textA) != nil })
+        // One-sentence documents cannot give consecutive pairs: fewer than asked, no endless search.
+        #expect(WikiCorpus.transferExamples(["Only one sentence in here."], count: 3, pairs: true, seed: 1).count < 3)
+    }
+}

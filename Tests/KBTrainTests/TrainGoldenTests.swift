@@ -276,6 +276,53 @@ func expectGradientsMatch(_ model: BertModel, _ grads: [Float], _ g: SafeTensors
     }
 }
 
+extension TransferTaskTests {
+    /// `--corpus-transfer N`: N texts drawn from the corpus join the transfer set after the
+    /// augmentation (not augmented), without labels, and change the resume key; a corpus with too
+    /// few sentences is an error naming it, and there must be a teacher to label them.
+    @Test func corpusTextsJoinUnlabeled() throws {
+        guard let bin = kbertBinary() else { Issue.record("kbert binary not built next to the tests"); return }
+        let (model, glue, root) = try tinySetup()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try tinyTeacherAndStudent(bin, model: model, glue: glue, root: root)
+        let wiki = root + "/wiki"
+        try FileManager.default.createDirectory(atPath: wiki, withIntermediateDirectories: true)
+        var text = ""
+        for d in 0..<8 {
+            text += "<doc id=\"\(d)\" url=\"x\" title=\"T\">\nT\n"
+            text += (0..<4).map { s in "W\(d) " + (0..<5).map { "w\(($0 * 7 + s * 3 + d) % 94)" }.joined(separator: " ") + "." }.joined(separator: " ") + "\n</doc>\n"
+        }
+        try text.write(toFile: wiki + "/wiki_00", atomically: true, encoding: .utf8)
+        func config(_ n: Int, augment: Int = 0, teacher: Bool = true) -> FineTuneConfig {
+            var c = FineTuneConfig(task: "sst2", modelDir: root + "/student", dataDir: glue, outDir: root + "/s")
+            if teacher { c.teacherDir = root + "/teacher" }
+            c.epochs = 1; c.batchSize = 4; c.maxLength = 16; c.augment = augment
+            c.corpusTransfer = n; c.transferCorpusDir = wiki
+            return c
+        }
+        var notes: [String] = []
+        let t = try FineTuner(config(9, augment: 1)) { if case let .note(n) = $0 { notes.append(n) } }
+        #expect(t.train.count == 42 * 2 + 9, "\(t.train.count)")
+        let drawn = t.train.examples[84...]
+        #expect(drawn.allSatisfy { $0.label == nil && $0.score == nil && $0.textB == nil && $0.id.hasPrefix("corpus-") })
+        #expect(Array(drawn) == WikiCorpus.transferExamples(try WikiCorpus.documents(dir: wiki), count: 9, pairs: false, seed: 42 &+ 0xC0))
+        #expect(notes.contains { $0.contains("42 train + 42 augmented (teacher-labeled) + 9 from the corpus") }, "\(notes)")
+        #expect(config(9).resumeKey != config(0).resumeKey && config(9).resumeKey != config(8).resumeKey)
+        #expect { _ = try FineTuner(config(9, teacher: false)) } throws: { "\($0)".contains("teacher") }
+        try "<doc id=\"1\" url=\"x\" title=\"T\">\nT\nshort\n</doc>\n".write(toFile: root + "/wiki_00", atomically: true, encoding: .utf8)
+        var few = config(3); few.transferCorpusDir = root
+        #expect { _ = try FineTuner(few) } throws: { "\($0)".contains(root) && "\($0)".contains("only 0 of the 3") }
+        // The CLI.
+        let r = try runKbert(bin, ["distill", "--stage", "task", "--task", "sst2", "--teacher", root + "/teacher",
+                                   "--student", root + "/student", "--data", glue, "--out", root + "/cli", "--corpus-transfer", "5",
+                                   "--corpus", wiki, "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--threads", "1"])
+        #expect(r.status == 0 && r.stderr.contains("+ 5 from the corpus"), "\(r.stderr)")
+        let bad = try runKbert(bin, ["distill", "--stage", "general", "--teacher", model, "--student", root + "/student",
+                                     "--corpus", wiki, "--out", root + "/g", "--corpus-transfer", "5"])
+        #expect(bad.status != 0 && bad.stderr.contains("--corpus-transfer"), "\(bad.stderr)")
+    }
+}
+
 @Suite struct ProgressClockTests {
     /// The progress line's rate and ETA follow the last `window` steps: a pause (or a slow spell)
     /// leaves them once it is out of the window, and a restart forgets everything before it.
