@@ -36,7 +36,8 @@ std_stage2() {
 # from another teacher than runs/finetune/TASK (a teacher assistant), TAG=-x suffixes the run's name;
 # THREADS=N runs it on N threads (default 1); TRANSFER=TASK,... adds those tasks' training texts
 # without labels (--transfer, session 26) and names the run <task>-aug<n>-tr...; EMA=D adds --ema D
-# (the evaluated and kept model is the weights' moving average, session 28; name it with TAG).
+# (the evaluated and kept model is the weights' moving average, session 28; name it with TAG);
+# CORPUS=N adds N texts from the Wikipedia corpus, not augmented (--corpus-transfer, session 28).
 aug() {
   local p=$1 t=$2 n=$3 e=$4 s1=${S1:-general}
   local out=$R/$1${SUFFIX:-}/$2-aug$3${TRANSFER:+-tr}${SEED:+-seed$SEED}${EVAL:+-ev$EVAL}${TAG:-}
@@ -46,7 +47,7 @@ aug() {
   $K distill --stage task --task $t --teacher ${TEACHER:-runs/finetune/$t} --student $R/$p/$s1 --out $out --augment $n --epochs $e \
     --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads ${THREADS:-1} --save-every 200 --resume \
     --group-by-length ${GROUP:-0} ${SEED:+--seed $SEED} ${EVAL:+--eval-every $EVAL} ${TRANSFER:+--transfer $TRANSFER} \
-    ${EMA:+--ema $EMA} 2>> $out.log \
+    ${EMA:+--ema $EMA} ${CORPUS:+--corpus-transfer $CORPUS} 2>> $out.log \
     && touch $out/DONE || echo "augmented stage 2 $p $t failed (see $out.log)" >&2
 }
 

@@ -7,6 +7,11 @@
 #                              ends) with --ema 0.999: runs/kd/r8q-8m/rte-aug4-inter-ema-ev100;
 #                              then STS-B at ratio 21, session 27's best recipe (81.01, seed 42)
 #                              with --ema 0.999: runs/kd/r21q1-16m/stsb-aug3-tr-dev-ta-ema
+#   scripts/kd_s28.sh lane-f   (after lane-e's RTE run) STS-B at ratio 21 with 30,000 sentence pairs
+#                              from the Wikipedia corpus in place of one augmented copy
+#                              (--corpus-transfer 30000, 2 copies: 27,820 x 3 + 30,000 = 113,460
+#                              examples per epoch, session 27's best recipe 111,280), seed 42:
+#                              runs/kd/r21q1-16m/stsb-aug2-tr-c30k-dev-ta
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -29,6 +34,12 @@ lane_e() {
   S1=general-8m SUFFIX=-8m inter_only_ema r8q rte 4 3
   GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli,mnli:dev,qnli:dev S1=general-16m SUFFIX=-16m TAG=-dev-ta-ema EMA=0.999 \
     aug r21q1 stsb 3 3
+}
+
+lane_f() {
+  while [ ! -f $R/r8q-8m/rte-aug4-inter-ema-ev100/DONE ]; do sleep 30; done
+  GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli,mnli:dev,qnli:dev CORPUS=30000 S1=general-16m SUFFIX=-16m \
+    TAG=-c30k-dev-ta aug r21q1 stsb 2 3
 }
 
 main() { run_lane "$@"; }
