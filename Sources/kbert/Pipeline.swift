@@ -41,7 +41,7 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Make the teacher assistant first: a student compressed with this preset (e.g. tuned8 for a tuned21 student), trained by the same stages from the teacher, then used as --assistant.") var assistantPreset: String?
     @Option(help: "As --assistant-preset, with the assistant's shapes planned for this compression factor.") var assistantRatio: Double?
     @Option(help: "GLUE root (default: $KBERT_DATA/glue or ../shared/data/glue); for SQuAD the folder of its JSON files (default: $KBERT_DATA/squad).") var data: String?
-    @Option(help: "WikiExtractor folder for stage 1.") var corpus: String?
+    @Option(help: "WikiExtractor folder for stage 1 (and --corpus-transfer).") var corpus: String?
     @Option(help: "Content tokens for stage 1 (0 skips it).") var generalTokens: Int = 1_000_000
     @Option(help: "Teacher fine-tuning epochs.") var teacherEpochs: Int = 3
     @Option(help: "Teacher fine-tuning steps at most.") var teacherSteps: Int?
@@ -58,6 +58,8 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Stage-2 learning rate.") var lr: Float = 3e-4
     @Option(help: "Stage 2: label-free variants per training example (masked / replaced words), taught by the teacher alone.") var augment: Int = 0
     @Option(help: ArgumentHelp("Stage 2: other GLUE tasks' training texts, without their labels, added to the transfer set (as kbert distill --transfer; TASK:dev for another task's dev texts).", valueName: "TASK,...")) var transfer: String?
+    @Option(help: "Stage 2: this many unlabeled texts from the corpus (--corpus) join the transfer set, not augmented (as kbert distill --corpus-transfer).") var corpusTransfer: Int = 0
+    @Option(help: "Stage 2 (and the polish phase): evaluate and keep an exponential moving average of the weights with this decay (as kbert distill --ema).") var ema: Float?
     @Option(help: "Stage-2 schedule: two-phase (intermediate terms, then prediction terms) or joint (the paper's).") var schedule: String = "two-phase"
     @Option(help: "Stage 2 with --schedule two-phase: the prediction phase's own peak learning rate (each phase its own warm-up and decay, AdamW restarted at the switch).") var predictionLr: Float?
     @Option(help: "After stage 2: epochs of the prediction terms alone (logits and labels, same data) from its student; 0 skips.") var polishEpochs: Int = 0
@@ -71,6 +73,7 @@ struct Pipeline: ParsableCommand {
         try threads.apply()
         guard ["joint", "two-phase"].contains(schedule) else { throw ValidationError("--schedule must be joint or two-phase") }
         guard polishEpochs >= 0 else { throw ValidationError("--polish-epochs must be 0 or more") }
+        guard corpusTransfer >= 0 else { throw ValidationError("--corpus-transfer must be 0 or more") }
         if let p = predictionLr, !(p > 0 && schedule == "two-phase") {
             throw ValidationError("--prediction-lr is a positive rate, for --schedule two-phase")
         }
@@ -224,6 +227,8 @@ struct Pipeline: ParsableCommand {
         c.distillWeights = weights.weights; c.augment = augment
         c.transferTasks = taskList(transfer)
         c.groupByLength = groupByLength; c.docStride = docStride
+        if corpusTransfer > 0 { c.corpusTransfer = corpusTransfer; c.transferCorpusDir = defaultCorpusDir(corpus) }
+        c.emaDecay = ema
         try FineTuner(c, onEvent: printer.handle).run(resume: true, onEvent: printer.handle)
         // Optional polish: the prediction terms alone, from the stage-2 student.
         guard polishEpochs > 0 else { return [dir] }
