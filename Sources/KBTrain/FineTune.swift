@@ -435,13 +435,13 @@ public final class FineTuner {
             let batches = train.batches(batchSize: c.batchSize, epoch: state.epoch, seed: c.seed, shuffle: true, groupByLength: c.lengthGroups)
             while state.batchInEpoch < batches.count && state.step < total {
                 if plan.restartsAt(state.step) { opt = AdamW(parameters: model.params, weightDecay: c.weightDecay) }
-                if average != nil, teacher != nil, state.step > 0,
-                   distillTerms(step: state.step, total: total).intermediate != distillTerms(step: state.step - 1, total: total).intermediate {
-                    average?.restart(from: model.params.data)   // the objective changes: average the new phase alone
-                }
+                // The two-phase switch: the objective changes here.
+                let switching = teacher != nil && state.step > 0
+                    && distillTerms(step: state.step, total: total).intermediate != distillTerms(step: state.step - 1, total: total).intermediate
+                if switching { average?.restart(from: model.params.data) }   // average the new phase alone
                 if let teacher {
                     let intermediate = distillTerms(step: state.step, total: total).intermediate
-                    var restart = clock.steps > 0 && intermediate != distillTerms(step: state.step - 1, total: total).intermediate
+                    var restart = clock.steps > 0 && switching
                     if !intermediate, var cache = logitCache, cache.chunksLeft > 0 {
                         try fillLogitCache(&cache, teacher: teacher, onEvent: onEvent)
                         logitCache = cache
