@@ -12,6 +12,7 @@
 #                              (--corpus-transfer 30000, 2 copies: 27,820 x 3 + 30,000 = 113,460
 #                              examples per epoch, session 27's best recipe 111,280), seed 42:
 #                              runs/kd/r21q1-16m/stsb-aug2-tr-c30k-dev-ta
+#   scripts/kd_s28.sh lane-g   lane-f on seed 43: runs/kd/r21q1-16m/stsb-aug2-tr-c30k-seed43-dev-ta
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -40,6 +41,11 @@ lane_f() {
   while [ ! -f $R/r8q-8m/rte-aug4-inter-ema-ev100/DONE ]; do sleep 30; done
   GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli,mnli:dev,qnli:dev CORPUS=30000 S1=general-16m SUFFIX=-16m \
     TAG=-c30k-dev-ta aug r21q1 stsb 2 3
+}
+
+lane_g() {
+  GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli,mnli:dev,qnli:dev CORPUS=30000 S1=general-16m SUFFIX=-16m \
+    SEED=43 TAG=-c30k-dev-ta aug r21q1 stsb 2 3
 }
 
 main() { run_lane "$@"; }
