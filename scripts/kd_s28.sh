@@ -13,6 +13,11 @@
 #                              examples per epoch, session 27's best recipe 111,280), seed 42:
 #                              runs/kd/r21q1-16m/stsb-aug2-tr-c30k-dev-ta
 #   scripts/kd_s28.sh lane-g   lane-f on seed 43: runs/kd/r21q1-16m/stsb-aug2-tr-c30k-seed43-dev-ta
+#   scripts/kd_s28.sh lane-h   (next) twice the corpus pairs in place of a second copy: 60,000 pairs,
+#                              1 copy (27,820 x 2 + 60,000 = 115,640 per epoch), seed 42:
+#                              runs/kd/r21q1-16m/stsb-aug1-tr-c60k-dev-ta
+#   scripts/kd_s28.sh lane-i   (next) RTE at ratio 8, session 25's recipe (intermediate terms alone,
+#                              4 copies) with 30,000 corpus pairs: runs/kd/r8q-8m/rte-aug4-c30k-inter-ev100
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -46,6 +51,20 @@ lane_f() {
 lane_g() {
   GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli,mnli:dev,qnli:dev CORPUS=30000 S1=general-16m SUFFIX=-16m \
     SEED=43 TAG=-c30k-dev-ta aug r21q1 stsb 2 3
+}
+
+lane_h() {
+  GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli,mnli:dev,qnli:dev CORPUS=60000 S1=general-16m SUFFIX=-16m \
+    TAG=-c60k-dev-ta aug r21q1 stsb 1 3
+}
+
+lane_i() {
+  local out=$R/r8q-8m/rte-aug4-c30k-inter-ev100
+  [ -f $out/DONE ] && return 0
+  $K distill --stage task --task rte --teacher runs/finetune/rte --student $R/r8q/general-8m --out $out --augment 4 --epochs 3 \
+    --lr 3e-4 --schedule joint --w-logits 0 --w-supervised 0 --batch-size 32 --max-length 128 --threads 1 --save-every 200 \
+    --resume --group-by-length 50 --eval-every 100 --corpus-transfer 30000 2>> $out.log \
+    && touch $out/DONE || echo "RTE with corpus pairs failed (see $out.log)" >&2
 }
 
 main() { run_lane "$@"; }
