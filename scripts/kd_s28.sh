@@ -12,7 +12,7 @@
 #                              (--corpus-transfer 30000, 2 copies: 27,820 x 3 + 30,000 = 113,460
 #                              examples per epoch, session 27's best recipe 111,280), seed 42:
 #                              runs/kd/r21q1-16m/stsb-aug2-tr-c30k-dev-ta
-#   scripts/kd_s28.sh lane-g   lane-f on seed 43: runs/kd/r21q1-16m/stsb-aug2-tr-c30k-seed43-dev-ta
+#   scripts/kd_s28.sh lane-g   lane-f on seed 43: runs/kd/r21q1-16m/stsb-aug2-tr-seed43-c30k-dev-ta
 #   scripts/kd_s28.sh lane-h   (next) twice the corpus pairs in place of a second copy: 60,000 pairs,
 #                              1 copy (27,820 x 2 + 60,000 = 115,640 per epoch), seed 42:
 #                              runs/kd/r21q1-16m/stsb-aug1-tr-c60k-dev-ta
