@@ -54,6 +54,22 @@ aug() {
 # The "-cont" recipe: an augmented student trained on with the prediction terms alone at lr 1e-4
 # (IN names another finished run of the task to continue instead, e.g. the standard one; TEACHER
 # and TRANSFER as in aug)
+# Task distillation with the intermediate terms alone (the classifier and pooler as copied from the
+# teacher; session 25): plan task copies epochs; S1, SUFFIX, SEED as in aug; dev every $EVAL
+# (default 100) steps; EMA=D adds --ema D, CORPUS=N --corpus-transfer N (session 28); PRE / POST
+# go into the run's name before / after "-inter".
+inter_only() {
+  local p=$1 t=$2 n=$3 e=$4 s1=${S1:-general} ev=${EVAL:-100}
+  local out=$R/$1${SUFFIX:-}/$2-aug$3${PRE:-}-inter${POST:-}${SEED:+-seed$SEED}-ev$ev
+  [ -f $out/DONE ] && return 0
+  [ -f $R/$p/$s1/model.safetensors ] || { echo "no stage-1 student $R/$p/$s1" >&2; return 1; }
+  mkdir -p $(dirname $out)
+  $K distill --stage task --task $t --teacher runs/finetune/$t --student $R/$p/$s1 --out $out --augment $n --epochs $e \
+    --lr 3e-4 --schedule joint --w-logits 0 --w-supervised 0 --batch-size 32 --max-length 128 --threads 1 --save-every 200 \
+    --resume --group-by-length 50 --eval-every $ev ${SEED:+--seed $SEED} ${EMA:+--ema $EMA} ${CORPUS:+--corpus-transfer $CORPUS} \
+    2>> $out.log && touch $out/DONE || echo "intermediate-only stage 2 $p $t failed (see $out.log)" >&2
+}
+
 cont() {  # plan-dir task copies epochs (LR overrides the rate and TAG names the output)
   local d=$R/$1 t=$2 n=$3 e=$4 lr=${LR:-1e-4}
   local in=$d/${IN:-$t-aug$n} out=$d/${IN:-$t-aug$n}-cont${TAG:-}

@@ -36,19 +36,6 @@ lane_b() {
   S1=general-16m SUFFIX=-16m TAG=-ta SEED=43 aug r21q1 stsb 16 3
 }
 
-# Task distillation with the intermediate terms alone (the classifier and pooler as copied from the
-# teacher): plan task copies epochs; S1, SUFFIX, SEED as in aug; dev every $EVAL (default 100) steps.
-inter_only() {
-  local p=$1 t=$2 n=$3 e=$4 s1=${S1:-general} ev=${EVAL:-100}
-  local out=$R/$1${SUFFIX:-}/$2-aug$3-inter${SEED:+-seed$SEED}-ev$ev
-  [ -f $out/DONE ] && return 0
-  [ -f $R/$p/$s1/model.safetensors ] || { echo "no stage-1 student $R/$p/$s1" >&2; return 1; }
-  mkdir -p $(dirname $out)
-  $K distill --stage task --task $t --teacher runs/finetune/$t --student $R/$p/$s1 --out $out --augment $n --epochs $e \
-    --lr 3e-4 --schedule joint --w-logits 0 --w-supervised 0 --batch-size 32 --max-length 128 --threads 1 --save-every 200 \
-    --resume --group-by-length 50 --eval-every $ev ${SEED:+--seed $SEED} 2>> $out.log \
-    && touch $out/DONE || echo "intermediate-only stage 2 $p $t failed (see $out.log)" >&2
-}
 lane_c() {
   while [ ! -f $R/r21q1/general-16m/DONE ]; do sleep 60; done
   S1=general-8m SUFFIX=-8m inter_only r8q rte 4 3

@@ -22,22 +22,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
 
-# Task distillation with the intermediate terms alone and weight averaging (kd_s25.sh's inter_only
-# with --ema): plan task copies epochs; S1, SUFFIX, SEED as in aug; dev every $EVAL (default 100).
-inter_only_ema() {
-  local p=$1 t=$2 n=$3 e=$4 s1=${S1:-general} ev=${EVAL:-100}
-  local out=$R/$1${SUFFIX:-}/$2-aug$3-inter-ema${SEED:+-seed$SEED}-ev$ev
-  [ -f $out/DONE ] && return 0
-  [ -f $R/$p/$s1/model.safetensors ] || { echo "no stage-1 student $R/$p/$s1" >&2; return 1; }
-  mkdir -p $(dirname $out)
-  $K distill --stage task --task $t --teacher runs/finetune/$t --student $R/$p/$s1 --out $out --augment $n --epochs $e \
-    --lr 3e-4 --schedule joint --w-logits 0 --w-supervised 0 --batch-size 32 --max-length 128 --threads 1 --save-every 200 \
-    --resume --group-by-length 50 --eval-every $ev --ema ${EMA:-0.999} ${SEED:+--seed $SEED} 2>> $out.log \
-    && touch $out/DONE || echo "intermediate-only stage 2 $p $t failed (see $out.log)" >&2
-}
-
 lane_e() {
-  S1=general-8m SUFFIX=-8m inter_only_ema r8q rte 4 3
+  S1=general-8m SUFFIX=-8m POST=-ema EMA=0.999 inter_only r8q rte 4 3
   GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli,mnli:dev,qnli:dev S1=general-16m SUFFIX=-16m TAG=-dev-ta-ema EMA=0.999 \
     aug r21q1 stsb 3 3
 }
@@ -59,12 +45,7 @@ lane_h() {
 }
 
 lane_i() {
-  local out=$R/r8q-8m/rte-aug4-c30k-inter-ev100
-  [ -f $out/DONE ] && return 0
-  $K distill --stage task --task rte --teacher runs/finetune/rte --student $R/r8q/general-8m --out $out --augment 4 --epochs 3 \
-    --lr 3e-4 --schedule joint --w-logits 0 --w-supervised 0 --batch-size 32 --max-length 128 --threads 1 --save-every 200 \
-    --resume --group-by-length 50 --eval-every 100 --corpus-transfer 30000 2>> $out.log \
-    && touch $out/DONE || echo "RTE with corpus pairs failed (see $out.log)" >&2
+  S1=general-8m SUFFIX=-8m PRE=-c30k CORPUS=30000 inter_only r8q rte 4 3
 }
 
 main() { run_lane "$@"; }
