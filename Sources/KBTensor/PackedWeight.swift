@@ -12,7 +12,9 @@ import CKBKernels
 /// eight, the weight-side sums formed once when packing. Measured 1.04–1.10× the classical packed
 /// product on BERT-base and MiniLM shapes at 128–4,096 rows in `tools/strassen_harness.c` (one thread, session 13),
 /// but only 0.91–1.04× in whole forward passes, for 1.75× the packed floats and about twice the
-/// classical product's rounding error (5× on MiniLM's last hidden state); so callers opt in.
+/// classical product's rounding error (5× on MiniLM's last hidden state); so callers opt in. On a
+/// Zen 5 core (two 512-bit FMA pipes, session 29) it is slower: 0.93–1.03× in the harness at 4,096
+/// rows and 0.90× in BERT-base passes, where the extra traffic of the sums outweighs the saved FMAs.
 public final class PackedWeight: @unchecked Sendable {
     public let n: Int, k: Int
     /// Packed for Strassen's algorithm (see the type's note).
