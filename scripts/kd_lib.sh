@@ -105,6 +105,17 @@ stage1_8m() {  # plan
     2>> $R/$p/general-8m.log && touch $R/$p/general-8m/DONE
 }
 
+# The 16M-token stage 1 (session 25): the 8M-token student trained on for 8M more tokens (lr 2e-4,
+# 2% warm-up, batch 32 x 64, $STAGE1_THREADS threads, default 2): runs/kd/PLAN/general-16m.
+stage1_16m() {  # plan
+  local p=$1
+  [ -f $R/$p/general-16m/DONE ] && return 0
+  [ -f $R/$p/general-8m/DONE ] || { echo "no 8M-token stage-1 student $R/$p/general-8m" >&2; return 1; }
+  $K distill --stage general --teacher $M --student $R/$p/general-8m --out $R/$p/general-16m --general-tokens 8000000 \
+    --epochs 1 --lr 2e-4 --warmup 0.02 --batch-size 32 --max-length 64 --threads ${STAGE1_THREADS:-2} --save-every 100 \
+    --resume 2>> $R/$p/general-16m.log && touch $R/$p/general-16m/DONE
+}
+
 # The lane dispatcher of the session scripts: `run_lane lane-x` runs the sourcing script's function
 # lane_x; anything else prints the lanes it defines and fails.
 run_lane() {

@@ -17,14 +17,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
 
-stage1_16m() {  # plan
-  local p=$1
-  [ -f $R/$p/general-16m/DONE ] && return 0
-  [ -f $R/$p/general-8m/DONE ] || { echo "no 8M-token stage-1 student $R/$p/general-8m" >&2; return 1; }
-  $K distill --stage general --teacher $M --student $R/$p/general-8m --out $R/$p/general-16m --general-tokens 8000000 \
-    --epochs 1 --lr 2e-4 --warmup 0.02 --batch-size 32 --max-length 64 --threads ${STAGE1_THREADS:-2} --save-every 100 \
-    --resume 2>> $R/$p/general-16m.log && touch $R/$p/general-16m/DONE
-}
 lane_a() {
   stage1_16m r21q1
   export GROUP=50 TEACHER=runs/kd/r8e-8m/stsb-aug8
