@@ -7,6 +7,12 @@
 #                              pairs (session 28's lane-i): runs/kd/r8q-8m/rte-aug4-c30k-inter-ev100
 #   scripts/kd_s29.sh lane-b   r21q1's stage 1 (2M, 8M, then 16M tokens, one thread): runs/kd/r21q1/general-16m,
 #                              the start of STS-B's ratio-21 chain (README "Recipes")
+#   scripts/kd_s29.sh lane-c   (after lane-a's r8q stage 1) STS-B's teacher assistant: ratio 8, 8 copies,
+#                              4 epochs (session 20's r8e recipe on r8q, whose word embedding has rank 56
+#                              against r8e's 48): runs/kd/r8q-8m/stsb-aug8
+#   scripts/kd_s29.sh lane-d   (after lanes b and c) STS-B at ratio 21, session 28's corpus-pairs recipe
+#                              (81.64 with seed 42), seeds 42 and 43, taught by lane-c's assistant:
+#                              runs/kd/r21q1-16m/stsb-aug2-tr[-seed43]-c30k-dev-ta
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -32,6 +38,21 @@ lane_b() {
   stage1_2m r21q1 --attention 192x96 --ffn 8x4 --embedding-rank 11 --position-embedding-rank 16 --pooler-rank 8 --frequency-weighted
   STAGE1_THREADS=1 stage1_8m r21q1
   STAGE1_THREADS=1 stage1_16m r21q1
+}
+
+lane_c() {
+  while [ ! -f $R/r8q/general-8m/DONE ] || [ ! -f runs/finetune/stsb/DONE ]; do sleep 60; done
+  GROUP=50 S1=general-8m SUFFIX=-8m aug r8q stsb 8 4
+}
+
+stsb21() {  # seed (empty: the default, 42)
+  GROUP=50 TEACHER=$R/r8q-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli,mnli:dev,qnli:dev CORPUS=30000 S1=general-16m SUFFIX=-16m \
+    SEED=$1 TAG=-c30k-dev-ta aug r21q1 stsb 2 3
+}
+lane_d() {
+  while [ ! -f $R/r21q1/general-16m/DONE ] || [ ! -f $R/r8q-8m/stsb-aug8/DONE ]; do sleep 60; done
+  stsb21 ""
+  stsb21 43
 }
 
 main() { run_lane "$@"; }
