@@ -7,6 +7,10 @@
 #                              pairs (session 28's lane-i): runs/kd/r8q-8m/rte-aug4-c30k-inter-ev100
 #   scripts/kd_s29.sh lane-b   r21q1's stage 1 (2M, 8M, then 16M tokens, one thread): runs/kd/r21q1/general-16m,
 #                              the start of STS-B's ratio-21 chain (README "Recipes")
+#   scripts/kd_s29.sh lane-e   (after lane-a's r8q stage 1) RTE at ratio 8, intermediate terms alone with
+#                              twice the copies for two epochs (8 copies: 22,410 examples per epoch, the
+#                              first epoch end at half the schedule; session 25's best recipe, 4 copies
+#                              for 3 epochs, peaked at its first epoch end): runs/kd/r8q-8m/rte-aug8-inter-ev100
 #   scripts/kd_s29.sh lane-c   (after lane-a's r8q stage 1) STS-B's teacher assistant: ratio 8, 8 copies,
 #                              4 epochs (session 20's r8e recipe on r8q, whose word embedding has rank 56
 #                              against r8e's 48): runs/kd/r8q-8m/stsb-aug8
@@ -38,6 +42,11 @@ lane_b() {
   stage1_2m r21q1 --attention 192x96 --ffn 8x4 --embedding-rank 11 --position-embedding-rank 16 --pooler-rank 8 --frequency-weighted
   STAGE1_THREADS=1 stage1_8m r21q1
   STAGE1_THREADS=1 stage1_16m r21q1
+}
+
+lane_e() {
+  while [ ! -f $R/r8q/general-8m/DONE ]; do sleep 60; done
+  S1=general-8m SUFFIX=-8m inter_only r8q rte 8 2
 }
 
 lane_c() {
