@@ -51,9 +51,6 @@ aug() {
     && touch $out/DONE || echo "augmented stage 2 $p $t failed (see $out.log)" >&2
 }
 
-# The "-cont" recipe: an augmented student trained on with the prediction terms alone at lr 1e-4
-# (IN names another finished run of the task to continue instead, e.g. the standard one; TEACHER
-# and TRANSFER as in aug)
 # Task distillation with the intermediate terms alone (the classifier and pooler as copied from the
 # teacher; session 25): plan task copies epochs; S1, SUFFIX, SEED as in aug; dev every $EVAL
 # (default 100) steps; EMA=D adds --ema D, CORPUS=N --corpus-transfer N (session 28); PRE / POST
@@ -70,6 +67,9 @@ inter_only() {
     2>> $out.log && touch $out/DONE || echo "intermediate-only stage 2 $p $t failed (see $out.log)" >&2
 }
 
+# The "-cont" recipe: an augmented student trained on with the prediction terms alone at lr 1e-4
+# (IN names another finished run of the task to continue instead, e.g. the standard one; TEACHER
+# and TRANSFER as in aug)
 cont() {  # plan-dir task copies epochs (LR overrides the rate and TAG names the output)
   local d=$R/$1 t=$2 n=$3 e=$4 lr=${LR:-1e-4}
   local in=$d/${IN:-$t-aug$n} out=$d/${IN:-$t-aug$n}-cont${TAG:-}
