@@ -47,7 +47,7 @@ aug() {
   $K distill --stage task --task $t --teacher ${TEACHER:-runs/finetune/$t} --student $R/$p/$s1 --out $out --augment $n --epochs $e \
     --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads ${THREADS:-1} --save-every 200 --resume \
     --group-by-length ${GROUP:-0} ${SEED:+--seed $SEED} ${EVAL:+--eval-every $EVAL} ${TRANSFER:+--transfer $TRANSFER} \
-    ${EMA:+--ema $EMA} ${CORPUS:+--corpus-transfer $CORPUS} 2>> $out.log \
+    ${EMA:+--ema $EMA} ${CORPUS:+--corpus-transfer $CORPUS} ${TEMP:+--temperature $TEMP} ${LOGIT:+--logit-loss $LOGIT} 2>> $out.log \
     && touch $out/DONE || echo "augmented stage 2 $p $t failed (see $out.log)" >&2
 }
 
@@ -123,4 +123,12 @@ run_lane() {
   if [[ $f == lane_* ]] && declare -F "$f" > /dev/null; then "$f"; return; fi
   echo "usage: $0 $(declare -F | awk '$3 ~ /^lane_/ {sub("_", "-", $3); print $3}' | paste -sd'|')" >&2
   return 2
+}
+
+# STS-B at ratio 21, session 28's corpus-pairs recipe (81.64 with seed 42): r21q1's 16M-token
+# stage 1, taught by the ratio-8 assistant r8q-8m/stsb-aug8, 2 copies, the other pair tasks' texts
+# and 30,000 Wikipedia pairs, 3 epochs.   stsb21 SEED (empty: the default, 42)
+stsb21() {
+  GROUP=50 TEACHER=$R/r8q-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli,mnli:dev,qnli:dev CORPUS=30000 S1=general-16m SUFFIX=-16m \
+    SEED=$1 TAG=-c30k-dev-ta aug r21q1 stsb 2 3
 }

@@ -16,7 +16,7 @@
 #                              against r8e's 48): runs/kd/r8q-8m/stsb-aug8
 #   scripts/kd_s29.sh lane-d   (after lanes b and c) STS-B at ratio 21, session 28's corpus-pairs recipe
 #                              (81.64 with seed 42), seeds 42 and 43, taught by lane-c's assistant:
-#                              runs/kd/r21q1-16m/stsb-aug2-tr[-seed43]-c30k-dev-ta
+#                              runs/kd/r21q1-16m/stsb-aug2-tr[-seed43]-c30k-dev-ta (stsb21 in kd_lib.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
@@ -44,10 +44,6 @@ lane_c() {
   GROUP=50 S1=general-8m SUFFIX=-8m aug r8q stsb 8 4
 }
 
-stsb21() {  # seed (empty: the default, 42)
-  GROUP=50 TEACHER=$R/r8q-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli,mnli:dev,qnli:dev CORPUS=30000 S1=general-16m SUFFIX=-16m \
-    SEED=$1 TAG=-c30k-dev-ta aug r21q1 stsb 2 3
-}
 lane_d() {
   while [ ! -f $R/r21q1/general-16m/DONE ] || [ ! -f $R/r8q-8m/stsb-aug8/DONE ]; do sleep 60; done
   stsb21 ""

@@ -5,6 +5,7 @@ The reference definitions (the Swift code must agree):
   hidden MSE:    mean over real tokens and features of (s - t)^2
   attention MSE: mean over (b, head, i, j) with i and j real tokens of (s - t)^2
   logits:        mean_b sum_c -softmax(t_b/T)_c log softmax(s_b/T)_c  (T = 2), MSE when C = 1
+                 or with --logit-loss mse: mean over (b, c) of (s - t)^2
 
     python tools/gen_distill_golden.py
 """
@@ -49,3 +50,12 @@ ce.backward()
 out.update({"span.s": qs.detach().float(), "span.t": qt.float(), "span.loss": ce.detach().float().reshape(1), "span.grad": qs.grad.float()})
 save_file({k: v.contiguous() for k, v in out.items()}, str(OUT))
 print("span loss", ce.item())
+
+# `--logit-loss mse` (after the others: their values are unchanged): a classifier's logits matched
+# by the mean squared error over every (example, class) element, on the same logits as above.
+ms = ls.detach().clone().requires_grad_(True)
+mse = torch.nn.functional.mse_loss(ms, lt)
+mse.backward()
+out.update({"logits.mse.loss": mse.detach().float().reshape(1), "logits.mse.grad": ms.grad.float()})
+save_file({k: v.contiguous() for k, v in out.items()}, str(OUT))
+print("logit mse", mse.item())

@@ -69,9 +69,12 @@ public enum DistillLoss {
     }
 
     /// The prediction-layer loss: soft cross-entropy at temperature T for classification
-    /// (`Loss.softCrossEntropy`), MSE between logits for regression (one output).
-    public static func logits(student: [Float], teacher: [Float], classes C: Int, temperature T: Float) -> (loss: Float, grad: [Float]) {
-        C == 1 ? Loss.mse(student, teacher) : Loss.softCrossEntropy(student: student, teacher: teacher, classes: C, temperature: T)
+    /// (`Loss.softCrossEntropy`), or with `mse` the mean squared error between the logits (Kim et
+    /// al. 2021: it matches the teacher's margins, which a near-uniform soft label barely
+    /// constrains); always MSE for regression (one output).
+    public static func logits(student: [Float], teacher: [Float], classes C: Int, temperature T: Float,
+                              mse: Bool = false) -> (loss: Float, grad: [Float]) {
+        C == 1 || mse ? Loss.mse(student, teacher) : Loss.softCrossEntropy(student: student, teacher: teacher, classes: C, temperature: T)
     }
 
     /// The prediction-layer loss of extractive question answering: logits [B, T, 2] (start, end per
@@ -82,15 +85,38 @@ public enum DistillLoss {
     }
 }
 
-/// Weights of the loss terms (default 1 each) and the temperature.
-public struct DistillWeights: Sendable, Codable, Equatable {
+/// Weights of the loss terms (default 1 each), the temperature, and the classification logit loss.
+public struct DistillWeights: Sendable, Codable, Equatable, CustomStringConvertible {
+    /// The prediction-layer loss of a classifier: soft cross-entropy at the temperature (the
+    /// paper's), or the MSE between the logits.
+    public enum LogitLoss: String, Sendable, Codable, CaseIterable { case ce, mse }
     public var embedding: Float = 1
     public var attention: Float = 1
     public var hidden: Float = 1
     public var logits: Float = 1
     public var supervised: Float = 1
     public var temperature: Float = 1
+    public var logitLoss: LogitLoss = .ce
     public init() {}
     /// Whether any intermediate term (embedding output, attention scores, layer outputs) is weighted.
     public var hasIntermediate: Bool { embedding != 0 || attention != 0 || hidden != 0 }
+
+    /// Part of a run's resume key: the form runs before `logitLoss` existed were written with,
+    /// extended only when the logit loss is not the default, so that their checkpoints still resume.
+    public var description: String {
+        "DistillWeights(embedding: \(embedding), attention: \(attention), hidden: \(hidden), logits: \(logits), "
+            + "supervised: \(supervised), temperature: \(temperature)\(logitLoss == .ce ? "" : ", logitLoss: \(logitLoss.rawValue)"))"
+    }
+
+    enum CodingKeys: String, CodingKey { case embedding, attention, hidden, logits, supervised, temperature, logitLoss }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        embedding = try c.decode(Float.self, forKey: .embedding)
+        attention = try c.decode(Float.self, forKey: .attention)
+        hidden = try c.decode(Float.self, forKey: .hidden)
+        logits = try c.decode(Float.self, forKey: .logits)
+        supervised = try c.decode(Float.self, forKey: .supervised)
+        temperature = try c.decode(Float.self, forKey: .temperature)
+        logitLoss = try c.decodeIfPresent(LogitLoss.self, forKey: .logitLoss) ?? .ce
+    }
 }

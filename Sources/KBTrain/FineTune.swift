@@ -201,6 +201,9 @@ public final class FineTuner {
         if squad != nil && config.augment > 0 {
             throw TrainError.setup("--augment is for GLUE tasks (SQuAD's windows keep their answers' offsets)")
         }
+        if squad != nil && config.teacherDir != nil && config.distillWeights.logitLoss == .mse {
+            throw TrainError.setup("--logit-loss mse is for GLUE classifiers (SQuAD's span loss is the soft cross-entropy over each window's tokens)")
+        }
         tokenizer = try BertTokenizer(folder: config.modelDir)
         var cfg = try BertConfig(file: config.modelDir + "/config.json")
         // The teacher first: in task distillation the student's missing head comes from it.

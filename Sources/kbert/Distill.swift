@@ -100,6 +100,8 @@ struct Distill: ParsableCommand {
     }
 }
 
+extension DistillWeights.LogitLoss: ExpressibleByArgument {}
+
 /// The distillation terms' weights and temperature (`kbert distill`, `kbert pipeline`).
 struct DistillWeightOptions: ParsableArguments {
     @Option(help: "Temperature of the soft logit loss.") var temperature: Float = 1
@@ -108,11 +110,13 @@ struct DistillWeightOptions: ParsableArguments {
     @Option(help: "Weight of the layer-output MSE (summed over layers).") var wHidden: Float = 1
     @Option(help: "Weight of the logit loss.") var wLogits: Float = 1
     @Option(help: "Weight of the supervised loss.") var wSupervised: Float = 1
+    @Option(help: "A classifier's logit loss: ce (soft cross-entropy at --temperature, the paper's) or mse (the mean squared error between the logits, Kim et al. 2021: it matches the teacher's margins, which near-uniform soft labels barely constrain). Regression always uses MSE; SQuAD's span loss is soft cross-entropy.") var logitLoss: DistillWeights.LogitLoss = .ce
 
     var weights: DistillWeights {
         var w = DistillWeights()
         w.temperature = temperature; w.embedding = wEmbedding; w.attention = wAttention; w.hidden = wHidden
         w.logits = wLogits; w.supervised = wSupervised
+        w.logitLoss = logitLoss
         return w
     }
 }

@@ -32,6 +32,40 @@ import KBTensor
         #expect(close(q.grad, try g.floatTensor("span.grad").data))
     }
 
+    /// `--logit-loss mse` on a 3-way classifier: PyTorch's `mse_loss` (mean over every element)
+    /// and its gradient, which also differs from the soft cross-entropy's (the option is used).
+    @Test func logitMSEMatchesPyTorch() throws {
+        let g = try Self.golden()
+        let s = try g.floatTensor("logits.s").data, t = try g.floatTensor("logits.t").data
+        let m = DistillLoss.logits(student: s, teacher: t, classes: 3, temperature: 2, mse: true)
+        #expect(close([m.loss], try g.floatTensor("logits.mse.loss").data, 1e-5))
+        #expect(close(m.grad, try g.floatTensor("logits.mse.grad").data))
+        #expect(!close(m.grad, try g.floatTensor("logits.grad").data, 1e-3))
+        func f(_ x: [Double]) -> Double { zip(x, t).map { ($0 - Double($1)) * ($0 - Double($1)) }.reduce(0, +) / Double(x.count) }
+        var x = s.map(Double.init)
+        for k in x.indices {
+            let x0 = x[k]
+            x[k] = x0 + 1e-6; let up = f(x); x[k] = x0 - 1e-6; let dn = f(x); x[k] = x0
+            #expect(abs((up - dn) / 2e-6 - Double(m.grad[k])) < 1e-6, "element \(k)")
+        }
+    }
+
+    /// The weights' text is part of every distillation run's resume key: with the default logit
+    /// loss it keeps the form checkpoints before `--logit-loss` were written with, so they resume;
+    /// mse changes it; and a JSON without the field decodes to the default.
+    @Test func weightsKeyKeepsItsOldForm() throws {
+        var w = DistillWeights()
+        w.temperature = 0.25
+        #expect("\(w)" == "DistillWeights(embedding: 1.0, attention: 1.0, hidden: 1.0, logits: 1.0, supervised: 1.0, temperature: 0.25)")
+        w.logitLoss = .mse
+        #expect("\(w)" == "DistillWeights(embedding: 1.0, attention: 1.0, hidden: 1.0, logits: 1.0, supervised: 1.0, temperature: 0.25, logitLoss: mse)")
+        let old = #"{"embedding":1,"attention":1,"hidden":0.5,"logits":1,"supervised":0,"temperature":2}"#
+        let d = try JSONDecoder().decode(DistillWeights.self, from: Data(old.utf8))
+        #expect(d.logitLoss == .ce && d.hidden == 0.5 && d.temperature == 2)
+        let back = try JSONDecoder().decode(DistillWeights.self, from: try JSONEncoder().encode(w))
+        #expect(back == w)
+    }
+
     /// The span term's gradient by central differences in Double; padded positions get none.
     @Test func spanLogitsFiniteDifferences() throws {
         let g = try Self.golden()

@@ -239,6 +239,21 @@ extension ResumeTests {
         #expect(p.status == 0, "\(p.stderr)")
         let plog = try String(contentsOfFile: root + "/cont/log.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(!plog.isEmpty && plog.allSatisfy { $0.contains("\"logits\"") && !$0.contains("\"attention\"") && $0.contains("\"loss\"") })
+        // --logit-loss mse: the same run with the logits matched by their MSE logs another logit
+        // loss from the first step; an unknown loss is refused, naming the option.
+        let cont = ["distill", "--stage", "task", "--teacher", root + "/teacher", "--student", root + "/distilled",
+                    "--task", "sst2", "--data", glue, "--epochs", "1", "--batch-size", "8", "--threads", "1", "--max-length", "16",
+                    "--schedule", "joint", "--w-embedding", "0", "--w-attention", "0", "--w-hidden", "0"]
+        let m = try runKbert(bin, cont + ["--out", root + "/cont-mse", "--logit-loss", "mse"])
+        #expect(m.status == 0, "\(m.stderr)")
+        let mlog = try String(contentsOfFile: root + "/cont-mse/log.jsonl", encoding: .utf8).split(separator: "\n")
+        func logits(_ line: Substring) throws -> Double {
+            try #require((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["logits"] as? Double)
+        }
+        let (m0, p0) = (try logits(mlog[0]), try logits(plog[0]))
+        #expect(mlog.count == plog.count && m0 != p0, "\(m0) \(p0)")
+        let kl = try runKbert(bin, cont + ["--out", root + "/cont-kl", "--logit-loss", "kl"])
+        #expect(kl.status != 0 && kl.stderr.contains("logit-loss"), "\(kl.stderr)")
         // Stage 1 on a written WikiExtractor folder: intermediate terms only, held-out loss kept.
         try writeTinyWiki(root + "/wiki")
         let g = try runKbert(bin, ["distill", "--stage", "general", "--teacher", model, "--student", root + "/student", "--corpus", root + "/wiki",

@@ -111,6 +111,10 @@ func tinySquadSetup() throws -> (model: String, squad: String, root: String) {
         let bad = try runKbert(bin, ["distill", "--stage", "task", "--task", "squad", "--teacher", model, "--student", root + "/s",
                                      "--data", squad, "--out", root + "/e", "--max-length", "24", "--doc-stride", "8"])
         #expect(bad.status != 0 && bad.stderr.contains("question-answering head"), "\(bad.stderr)")
+        // The span loss stays the soft cross-entropy: --logit-loss mse is refused on SQuAD.
+        let mse = try runKbert(bin, ["distill", "--stage", "task", "--task", "squad", "--teacher", root + "/a", "--student", root + "/s",
+                                     "--data", squad, "--out", root + "/f", "--max-length", "24", "--doc-stride", "8", "--logit-loss", "mse"])
+        #expect(mse.status != 0 && mse.stderr.contains("--logit-loss mse"), "\(mse.stderr)")
     }
 
     /// `kbert pipeline --task squad` on the tiny model: the QA teacher, compression, stage 1 on

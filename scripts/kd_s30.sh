@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Session 30: the two cases of issue 6 still short, on the chains scripts/kd_s29.sh rebuilt.
+# Every run checkpoints and resumes; re-running skips finished runs.
+#   scripts/kd_s30.sh lane-a     (after r21q1's 16M-token stage 1) RTE at ratio 8, session 23's recipe
+#                                (4 copies, 3 epochs, two-phase; seed 42: 57.04 / 52.71 / 52.71) with the
+#                                prediction phase's soft cross-entropy at temperature 0.25 in place of 1:
+#                                the RTE teacher's margins are small (median |logit difference| 0.31,
+#                                tools/agreement.py), so at T = 1 its soft labels are near 50/50 and the
+#                                prediction phase pulls the student to the majority class; at T = 0.25 they
+#                                carry the teacher's decisions. runs/kd/r8q-8m/rte-aug4-T025
+#   scripts/kd_s30.sh lane-b     RTE at ratio 8, the same recipe with the prediction phase's logits matched by
+#                                their mean squared error (--logit-loss mse, new this session; Kim et al.
+#                                2021): it asks for the teacher's margins themselves, however small.
+#                                Binary of this session (runs/bin/kbert-s30). runs/kd/r8q-8m/rte-aug4-mse
+#   scripts/kd_s30.sh lane-d42   (after r21q1's 16M stage 1 and STS-B's ratio-8 assistant, kd_s29.sh lane-b
+#   scripts/kd_s30.sh lane-d43    and lane-c) STS-B at ratio 21, session 28's corpus-pairs recipe, one seed
+#                                per lane so that the two run side by side (kd_s29.sh lane-d runs them in
+#                                turn, into the same folders)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/kd_lib.sh
+
+wait_for() { while [ ! -f "$1" ]; do sleep 60; done; }
+
+lane_a() {
+  wait_for $R/r21q1/general-16m/DONE
+  GROUP=50 S1=general-8m SUFFIX=-8m TEMP=0.25 TAG=-T025 aug r8q rte 4 3
+}
+
+lane_b() {
+  GROUP=50 S1=general-8m SUFFIX=-8m LOGIT=mse TAG=-mse aug r8q rte 4 3
+}
+
+lane_d42() {
+  wait_for $R/r21q1/general-16m/DONE; wait_for $R/r8q-8m/stsb-aug8/DONE
+  stsb21 ""
+}
+lane_d43() {
+  wait_for $R/r21q1/general-16m/DONE; wait_for $R/r8q-8m/stsb-aug8/DONE
+  stsb21 43
+}
+
+main() { run_lane "$@"; }
+
+main "$@"; exit
