@@ -47,7 +47,7 @@ aug() {
   $K distill --stage task --task $t --teacher ${TEACHER:-runs/finetune/$t} --student $R/$p/$s1 --out $out --augment $n --epochs $e \
     --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads ${THREADS:-1} --save-every 200 --resume \
     --group-by-length ${GROUP:-0} ${SEED:+--seed $SEED} ${EVAL:+--eval-every $EVAL} ${TRANSFER:+--transfer $TRANSFER} \
-    ${EMA:+--ema $EMA} ${CORPUS:+--corpus-transfer $CORPUS} ${TEMP:+--temperature $TEMP} ${LOGIT:+--logit-loss $LOGIT} 2>> $out.log \
+    ${EMA:+--ema $EMA} ${CORPUS:+--corpus-transfer $CORPUS} ${TEMP:+--temperature $TEMP} ${LOGIT:+--logit-loss $LOGIT} ${WSUP:+--w-supervised $WSUP} 2>> $out.log \
     && touch $out/DONE || echo "augmented stage 2 $p $t failed (see $out.log)" >&2
 }
 
@@ -69,7 +69,7 @@ inter_only() {
 
 # The "-cont" recipe: an augmented student trained on with the prediction terms alone at lr 1e-4
 # (IN names another finished run of the task to continue instead, e.g. the standard one; TEACHER
-# and TRANSFER as in aug)
+# and TRANSFER, LOGIT and WSUP as in aug)
 cont() {  # plan-dir task copies epochs (LR overrides the rate and TAG names the output)
   local d=$R/$1 t=$2 n=$3 e=$4 lr=${LR:-1e-4}
   local in=$d/${IN:-$t-aug$n} out=$d/${IN:-$t-aug$n}-cont${TAG:-}
@@ -77,7 +77,8 @@ cont() {  # plan-dir task copies epochs (LR overrides the rate and TAG names the
   [ -f $in/DONE ] || { echo "no augmented student $in" >&2; return 1; }
   $K distill --stage task --task $t --teacher ${TEACHER:-runs/finetune/$t} --student $in --out $out --augment $n --epochs $e \
     --lr $lr --schedule joint --w-embedding 0 --w-attention 0 --w-hidden 0 --batch-size 32 --max-length 128 \
-    --threads 1 --save-every 200 --resume --group-by-length ${GROUP:-0} ${TRANSFER:+--transfer $TRANSFER} 2>> $out.log \
+    --threads 1 --save-every 200 --resume --group-by-length ${GROUP:-0} ${TRANSFER:+--transfer $TRANSFER} \
+    ${LOGIT:+--logit-loss $LOGIT} ${WSUP:+--w-supervised $WSUP} 2>> $out.log \
     && touch $out/DONE || echo "stage 2 $in -> $out failed (see $out.log)" >&2
 }
 

@@ -12,6 +12,14 @@
 #                                their mean squared error (--logit-loss mse, new this session; Kim et al.
 #                                2021): it asks for the teacher's margins themselves, however small.
 #                                Binary of this session (runs/bin/kbert-s30). runs/kd/r8q-8m/rte-aug4-mse
+#   scripts/kd_s30.sh lane-c     lane-b without the labels (--w-supervised 0): in lane-b's prediction phase the
+#                                logit MSE was ~0.013 against the supervised cross-entropy's ~0.71, so the
+#                                labels of RTE's 2,490 training pairs, not the teacher, steered the student.
+#                                runs/kd/r8q-8m/rte-aug4-mse-nolabels
+#   scripts/kd_s30.sh lane-f     lane-c's student (best at its epoch-2 end) trained on with the prediction
+#                                terms alone, MSE logits without labels, lr 1e-4, 2 epochs (the "-cont"
+#                                recipe): runs/kd/r8q-8m/rte-aug4-mse-nolabels-cont
+#   scripts/kd_s30.sh lane-e     lane-c on seeds 43 and 44: runs/kd/r8q-8m/rte-aug4-seed4[34]-mse-nolabels
 #   scripts/kd_s30.sh lane-d42   (after r21q1's 16M stage 1 and STS-B's ratio-8 assistant, kd_s29.sh lane-b
 #   scripts/kd_s30.sh lane-d43    and lane-c) STS-B at ratio 21, session 28's corpus-pairs recipe, one seed
 #                                per lane so that the two run side by side (kd_s29.sh lane-d runs them in
@@ -29,6 +37,19 @@ lane_a() {
 
 lane_b() {
   GROUP=50 S1=general-8m SUFFIX=-8m LOGIT=mse TAG=-mse aug r8q rte 4 3
+}
+
+lane_c() {
+  GROUP=50 S1=general-8m SUFFIX=-8m LOGIT=mse WSUP=0 TAG=-mse-nolabels aug r8q rte 4 3
+}
+
+lane_e() {
+  GROUP=50 S1=general-8m SUFFIX=-8m LOGIT=mse WSUP=0 TAG=-mse-nolabels SEED=43 aug r8q rte 4 3
+  GROUP=50 S1=general-8m SUFFIX=-8m LOGIT=mse WSUP=0 TAG=-mse-nolabels SEED=44 aug r8q rte 4 3
+}
+
+lane_f() {
+  GROUP=50 IN=rte-aug4-mse-nolabels LOGIT=mse WSUP=0 cont r8q-8m rte 4 2
 }
 
 lane_d42() {
