@@ -20,6 +20,8 @@
 #                                terms alone, MSE logits without labels, lr 1e-4, 2 epochs (the "-cont"
 #                                recipe): runs/kd/r8q-8m/rte-aug4-mse-nolabels-cont
 #   scripts/kd_s30.sh lane-e     lane-c on seeds 43 and 44: runs/kd/r8q-8m/rte-aug4-seed4[34]-mse-nolabels
+#   scripts/kd_s30.sh lane-g42   lane-c with 4 epochs (two intermediate, two prediction), seed 42 / 43:
+#   scripts/kd_s30.sh lane-g43    runs/kd/r8q-8m/rte-aug4[-seed43]-e4-mse-nolabels
 #   scripts/kd_s30.sh lane-d42   (after r21q1's 16M stage 1 and STS-B's ratio-8 assistant, kd_s29.sh lane-b
 #   scripts/kd_s30.sh lane-d43    and lane-c) STS-B at ratio 21, session 28's corpus-pairs recipe, one seed
 #                                per lane so that the two run side by side (kd_s29.sh lane-d runs them in
@@ -51,6 +53,9 @@ lane_e() {
 lane_f() {
   GROUP=50 IN=rte-aug4-mse-nolabels LOGIT=mse WSUP=0 cont r8q-8m rte 4 2
 }
+
+lane_g42() { GROUP=50 S1=general-8m SUFFIX=-8m LOGIT=mse WSUP=0 TAG=-e4-mse-nolabels aug r8q rte 4 4; }
+lane_g43() { GROUP=50 S1=general-8m SUFFIX=-8m LOGIT=mse WSUP=0 TAG=-e4-mse-nolabels SEED=43 aug r8q rte 4 4; }
 
 lane_d42() {
   wait_for $R/r21q1/general-16m/DONE; wait_for $R/r8q-8m/stsb-aug8/DONE
