@@ -32,30 +32,23 @@ source scripts/kd_lib.sh
 
 wait_for() { while [ ! -f "$1" ]; do sleep 60; done; }
 
+# RTE at ratio 8 on r8q's 8M-token stage 1, 4 copies, grouped batches: rte8 EPOCHS (TEMP, LOGIT,
+# WSUP, SEED and TAG as in aug, set before the call)
+rte8() { GROUP=50 S1=general-8m SUFFIX=-8m aug r8q rte 4 "$1"; }
+
 lane_a() {
   wait_for $R/r21q1/general-16m/DONE
-  GROUP=50 S1=general-8m SUFFIX=-8m TEMP=0.25 TAG=-T025 aug r8q rte 4 3
+  TEMP=0.25 TAG=-T025 rte8 3
 }
-
-lane_b() {
-  GROUP=50 S1=general-8m SUFFIX=-8m LOGIT=mse TAG=-mse aug r8q rte 4 3
-}
-
-lane_c() {
-  GROUP=50 S1=general-8m SUFFIX=-8m LOGIT=mse WSUP=0 TAG=-mse-nolabels aug r8q rte 4 3
-}
-
+lane_b() { LOGIT=mse TAG=-mse rte8 3; }
+lane_c() { LOGIT=mse WSUP=0 TAG=-mse-nolabels rte8 3; }
 lane_e() {
-  GROUP=50 S1=general-8m SUFFIX=-8m LOGIT=mse WSUP=0 TAG=-mse-nolabels SEED=43 aug r8q rte 4 3
-  GROUP=50 S1=general-8m SUFFIX=-8m LOGIT=mse WSUP=0 TAG=-mse-nolabels SEED=44 aug r8q rte 4 3
+  LOGIT=mse WSUP=0 TAG=-mse-nolabels SEED=43 rte8 3
+  LOGIT=mse WSUP=0 TAG=-mse-nolabels SEED=44 rte8 3
 }
-
-lane_f() {
-  GROUP=50 IN=rte-aug4-mse-nolabels LOGIT=mse WSUP=0 cont r8q-8m rte 4 2
-}
-
-lane_g42() { GROUP=50 S1=general-8m SUFFIX=-8m LOGIT=mse WSUP=0 TAG=-e4-mse-nolabels aug r8q rte 4 4; }
-lane_g43() { GROUP=50 S1=general-8m SUFFIX=-8m LOGIT=mse WSUP=0 TAG=-e4-mse-nolabels SEED=43 aug r8q rte 4 4; }
+lane_f() { GROUP=50 IN=rte-aug4-mse-nolabels LOGIT=mse WSUP=0 cont r8q-8m rte 4 2; }
+lane_g42() { LOGIT=mse WSUP=0 TAG=-e4-mse-nolabels rte8 4; }
+lane_g43() { LOGIT=mse WSUP=0 TAG=-e4-mse-nolabels SEED=43 rte8 4; }
 
 lane_d42() {
   wait_for $R/r21q1/general-16m/DONE; wait_for $R/r8q-8m/stsb-aug8/DONE

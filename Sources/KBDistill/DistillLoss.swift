@@ -69,12 +69,12 @@ public enum DistillLoss {
     }
 
     /// The prediction-layer loss: soft cross-entropy at temperature T for classification
-    /// (`Loss.softCrossEntropy`), or with `mse` the mean squared error between the logits (Kim et
+    /// (`Loss.softCrossEntropy`), or with `.mse` the mean squared error between the logits (Kim et
     /// al. 2021: it matches the teacher's margins, which a near-uniform soft label barely
     /// constrains); always MSE for regression (one output).
     public static func logits(student: [Float], teacher: [Float], classes C: Int, temperature T: Float,
-                              mse: Bool = false) -> (loss: Float, grad: [Float]) {
-        C == 1 || mse ? Loss.mse(student, teacher) : Loss.softCrossEntropy(student: student, teacher: teacher, classes: C, temperature: T)
+                              loss: DistillWeights.LogitLoss = .ce) -> (loss: Float, grad: [Float]) {
+        C == 1 || loss == .mse ? Loss.mse(student, teacher) : Loss.softCrossEntropy(student: student, teacher: teacher, classes: C, temperature: T)
     }
 
     /// The prediction-layer loss of extractive question answering: logits [B, T, 2] (start, end per

@@ -66,7 +66,7 @@ public enum DistillStep {
             let C = sl.shape.last ?? 1
             let r = sl.shape.count == 3
                 ? DistillLoss.spanLogits(student: sl.data, teacher: tl.data, mask: input.mask, batch: B, temperature: w.temperature)
-                : DistillLoss.logits(student: sl.data, teacher: tl.data, classes: C, temperature: w.temperature, mse: w.logitLoss == .mse)
+                : DistillLoss.logits(student: sl.data, teacher: tl.data, classes: C, temperature: w.temperature, loss: w.logitLoss)
             named.append(("logits", r.loss)); total += w.logits * r.loss
             dLogits = r.grad.map { $0 * w.logits * gradScale }
         }

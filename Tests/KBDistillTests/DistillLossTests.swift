@@ -37,7 +37,7 @@ import KBTensor
     @Test func logitMSEMatchesPyTorch() throws {
         let g = try Self.golden()
         let s = try g.floatTensor("logits.s").data, t = try g.floatTensor("logits.t").data
-        let m = DistillLoss.logits(student: s, teacher: t, classes: 3, temperature: 2, mse: true)
+        let m = DistillLoss.logits(student: s, teacher: t, classes: 3, temperature: 2, loss: .mse)
         #expect(close([m.loss], try g.floatTensor("logits.mse.loss").data, 1e-5))
         #expect(close(m.grad, try g.floatTensor("logits.mse.grad").data))
         #expect(!close(m.grad, try g.floatTensor("logits.grad").data, 1e-3))
