@@ -83,14 +83,14 @@ cont() {  # plan-dir task copies epochs (LR overrides the rate and TAG names the
 }
 
 # A compression plan's student and its 2M-token stage 1 (as scripts/kd_full.sh: one epoch, lr 5e-4,
-# 5% warm-up, batch 32 x 64 tokens, one thread): runs/kd/PLAN/init, runs/kd/PLAN/general.
+# 5% warm-up, batch 32 x 64 tokens, $STAGE1_2M_THREADS threads, default 1): runs/kd/PLAN/init, runs/kd/PLAN/general.
 stage1_2m() {  # plan compress-shape-options...
   local p=$1; shift
   mkdir -p $R/$p
   [ -f $R/$p/init/model.safetensors ] || $K compress --model $M --out $R/$p/init "$@" --threads 1 > $R/$p-compress.txt
   if [ ! -f $R/$p/general/DONE ]; then
     $K distill --stage general --teacher $M --student $R/$p/init --out $R/$p/general --general-tokens 2000000 --epochs 1 \
-      --lr 5e-4 --warmup 0.05 --batch-size 32 --max-length 64 --threads 1 --save-every 100 --resume 2>> $R/$p/general.log \
+      --lr 5e-4 --warmup 0.05 --batch-size 32 --max-length 64 --threads ${STAGE1_2M_THREADS:-1} --save-every 100 --resume 2>> $R/$p/general.log \
       && touch $R/$p/general/DONE
   fi
 }
