@@ -133,3 +133,10 @@ stsb21() {
   GROUP=50 TEACHER=$R/r8q-8m/stsb-aug8 TRANSFER=mrpc,rte,wnli,mnli:dev,qnli:dev CORPUS=30000 S1=general-16m SUFFIX=-16m \
     SEED=$1 TAG=-c30k-dev-ta aug r21q1 stsb 2 3
 }
+
+# Waits (a minute at a time) until the file exists: a lane's start after another lane's DONE.
+wait_for() { while [ ! -f "$1" ]; do sleep 60; done; }
+
+# RTE at ratio 8 on r8q's 8M-token stage 1, 4 copies, grouped batches (sessions 30 and 31):
+#   rte8 EPOCHS    (TEMP, LOGIT, WSUP, SEED and TAG as in aug, set before the call)
+rte8() { GROUP=50 S1=general-8m SUFFIX=-8m aug r8q rte 4 "$1"; }

@@ -35,17 +35,17 @@ lane_b() {
 }
 
 lane_e() {
-  while [ ! -f $R/r8q/general-8m/DONE ]; do sleep 60; done
+  wait_for $R/r8q/general-8m/DONE
   S1=general-8m SUFFIX=-8m inter_only r8q rte 8 2
 }
 
 lane_c() {
-  while [ ! -f $R/r8q/general-8m/DONE ] || [ ! -f runs/finetune/stsb/DONE ]; do sleep 60; done
+  wait_for $R/r8q/general-8m/DONE; wait_for runs/finetune/stsb/DONE
   GROUP=50 S1=general-8m SUFFIX=-8m aug r8q stsb 8 4
 }
 
 lane_d() {
-  while [ ! -f $R/r21q1/general-16m/DONE ] || [ ! -f $R/r8q-8m/stsb-aug8/DONE ]; do sleep 60; done
+  wait_for $R/r21q1/general-16m/DONE; wait_for $R/r8q-8m/stsb-aug8/DONE
   stsb21 ""
   stsb21 43
 }

@@ -30,12 +30,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
 
-wait_for() { while [ ! -f "$1" ]; do sleep 60; done; }
-
-# RTE at ratio 8 on r8q's 8M-token stage 1, 4 copies, grouped batches: rte8 EPOCHS (TEMP, LOGIT,
-# WSUP, SEED and TAG as in aug, set before the call)
-rte8() { GROUP=50 S1=general-8m SUFFIX=-8m aug r8q rte 4 "$1"; }
-
 lane_a() {
   wait_for $R/r21q1/general-16m/DONE
   TEMP=0.25 TAG=-T025 rte8 3

@@ -11,9 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
 
-wait_for() { while [ ! -f "$1" ]; do sleep 60; done; }
-rte8() { GROUP=50 S1=general-8m SUFFIX=-8m aug r8q rte 4 "$1"; }
-
 lane_a() {
   STAGE1_THREADS=${STAGE1_THREADS:-1}
   stage1_2m r8q --attention 192x192 --ffn 8x4 --embedding-rank 56 --position-embedding-rank 16 --pooler-rank 8 --frequency-weighted
