@@ -4,7 +4,8 @@
 # the HF/PyTorch reference with the same recipe, concurrently on the other core).
 # TASKS="rte stsb" limits the run to those tasks (default: all five); a finished task resumes to
 # its end at once, so re-running is cheap.
-# Results: runs/finetune/<task>/eval_results.json and runs/ref/<task>/results.json. Plain shuffled
+# Results: runs/finetune/<task>/eval_results.json (DONE beside it once the run has ended; the
+# distillation lanes wait for it) and runs/ref/<task>/results.json. Plain shuffled
 # batches, as the published teachers (GROUP=50: batches grouped by length, kbert's default since session 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,8 @@ run_ours() {
   for spec in "${SPECS[@]}"; do
     set -- $spec; t=$1; e=$2; shift 2
     $K finetune --model $M --task $t --out runs/finetune/$t --epochs $e --lr $LR --batch-size 32 --max-length 128 \
-      --threads ${THREADS:-1} --group-by-length ${GROUP:-0} --resume "$@" 2>> runs/finetune-$t.log || echo "kbert $t failed" >&2
+      --threads ${THREADS:-1} --group-by-length ${GROUP:-0} --resume "$@" 2>> runs/finetune-$t.log \
+      && touch runs/finetune/$t/DONE || echo "kbert $t failed" >&2
   done
 }
 run_ref() {

@@ -82,6 +82,9 @@ cont() {  # plan-dir task copies epochs (LR overrides the rate and TAG names the
     && touch $out/DONE || echo "stage 2 $in -> $out failed (see $out.log)" >&2
 }
 
+# r8q, the ratio-8 plan of the best runs since session 22 (the options of `kbert compress`):
+R8Q_SHAPES=(--attention 192x192 --ffn 8x4 --embedding-rank 56 --position-embedding-rank 16 --pooler-rank 8 --frequency-weighted)
+
 # A compression plan's student and its 2M-token stage 1 (as scripts/kd_full.sh: one epoch, lr 5e-4,
 # 5% warm-up, batch 32 x 64 tokens, $STAGE1_2M_THREADS threads, default 1): runs/kd/PLAN/init, runs/kd/PLAN/general.
 stage1_2m() {  # plan compress-shape-options...

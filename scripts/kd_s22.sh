@@ -38,7 +38,7 @@ lane_b() {
 }
 
 lane_c() {
-  stage1_2m r8q --attention 192x192 --ffn 8x4 --embedding-rank 56 --position-embedding-rank 16 --pooler-rank 8 --frequency-weighted
+  stage1_2m r8q "${R8Q_SHAPES[@]}"
   export GROUP=50 S1=general SUFFIX=-s2
   aug r8q rte 4 3
   SEED=43 aug r8q rte 4 3

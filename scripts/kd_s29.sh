@@ -23,7 +23,7 @@ source scripts/kd_lib.sh
 
 lane_a() {
   TASKS="rte stsb" KBERT=$K THREADS=1 bash scripts/finetune_all.sh
-  stage1_2m r8q --attention 192x192 --ffn 8x4 --embedding-rank 56 --position-embedding-rank 16 --pooler-rank 8 --frequency-weighted
+  stage1_2m r8q "${R8Q_SHAPES[@]}"
   STAGE1_THREADS=1 stage1_8m r8q
   S1=general-8m SUFFIX=-8m PRE=-c30k CORPUS=30000 inter_only r8q rte 4 3
 }

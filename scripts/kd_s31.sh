@@ -5,7 +5,7 @@
 #   scripts/kd_s31.sh lane-a    r8q's stage 1 (2M tokens, then 6M more: runs/kd/r8q/general-8m), on
 #                               $STAGE1_THREADS threads (default 1; a killed run resumes on another count)
 #   scripts/kd_s31.sh lane-b    the RTE teacher (TASKS=rte scripts/finetune_all.sh, seed 42, one thread)
-#   scripts/kd_s31.sh lane-s SEED...   (after lanes a and b) the 4-epoch MSE-without-labels recipe on each
+#   scripts/kd_s31.sh lane-s SEED...   (after lanes a and b: r8q-8m/DONE, runs/finetune/rte/DONE) the 4-epoch MSE-without-labels recipe on each
 #                               seed in turn: runs/kd/r8q-8m/rte-aug4[-seedN]-e4-mse-nolabels (seed 42 unnamed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,16 +13,16 @@ source scripts/kd_lib.sh
 
 lane_a() {
   STAGE1_THREADS=${STAGE1_THREADS:-1}
-  stage1_2m r8q --attention 192x192 --ffn 8x4 --embedding-rank 56 --position-embedding-rank 16 --pooler-rank 8 --frequency-weighted
+  stage1_2m r8q "${R8Q_SHAPES[@]}"
   stage1_8m r8q
 }
 lane_b() { TASKS=rte KBERT=$K THREADS=1 bash scripts/finetune_all.sh; }
 lane_s() {
-  wait_for $R/r8q/general-8m/DONE; wait_for runs/finetune/rte/eval_results.json
-  local s
+  wait_for $R/r8q/general-8m/DONE; wait_for runs/finetune/rte/DONE
+  local s seed
   for s in "${SEEDS[@]}"; do
-    if [ "$s" = 42 ]; then LOGIT=mse WSUP=0 TAG=-e4-mse-nolabels rte8 4
-    else LOGIT=mse WSUP=0 TAG=-e4-mse-nolabels SEED=$s rte8 4; fi
+    seed=$s; [ "$s" = 42 ] && seed=""   # the default seed: its run's name carries none
+    LOGIT=mse WSUP=0 TAG=-e4-mse-nolabels SEED=$seed rte8 4
   done
 }
 
