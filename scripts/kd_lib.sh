@@ -37,7 +37,8 @@ std_stage2() {
 # THREADS=N runs it on N threads (default 1); TRANSFER=TASK,... adds those tasks' training texts
 # without labels (--transfer, session 26) and names the run <task>-aug<n>-tr...; EMA=D adds --ema D
 # (the evaluated and kept model is the weights' moving average, session 28; name it with TAG);
-# CORPUS=N adds N texts from the Wikipedia corpus, not augmented (--corpus-transfer, session 28).
+# CORPUS=N adds N texts from the Wikipedia corpus, not augmented (--corpus-transfer, session 28);
+# TRANSFER_AUG=N gives the transfer texts N variants each instead of the task's count (session 32).
 aug() {
   local p=$1 t=$2 n=$3 e=$4 s1=${S1:-general}
   local out=$R/$1${SUFFIX:-}/$2-aug$3${TRANSFER:+-tr}${SEED:+-seed$SEED}${EVAL:+-ev$EVAL}${TAG:-}
@@ -47,7 +48,7 @@ aug() {
   $K distill --stage task --task $t --teacher ${TEACHER:-runs/finetune/$t} --student $R/$p/$s1 --out $out --augment $n --epochs $e \
     --lr 3e-4 --schedule two-phase --batch-size 32 --max-length 128 --threads ${THREADS:-1} --save-every 200 --resume \
     --group-by-length ${GROUP:-0} ${SEED:+--seed $SEED} ${EVAL:+--eval-every $EVAL} ${TRANSFER:+--transfer $TRANSFER} \
-    ${EMA:+--ema $EMA} ${CORPUS:+--corpus-transfer $CORPUS} ${TEMP:+--temperature $TEMP} ${LOGIT:+--logit-loss $LOGIT} ${WSUP:+--w-supervised $WSUP} 2>> $out.log \
+    ${TRANSFER_AUG:+--transfer-augment $TRANSFER_AUG} ${EMA:+--ema $EMA} ${CORPUS:+--corpus-transfer $CORPUS} ${TEMP:+--temperature $TEMP} ${LOGIT:+--logit-loss $LOGIT} ${WSUP:+--w-supervised $WSUP} 2>> $out.log \
     && touch $out/DONE || echo "augmented stage 2 $p $t failed (see $out.log)" >&2
 }
 

@@ -57,6 +57,10 @@ public struct FineTuneConfig: Codable, Sendable {
     /// small training set holds. `TASK:dev` takes another task's dev texts instead (QNLI and
     /// MNLI have only dev sets here); the task's own dev is never read for training.
     public var transferTasks: [String] = []
+    /// Task distillation: label-free variants per `transferTasks` text, when it should differ from
+    /// `augment` (e.g. 0: thousands of real pairs join unaugmented beside a small task's augmented
+    /// examples, session 32); nil = `augment`, as in the runs before session 32.
+    public var transferAugment: Int? = nil
     /// Task distillation: this many unlabeled texts from the WikiExtractor folder
     /// `transferCorpusDir` join the transfer set after augmentation (not augmented themselves;
     /// `WikiCorpus.transferExamples`: sentence pairs from related to near-identical for a pair
@@ -122,6 +126,7 @@ public struct FineTuneConfig: Codable, Sendable {
             + (corpusDir.map { "|corpus=\(path($0))|\(generalTokens)|\(validationFraction)" } ?? "")
             + (augment > 0 ? "|augment=\(augment)" : "")
             + (transferTasks.isEmpty ? "" : "|transfer=\(transferTasks.map(Self.transferKey).joined(separator: ","))")
+            + (transferAugment.map { "|transfer-augment=\($0)" } ?? "")
             + (corpusTransfer > 0 ? "|corpus-transfer=\(corpusTransfer)@\(path(transferCorpusDir ?? ""))" : "")
             + (lengthGroups > 0 ? "|group-by-length=\(lengthGroups)" : "")
             + (evalEvery.map { "|eval-every=\($0)" } ?? "")
@@ -292,6 +297,11 @@ public final class FineTuner {
         guard config.transferTasks.isEmpty || (task != nil && teaching != nil) else {
             throw TrainError.setup("transfer tasks need GLUE task distillation with a teacher term weighted (their examples keep no labels)")
         }
+        if let n = config.transferAugment {
+            guard n >= 0, !config.transferTasks.isEmpty else {
+                throw TrainError.setup("transfer augmentation (\(n) copies) needs transfer tasks and a count of 0 or more")
+            }
+        }
         guard config.corpusTransfer >= 0, config.corpusTransfer == 0 || (task != nil && teaching != nil) else {
             throw TrainError.setup("corpus transfer texts need GLUE task distillation with a teacher term weighted (they have no labels)")
         }
@@ -326,7 +336,13 @@ public final class FineTuner {
                 }
             }
             let real = examples.count
-            if config.augment > 0 {
+            if let n = config.transferAugment {
+                // The task's examples and the transfer texts, each with its own number of variants.
+                let augmenter = Augmenter(examples: examples)
+                let own = Array(examples[..<originals]), other = Array(examples[originals...])
+                examples += augmenter.variants(of: own, copies: config.augment, seed: config.seed &+ 0xA6)
+                examples += augmenter.variants(of: other, copies: n, seed: config.seed &+ 0xA7)
+            } else if config.augment > 0 {
                 examples += Augmenter(examples: examples).variants(of: examples, copies: config.augment, seed: config.seed &+ 0xA6)
             }
             let augmented = examples.count
@@ -343,7 +359,7 @@ public final class FineTuner {
             dev = try TaskDataset(examples: task.read(root: config.dataDir, split: .dev), tokenizer: tokenizer, maxLength: maxLen)
             onEvent(.note("\(task.rawValue): \(originals) train"
                           + (real > originals ? " + \(real - originals) from \(config.transferTasks.joined(separator: ", ")) (teacher-labeled)" : "")
-                          + (config.augment > 0 ? " + \(augmented - real) augmented (teacher-labeled)" : "")
+                          + (augmented > real ? " + \(augmented - real) augmented (teacher-labeled)" : "")
                           + (config.corpusTransfer > 0 ? " + \(config.corpusTransfer) from the corpus \(config.transferCorpusDir ?? "") (teacher-labeled)" : "")
                           + " / \(dev.count) dev examples"
                           + (config.lengthGroups > 0 ? "; batches grouped by length (runs of \(config.lengthGroups) batches)" : "")))

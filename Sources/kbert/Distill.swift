@@ -39,6 +39,7 @@ struct Distill: ParsableCommand {
     @Option(help: "Warm-up fraction or steps.") var warmup: Double = 0.1
     @Option(help: "--stage task: label-free variants per training example (words masked or replaced, Tang et al. 2019), taught by the teacher alone.") var augment: Int = 0
     @Option(help: ArgumentHelp("--stage task: other GLUE tasks' training texts, without their labels, added to the transfer set (taught by the teacher alone; augmented too with --augment); comma-separated, pair tasks for a pair task; TASK:dev takes that task's dev texts (e.g. qnli:dev, mnli:dev).", valueName: "TASK,...")) var transfer: String?
+    @Option(help: "--stage task: label-free variants per --transfer text (default: --augment's count; 0 = the transfer texts as they are).") var transferAugment: Int?
     @Option(help: "--stage task: this many unlabeled texts from the corpus (--corpus) join the transfer set, taught by the teacher alone and not augmented: for a pair task, in turn consecutive sentences of a document, sentences of two documents, and a sentence with a copy that lost a fifth of its words; single sentences for a single-sentence task.") var corpusTransfer: Int = 0
     @Option(help: "Seed.") var seed: UInt64 = 42
     @Option(help: "Batches of similar length: after the shuffle, examples are sorted by length within runs of N batches, and the batches shuffled (0: plain shuffled batches, the runs before session 20; --stage general packs sequences to one length and ignores it; GLUE training sets pad to 1.5-3x their tokens in random batches, ~1.04x at 50: 1.4-2.4x the examples per second).") var groupByLength: Int = FineTuneConfig.defaultGroupByLength
@@ -86,6 +87,10 @@ struct Distill: ParsableCommand {
         if let transfer {
             guard stage == "task" else { throw ValidationError("--transfer is for --stage task") }
             c.transferTasks = taskList(transfer)
+        }
+        if let transferAugment {
+            guard transfer != nil, transferAugment >= 0 else { throw ValidationError("--transfer-augment is a count of 0 or more, with --transfer") }
+            c.transferAugment = transferAugment
         }
         if corpusTransfer != 0 {
             guard stage == "task", corpusTransfer > 0 else { throw ValidationError("--corpus-transfer is a positive count, for --stage task") }

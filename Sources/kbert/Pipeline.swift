@@ -58,6 +58,7 @@ struct Pipeline: ParsableCommand {
     @Option(help: "Stage-2 learning rate.") var lr: Float = 3e-4
     @Option(help: "Stage 2: label-free variants per training example (masked / replaced words), taught by the teacher alone.") var augment: Int = 0
     @Option(help: ArgumentHelp("Stage 2: other GLUE tasks' training texts, without their labels, added to the transfer set (as kbert distill --transfer; TASK:dev for another task's dev texts).", valueName: "TASK,...")) var transfer: String?
+    @Option(help: "Stage 2: label-free variants per --transfer text (as kbert distill --transfer-augment; default: --augment's count).") var transferAugment: Int?
     @Option(help: "Stage 2: this many unlabeled texts from the corpus (--corpus) join the transfer set, not augmented (as kbert distill --corpus-transfer).") var corpusTransfer: Int = 0
     @Option(help: "Stage 2 (and the polish phase): evaluate and keep an exponential moving average of the weights with this decay (as kbert distill --ema).") var ema: Float?
     @Option(help: "Stage-2 schedule: two-phase (intermediate terms, then prediction terms) or joint (the paper's).") var schedule: String = "two-phase"
@@ -74,6 +75,7 @@ struct Pipeline: ParsableCommand {
         guard ["joint", "two-phase"].contains(schedule) else { throw ValidationError("--schedule must be joint or two-phase") }
         guard polishEpochs >= 0 else { throw ValidationError("--polish-epochs must be 0 or more") }
         guard corpusTransfer >= 0 else { throw ValidationError("--corpus-transfer must be 0 or more") }
+        if let n = transferAugment, n < 0 || transfer == nil { throw ValidationError("--transfer-augment is a count of 0 or more, with --transfer") }
         if let p = predictionLr, !(p > 0 && schedule == "two-phase") {
             throw ValidationError("--prediction-lr is a positive rate, for --schedule two-phase")
         }
@@ -225,7 +227,7 @@ struct Pipeline: ParsableCommand {
         c.teacherDir = stage2Teacher; c.schedule = schedule; c.predictionLR = predictionLr
         c.epochs = epochs; c.maxSteps = steps; c.lr = lr; c.batchSize = batchSize; c.maxLength = taskMaxLength; c.seed = seed
         c.distillWeights = weights.weights; c.augment = augment
-        c.transferTasks = taskList(transfer)
+        c.transferTasks = taskList(transfer); c.transferAugment = transferAugment
         c.groupByLength = groupByLength; c.docStride = docStride
         if corpusTransfer > 0 { c.corpusTransfer = corpusTransfer; c.transferCorpusDir = defaultCorpusDir(corpus) }
         c.emaDecay = ema

@@ -248,6 +248,21 @@ func expectGradientsMatch(_ model: BertModel, _ grads: [Float], _ g: SafeTensors
         #expect(transferred.allSatisfy { $0.label == nil && $0.score == nil && $0.id.hasPrefix("cola-") })
         #expect(t.train.examples.prefix(42).map(\.label) == own.map(\.label))
         #expect(notes.contains { $0.contains("42 train + 13 from cola (teacher-labeled) + 110 augmented") }, "\(notes)")
+        // --transfer-augment: the transfer texts get their own number of variants (0: as they are),
+        // after the task's own; it changes the resume key and needs transfer tasks.
+        for n in [0, 1] {
+            var c = config(["cola"], augment: 2); c.transferAugment = n
+            notes = []
+            let ta = try FineTuner(c) { if case let .note(m) = $0 { notes.append(m) } }
+            #expect(ta.train.count == 42 * 3 + 13 * (1 + n), "\(ta.train.count)")
+            #expect(ta.train.examples[..<55].map(\.id) == t.train.examples[..<55].map(\.id))
+            #expect(ta.train.examples[55 ..< 139].map(\.textA) == t.train.examples[55 ..< 139].map(\.textA))   // own variants unchanged
+            #expect(ta.train.examples[139...].allSatisfy { $0.label == nil && $0.id.hasPrefix("cola-") }, "\(ta.train.examples[139...].map(\.id))")
+            #expect(notes.contains { $0.contains("42 train + 13 from cola (teacher-labeled) + \(84 + 13 * n) augmented") }, "\(notes)")
+            #expect(c.resumeKey != config(["cola"], augment: 2).resumeKey)
+        }
+        var noTransfer = config([], augment: 2); noTransfer.transferAugment = 0
+        #expect { _ = try FineTuner(noTransfer) } throws: { "\($0)".contains("transfer augmentation") }
         #expect(config(["cola"]).resumeKey != config([]).resumeKey)
         #expect(config(["CoLA"]).resumeKey == config(["cola"]).resumeKey)   // task names as GlueTask reads them
         for (bad, message) in [(config(["mrpc"]), "single-sentence"), (config(["sst2"]), "another"), (config(["cola", "CoLA"]), "once"),
