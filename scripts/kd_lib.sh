@@ -144,3 +144,15 @@ wait_for() { while [ ! -f "$1" ]; do sleep 60; done; }
 # RTE at ratio 8 on r8q's 8M-token stage 1, 4 copies, grouped batches (sessions 30 and 31):
 #   rte8 EPOCHS    (TEMP, LOGIT, WSUP, SEED and TAG as in aug, set before the call)
 rte8() { GROUP=50 S1=general-8m SUFFIX=-8m aug r8q rte 4 "$1"; }
+
+# rte8 on each seed in turn, once r8q's 8M-token stage 1 and the RTE teacher have finished
+# (the default seed 42 names no seed in the run's folder; options as for rte8, set before the call):
+#   rte8_seeds EPOCHS SEED...
+rte8_seeds() {
+  local e=$1 s seed; shift
+  wait_for $R/r8q/general-8m/DONE; wait_for runs/finetune/rte/DONE
+  for s in "$@"; do
+    seed=$s; [ "$s" = 42 ] && seed=""
+    SEED=$seed rte8 "$e"
+  done
+}

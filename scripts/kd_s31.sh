@@ -17,14 +17,7 @@ lane_a() {
   stage1_8m r8q
 }
 lane_b() { TASKS=rte KBERT=$K THREADS=1 bash scripts/finetune_all.sh; }
-lane_s() {
-  wait_for $R/r8q/general-8m/DONE; wait_for runs/finetune/rte/DONE
-  local s seed
-  for s in "${SEEDS[@]}"; do
-    seed=$s; [ "$s" = 42 ] && seed=""   # the default seed: its run's name carries none
-    LOGIT=mse WSUP=0 TAG=-e4-mse-nolabels SEED=$seed rte8 4
-  done
-}
+lane_s() { LOGIT=mse WSUP=0 TAG=-e4-mse-nolabels rte8_seeds 4 "${SEEDS[@]}"; }
 
 main() { local lane=${1:-}; shift || true; SEEDS=("$@"); run_lane "$lane"; }
 

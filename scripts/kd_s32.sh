@@ -10,14 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kd_lib.sh
 
-lane_m() {
-  wait_for $R/r8q/general-8m/DONE; wait_for runs/finetune/rte/DONE
-  local s seed
-  for s in "${SEEDS[@]}"; do
-    seed=$s; [ "$s" = 42 ] && seed=""   # the default seed: its run's name carries none
-    TRANSFER=mnli:dev TRANSFER_AUG=0 LOGIT=mse WSUP=0 TAG=-e4-mse-nolabels-mnli0 SEED=$seed rte8 4
-  done
-}
+lane_m() { TRANSFER=mnli:dev TRANSFER_AUG=0 LOGIT=mse WSUP=0 TAG=-e4-mse-nolabels-mnli0 rte8_seeds 4 "${SEEDS[@]}"; }
 
 main() { local lane=${1:-}; shift || true; SEEDS=("$@"); run_lane "$lane"; }
 
